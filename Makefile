@@ -1,0 +1,28 @@
+# The few verbs people type. `make run` starts the local system; `make test` runs every check CI runs.
+PY := .venv/bin/python
+VENV := .venv/.installed
+
+.PHONY: run test lint synth bench
+
+$(VENV): pyproject.toml
+	python3 -m venv .venv
+	.venv/bin/pip install -q --upgrade pip
+	.venv/bin/pip install -q -e '.[dev,video,infra]'
+	touch $@
+
+run: $(VENV)
+	$(PY) -m luxxon.local.run
+
+lint: $(VENV)
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+test: lint
+	$(PY) -m pytest
+
+synth: $(VENV)
+	npx -y aws-cdk@2 synth --quiet
+
+bench: $(VENV)
+	$(PY) -m tests.bench.run

@@ -1,0 +1,23 @@
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from luxxon.api import http, wiring
+from luxxon.models.base import LxSuccessResponseDto
+from luxxon.models.sessions import LxSessionPageDto, SessionState
+
+app, route = http.endpoint(__name__)
+
+
+@route
+def list_sessions(
+    state: Annotated[SessionState | None, Query(description="Only sessions in this state.")] = None,
+    cursor: Annotated[str | None, Query(description="`nextCursor` of the previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
+) -> Response[LxSuccessResponseDto[LxSessionPageDto]]:
+    """The caller's workspace's sessions (as consumer or operator), newest first, paginated."""
+    return http.ok(wiring.sessions().list_for(http.principal(app), state, cursor, limit))
+
+
+lambda_handler = http.lambda_handler(app)

@@ -1,0 +1,273 @@
+"""Session persistence. Each transition is one statement guarded by `WHERE state = ...` (CAS)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from luxxon.db.connection import connection, transaction
+from luxxon.domain.sessions import EndOutcome, MeterFn, NewSession, Session, Snapshot
+
+# The columns of the domain `Session`, in its field order.
+COLUMNS = """
+    s.id::text, s.consumer_workspace_id::text, s.operator_workspace_id::text, s.state,
+    s.max_duration_seconds, s.wait_timeout_seconds, s.rate_per_second_micro_usdc, s.hold_micro_usdc,
+    s.started_at, s.ended_at, s.clean_seconds, s.charged_micro_usdc, s.settlement_tx_hash,
+    s.video_backend_ref, s.created_at,
+    ST_Y(s.requested_at_point::geometry) AS requested_lat, ST_X(s.requested_at_point::geometry) AS requested_lng,
+    s.authorized, s.whep_url, s.whip_url
+"""
+_TOKEN = "pg_current_xact_id()::text AS token"
+
+# Releases the operator workspace (BUSY → ONLINE) when it has no other started session.
+_RELEASE_OPERATOR = """
+released AS (
+    UPDATE workspaces w SET availability = 'ONLINE', updated_at = clock_timestamp()
+    FROM changed c
+    WHERE w.id = c.operator_workspace_id AND w.availability = 'BUSY'
+      AND NOT EXISTS (
+          SELECT 1 FROM sessions o
+          WHERE o.operator_workspace_id = w.id AND o.id <> c.id
+            AND (o.state IN ('LIVE', 'PAUSED') OR (o.state = 'ASSIGNED' AND o.video_backend_ref IS NOT NULL)))
+    RETURNING w.id
+)"""
+
+
+def _session(row: dict[str, Any]) -> Session:
+    row.pop("token", None)
+    return Session(**row)
+
+
+def _won(row: dict[str, Any] | None) -> tuple[Session, str] | None:
+    if row is None:
+        return None
+    token = row.pop("token")
+    return Session(**row), token
+
+
+class PgSessionStore:
+    def insert(self, new: NewSession) -> tuple[Session, str]:
+        row = (
+            connection()
+            .execute(
+                f"""
+                INSERT INTO sessions AS s (
+                    consumer_workspace_id, requested_at_point, geofence_radius_m, max_duration_seconds,
+                    wait_timeout_seconds, wait_deadline_at, rate_per_second_micro_usdc, hold_micro_usdc)
+                VALUES (%(consumer)s, ST_SetSRID(ST_MakePoint(%(lng)s, %(lat)s), 4326)::geography, %(radius)s,
+                        %(duration)s, %(wait)s, clock_timestamp() + make_interval(secs => %(wait)s),
+                        %(rate)s, %(hold)s)
+                RETURNING {COLUMNS}, {_TOKEN}
+                """,
+                {
+                    "consumer": new.consumer_workspace_id,
+                    "lat": new.lat,
+                    "lng": new.lng,
+                    "radius": new.geofence_radius_m,
+                    "duration": new.max_duration_seconds,
+                    "wait": new.wait_timeout_seconds,
+                    "rate": new.rate_per_second_micro_usdc,
+                    "hold": new.hold_micro_usdc,
+                },
+            )
+            .fetchone()
+        )
+        won = _won(row)
+        assert won is not None
+        return won
+
+    def get_visible(self, session_id: str, workspace_id: str) -> Session | None:
+        row = (
+            connection()
+            .execute(
+                f"SELECT {COLUMNS} FROM sessions s"
+                " WHERE s.id = %(id)s AND (s.consumer_workspace_id = %(ws)s OR s.operator_workspace_id = %(ws)s)",
+                {"id": session_id, "ws": workspace_id},
+            )
+            .fetchone()
+        )
+        return None if row is None else _session(row)
+
+    def snapshot(self, session_id: str) -> Snapshot | None:
+        row = (
+            connection()
+            .execute(
+                "SELECT state, consumer_workspace_id::text, operator_workspace_id::text FROM sessions WHERE id = %s",
+                (session_id,),
+            )
+            .fetchone()
+        )
+        return None if row is None else Snapshot(**row)
+
+    def list_for(
+        self, workspace_id: str, state: str | None, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Session]:
+        # Both sides' sessions, newest first; keyset pagination on (created_at, id).
+        params: dict[str, Any] = {"ws": workspace_id, "state": state, "limit": limit}
+        keyset = ""
+        if after is not None:
+            keyset = "AND (s.created_at, s.id) < (%(after_created)s, %(after_id)s::uuid)"
+            params |= {"after_created": after[0], "after_id": after[1]}
+        sql = f"""
+            SELECT * FROM (
+                (SELECT {COLUMNS} FROM sessions s
+                 WHERE s.consumer_workspace_id = %(ws)s AND (%(state)s::text IS NULL OR s.state = %(state)s) {keyset}
+                 ORDER BY s.created_at DESC, s.id DESC LIMIT %(limit)s)
+                UNION
+                (SELECT {COLUMNS} FROM sessions s
+                 WHERE s.operator_workspace_id = %(ws)s AND (%(state)s::text IS NULL OR s.state = %(state)s) {keyset}
+                 ORDER BY s.created_at DESC, s.id DESC LIMIT %(limit)s)
+            ) both_sides ORDER BY created_at DESC, id DESC LIMIT %(limit)s
+        """
+        return [_session(r) for r in connection().execute(sql, params).fetchall()]
+
+    def inbox(self, workspace_id: str, limit: int) -> list[Session]:
+        # REQUESTED sessions whose point lies in the supplier's coverage area: the partial GiST index on
+        # REQUESTED points answers the bounding-box test, then the exact intersection runs on those rows only.
+        rows = (
+            connection()
+            .execute(
+                f"""
+                SELECT {COLUMNS} FROM workspaces w
+                JOIN sessions s ON s.state = 'REQUESTED' AND ST_Intersects(s.requested_at_point, w.coverage_area)
+                WHERE w.id = %(ws)s AND s.consumer_workspace_id <> w.id
+                ORDER BY s.created_at, s.id
+                LIMIT %(limit)s
+                """,
+                {"ws": workspace_id, "limit": limit},
+            )
+            .fetchall()
+        )
+        return [_session(r) for r in rows]
+
+    def cas_accept(self, session_id: str, operator_workspace_id: str) -> tuple[Session, str] | None:
+        row = (
+            connection()
+            .execute(
+                f"""
+                UPDATE sessions s SET state = 'ASSIGNED', operator_workspace_id = %(op)s,
+                       assigned_at = clock_timestamp(), updated_at = clock_timestamp()
+                WHERE s.id = %(id)s AND s.state = 'REQUESTED' AND s.consumer_workspace_id <> %(op)s
+                RETURNING {COLUMNS}, {_TOKEN}
+                """,
+                {"id": session_id, "op": operator_workspace_id},
+            )
+            .fetchone()
+        )
+        return _won(row)
+
+    def cas_cancel(self, session_id: str, consumer_workspace_id: str) -> tuple[Session, str] | None:
+        row = (
+            connection()
+            .execute(
+                f"""
+                WITH changed AS (
+                    UPDATE sessions s SET state = 'CANCELLED', updated_at = clock_timestamp()
+                    WHERE s.id = %(id)s AND s.consumer_workspace_id = %(ws)s AND s.state IN ('REQUESTED', 'ASSIGNED')
+                    RETURNING s.*
+                ), {_RELEASE_OPERATOR}
+                SELECT {COLUMNS}, {_TOKEN} FROM changed s
+                """,
+                {"id": session_id, "ws": consumer_workspace_id},
+            )
+            .fetchone()
+        )
+        return _won(row)
+
+    def cancel_all_assigned(self, operator_workspace_id: str) -> tuple[list[str], str]:
+        rows = (
+            connection()
+            .execute(
+                f"""
+                WITH changed AS (
+                    UPDATE sessions s SET state = 'CANCELLED', updated_at = clock_timestamp()
+                    WHERE s.operator_workspace_id = %(ws)s AND s.state = 'ASSIGNED'
+                    RETURNING s.*
+                ), {_RELEASE_OPERATOR}
+                SELECT s.id::text, {_TOKEN} FROM changed s ORDER BY s.created_at, s.id
+                """,
+                {"ws": operator_workspace_id},
+            )
+            .fetchall()
+        )
+        token = rows[0]["token"] if rows else ""
+        return [r["id"] for r in rows], token
+
+    def end(self, session_id: str, workspace_id: str, meter_fn: MeterFn) -> EndOutcome:
+        with transaction() as conn:
+            head = conn.execute(
+                """
+                SELECT s.state, s.started_at, s.rate_per_second_micro_usdc AS rate, s.max_duration_seconds,
+                       clock_timestamp() AS now,
+                       ARRAY(SELECT ARRAY[d.opened_at, d.closed_at] FROM disconnect_windows d
+                             WHERE d.session_id = s.id) AS windows
+                FROM sessions s
+                WHERE s.id = %(id)s AND (s.consumer_workspace_id = %(ws)s OR s.operator_workspace_id = %(ws)s)
+                FOR UPDATE OF s
+                """,
+                {"id": session_id, "ws": workspace_id},
+            ).fetchone()
+            if head is None:
+                return EndOutcome(None, None, None)
+            if head["state"] != "LIVE":
+                return EndOutcome(None, None, head["state"])
+            windows = [(w[0], w[1]) for w in head["windows"]]
+            bill = meter_fn(head["started_at"], head["now"], windows, head["rate"], head["max_duration_seconds"])
+            row = conn.execute(
+                f"""
+                WITH changed AS (
+                    UPDATE sessions s SET state = 'ENDED', ended_at = %(now)s, clean_seconds = %(clean)s,
+                           charged_micro_usdc = %(charged)s, updated_at = clock_timestamp()
+                    WHERE s.id = %(id)s AND s.state = 'LIVE'
+                    RETURNING s.*
+                ), {_RELEASE_OPERATOR}
+                SELECT {COLUMNS}, {_TOKEN} FROM changed s
+                """,
+                {"id": session_id, "now": head["now"], "clean": bill.clean_seconds, "charged": bill.charged_micro_usdc},
+            ).fetchone()
+        won = _won(row)
+        assert won is not None  # the row is locked and was LIVE
+        return EndOutcome(won[0], won[1], "ENDED")
+
+    def cas_go_live(self, session_id: str, started_at: datetime) -> Session | None:
+        row = (
+            connection()
+            .execute(
+                f"""
+                UPDATE sessions s SET state = 'LIVE', started_at = %(at)s, updated_at = clock_timestamp()
+                WHERE s.id = %(id)s AND s.state = 'ASSIGNED'
+                RETURNING {COLUMNS}
+                """,
+                {"id": session_id, "at": started_at},
+            )
+            .fetchone()
+        )
+        return None if row is None else _session(row)
+
+    def open_window(self, session_id: str, reason: str, at: datetime) -> bool:
+        row = (
+            connection()
+            .execute(
+                """
+                INSERT INTO disconnect_windows (session_id, reason, opened_at)
+                SELECT s.id, %(reason)s, %(at)s FROM sessions s WHERE s.id = %(id)s AND s.state IN ('LIVE', 'PAUSED')
+                ON CONFLICT (session_id, reason) WHERE closed_at IS NULL DO NOTHING
+                RETURNING id
+                """,
+                {"id": session_id, "reason": reason, "at": at},
+            )
+            .fetchone()
+        )
+        return row is not None
+
+    def close_window(self, session_id: str, reason: str, at: datetime) -> bool:
+        row = (
+            connection()
+            .execute(
+                "UPDATE disconnect_windows SET closed_at = greatest(opened_at, %(at)s)"
+                " WHERE session_id = %(id)s AND reason = %(reason)s AND closed_at IS NULL RETURNING id",
+                {"id": session_id, "reason": reason, "at": at},
+            )
+            .fetchone()
+        )
+        return row is not None

@@ -1,0 +1,74 @@
+"""API keys and the authenticated principal."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Protocol
+
+from luxxon.errors import ErrorCode, LxError, not_authenticated
+from luxxon.models.identity import Role
+
+KEY_PREFIX = "lxxn_"
+_KEY_RE = re.compile(r"^lxxn_[A-Za-z0-9_-]{43}$")
+DISPLAY_PREFIX_LEN = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    workspace_id: str
+    key_id: str
+    scopes: frozenset[str]
+    roles: frozenset[str]
+
+    @property
+    def is_supplier(self) -> bool:
+        return Role.SUPPLIER in self.roles
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    key: str  # shown once, never stored
+    prefix: str
+    key_hash: bytes
+
+
+class PrincipalStore(Protocol):
+    def principal_by_key_hash(self, key_hash: bytes) -> Principal | None: ...
+
+
+def new_api_key() -> NewKey:
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    return NewKey(key=key, prefix=key[:DISPLAY_PREFIX_LEN], key_hash=hash_key(key))
+
+
+def hash_key(key: str) -> bytes:
+    # Keys carry 256 bits of randomness, so a fast hash is the right tool (no password stretching needed).
+    return hashlib.sha256(key.encode()).digest()
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise not_authenticated("auth:missingBearer")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise not_authenticated("auth:malformedBearer")
+    return token.strip()
+
+
+def authenticate(authorization: str | None, store: PrincipalStore) -> Principal:
+    """Resolve the bearer API key to its principal. Revoked keys fail on the very next request."""
+    token = bearer_token(authorization)
+    if not _KEY_RE.match(token):
+        raise not_authenticated("auth:malformedKey")
+    principal = store.principal_by_key_hash(hash_key(token))
+    if principal is None:
+        raise not_authenticated("auth:unknownOrRevokedKey")
+    return principal
+
+
+def authorize(principal: Principal, any_of_scopes: tuple[str, ...]) -> None:
+    if any_of_scopes and principal.scopes.isdisjoint(any_of_scopes):
+        raise LxError(ErrorCode.NOT_AUTHORIZED, "scope:" + "|".join(any_of_scopes))

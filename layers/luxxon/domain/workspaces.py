@@ -1,0 +1,131 @@
+"""Workspaces (tenants) and their API keys."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+from uuid import UUID
+
+from luxxon.domain.identity import NewKey, Principal, new_api_key
+from luxxon.domain.sessions import Written
+from luxxon.errors import ErrorCode, LxError, invalid_input
+from luxxon.models.base import iso_ms
+from luxxon.models.identity import (
+    CreateApiKeyRequest,
+    LxApiKeyDto,
+    LxApiKeyListDto,
+    LxCreatedApiKeyDto,
+    LxMeDto,
+    LxWorkspaceDto,
+    UpdateWorkspaceRequest,
+)
+
+Row = dict[str, Any]
+
+
+class IdentityStore(Protocol):
+    def create_workspace(
+        self,
+        name: str,
+        roles: list[str],
+        availability: str,
+        wallet_address: str | None,
+        coverage_geojson: dict[str, Any] | None,
+        coverage_circle: tuple[float, float, float] | None,
+    ) -> Row: ...
+    def get_workspace(self, workspace_id: str) -> Row | None: ...
+    def coverage_is_valid(self, geojson: dict[str, Any]) -> bool: ...
+    def update_workspace(
+        self, workspace_id: str, name: str | None, availability: str | None, coverage_geojson: dict[str, Any] | None
+    ) -> Row | None: ...
+    def create_key(self, workspace_id: str, name: str, scopes: list[str], key: NewKey) -> Row: ...
+    def get_key(self, workspace_id: str, key_id: str) -> Row | None: ...
+    def list_keys(self, workspace_id: str) -> list[Row]: ...
+    def revoke_key(self, workspace_id: str, key_id: str) -> Row | None: ...
+
+
+def workspace_dto(row: Row) -> LxWorkspaceDto:
+    return LxWorkspaceDto(
+        id=row["id"],
+        name=row["name"],
+        roles=row["roles"],
+        availability=row["availability"],
+        coverageArea=row["coverage_area"],
+        walletAddress=row["wallet_address"],
+        createdAt=iso_ms(row["created_at"]) or "",
+    )
+
+
+def key_dto(row: Row) -> LxApiKeyDto:
+    return LxApiKeyDto(
+        id=row["id"],
+        name=row["name"],
+        prefix=row["prefix"],
+        scopes=row["scopes"],
+        createdAt=iso_ms(row["created_at"]) or "",
+        revokedAt=iso_ms(row["revoked_at"]),
+    )
+
+
+def _key_not_found() -> LxError:
+    return LxError(ErrorCode.API_KEY_NOT_FOUND, "apiKey:notFound")
+
+
+class WorkspaceService:
+    def __init__(self, store: IdentityStore) -> None:
+        self.store = store
+
+    def me(self, principal: Principal) -> LxMeDto:
+        workspace = self.store.get_workspace(principal.workspace_id)
+        key = self.store.get_key(principal.workspace_id, principal.key_id)
+        assert workspace is not None and key is not None  # the principal was just resolved from them
+        return LxMeDto(authType="apiKey", workspace=workspace_dto(workspace), apiKey=key_dto(key))
+
+    def get(self, principal: Principal) -> LxWorkspaceDto:
+        row = self.store.get_workspace(principal.workspace_id)
+        assert row is not None
+        return workspace_dto(row)
+
+    def update(self, principal: Principal, request: UpdateWorkspaceRequest) -> Written[LxWorkspaceDto]:
+        coverage = request.coverageArea.model_dump() if request.coverageArea else None
+        if coverage is not None and not self.store.coverage_is_valid(coverage):
+            raise invalid_input("coverageArea")
+        row = self.store.update_workspace(principal.workspace_id, request.name, request.availability, coverage)
+        assert row is not None
+        token = row.pop("token")
+        return Written(workspace_dto(row), token)
+
+    def create_key(self, principal: Principal, request: CreateApiKeyRequest) -> Written[LxCreatedApiKeyDto]:
+        new = new_api_key()
+        row = self.store.create_key(principal.workspace_id, request.name, request.scopes, new)
+        token = row.pop("token")
+        return Written(LxCreatedApiKeyDto(**key_dto(row).model_dump(), key=new.key), token)
+
+    def list_keys(self, principal: Principal) -> LxApiKeyListDto:
+        return LxApiKeyListDto(items=[key_dto(r) for r in self.store.list_keys(principal.workspace_id)])
+
+    def revoke_key(self, principal: Principal, key_id: str) -> Written[LxApiKeyDto]:
+        try:
+            key_id = str(UUID(key_id))
+        except ValueError:
+            raise _key_not_found() from None
+        row = self.store.revoke_key(principal.workspace_id, key_id)
+        if row is None:
+            raise _key_not_found()
+        token = row.pop("token")
+        return Written(key_dto(row), token)
+
+    def bootstrap(
+        self,
+        name: str,
+        roles: list[str],
+        scopes: list[str],
+        availability: str = "OFFLINE",
+        wallet_address: str | None = None,
+        coverage_circle: tuple[float, float, float] | None = None,
+    ) -> tuple[LxWorkspaceDto, LxCreatedApiKeyDto]:
+        """Operator tooling: a new workspace and its first key (the admin CLI; how local users and tests start)."""
+        row = self.store.create_workspace(name, roles, availability, wallet_address, None, coverage_circle)
+        new = new_api_key()
+        key_row = self.store.create_key(row["id"], "bootstrap", sorted(set(scopes)), new)
+        key_row.pop("token")
+        return workspace_dto(row), LxCreatedApiKeyDto(**key_dto(key_row).model_dump(), key=new.key)

@@ -1,0 +1,70 @@
+"""Domain errors. Each carries its machine code; the API turns them into the error envelope in one place."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    NOT_AUTHENTICATED = "NOT_AUTHENTICATED"
+    NOT_AUTHORIZED = "NOT_AUTHORIZED"
+    NOT_OPERATOR = "NOT_OPERATOR"
+    AUTHZ_ERROR = "AUTHZ_ERROR"
+    SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
+    API_KEY_NOT_FOUND = "API_KEY_NOT_FOUND"
+    ROUTE_NOT_FOUND = "ROUTE_NOT_FOUND"
+    INVALID_STATE = "INVALID_STATE"
+    INVALID_INPUT = "INVALID_INPUT"
+    INSUFFICIENT_CREDIT = "INSUFFICIENT_CREDIT"
+    FRAME_NOT_AVAILABLE = "FRAME_NOT_AVAILABLE"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+# code -> (HTTP status, human message). Messages are the seeds' wording.
+ERRORS: dict[ErrorCode, tuple[int, str]] = {
+    ErrorCode.NOT_AUTHENTICATED: (401, "Session expired or missing"),
+    ErrorCode.NOT_AUTHORIZED: (403, "Not authorized for this operation"),
+    ErrorCode.NOT_OPERATOR: (403, "Caller is not an operator"),
+    ErrorCode.AUTHZ_ERROR: (503, "Authorization service unavailable"),
+    ErrorCode.SESSION_NOT_FOUND: (404, "Session not found"),
+    ErrorCode.API_KEY_NOT_FOUND: (404, "API key not found"),
+    ErrorCode.ROUTE_NOT_FOUND: (404, "Route not found"),
+    ErrorCode.INVALID_STATE: (409, "Operation not allowed in the current state"),
+    ErrorCode.INVALID_INPUT: (400, "Invalid request payload"),
+    ErrorCode.INSUFFICIENT_CREDIT: (400, "Insufficient credit in the consumer pool"),
+    ErrorCode.FRAME_NOT_AVAILABLE: (404, "Frame not available"),
+    ErrorCode.INTERNAL_ERROR: (500, "Internal server error"),
+}
+
+
+class LxError(Exception):
+    """An error the API reports to the caller: a code from the seeds and a short, safe detail label."""
+
+    def __init__(self, code: ErrorCode, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+    @property
+    def status_code(self) -> int:
+        return ERRORS[self.code][0]
+
+    @property
+    def message(self) -> str:
+        return ERRORS[self.code][1]
+
+
+def not_authenticated(detail: str = "auth:missingBearer") -> LxError:
+    return LxError(ErrorCode.NOT_AUTHENTICATED, detail)
+
+
+def invalid_input(field: str) -> LxError:
+    return LxError(ErrorCode.INVALID_INPUT, f"input:{field}")
+
+
+def invalid_state(operation: str, current_state: str) -> LxError:
+    return LxError(ErrorCode.INVALID_STATE, f"session:{operation}:{current_state}")
+
+
+def session_not_found() -> LxError:
+    return LxError(ErrorCode.SESSION_NOT_FOUND, "session:notFound")

@@ -1,0 +1,116 @@
+"""Find or start PostgreSQL, make sure PostGIS is installable, create and migrate a database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from luxxon.db.migrate import migrate
+
+LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+PRIVATE_PORT = 55432
+
+
+def _listening(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _pg_bin() -> Path:
+    for version in sorted(Path("/usr/lib/postgresql").glob("*"), reverse=True):
+        if (version / "bin" / "initdb").exists():
+            return version / "bin"
+    raise SystemExit("PostgreSQL is not installed: set DATABASE_URL or `apt-get install postgresql postgis`")
+
+
+def _start_private_cluster(root: Path) -> str:
+    """A cluster of our own under .local/pg (when neither DATABASE_URL nor a local server is there)."""
+    data = root / "pg"
+    bin_dir = _pg_bin()
+    user = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
+    if not (data / "PG_VERSION").exists():
+        data.mkdir(parents=True, exist_ok=True)
+        if user:
+            shutil.chown(data, "postgres")
+        subprocess.run([*user, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"], check=True)
+    if not _listening("127.0.0.1", PRIVATE_PORT):
+        subprocess.run(
+            [
+                *user,
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(data / "server.log"),
+                "-w",
+                "start",
+                "-o",
+                f"-p {PRIVATE_PORT} -k /tmp -c listen_addresses=127.0.0.1",
+            ],
+            check=True,
+        )
+    return f"postgresql://postgres@127.0.0.1:{PRIVATE_PORT}/postgres"
+
+
+def server_url(root: Path) -> str:
+    """The maintenance URL of the server to use: DATABASE_URL's server, else 127.0.0.1:5432, else our own."""
+    if url := os.environ.get("DATABASE_URL"):
+        return with_dbname(url, "postgres")
+    if _listening("127.0.0.1", 5432):
+        return LOCAL_SERVER
+    return _start_private_cluster(root)
+
+
+def database_name(default: str = "luxxon") -> str:
+    """DATABASE_URL's database, else `default`."""
+    if url := os.environ.get("DATABASE_URL"):
+        return psycopg.conninfo.conninfo_to_dict(url).get("dbname") or default  # type: ignore[return-value]
+    return default
+
+
+def ensure_postgis(admin_url: str) -> None:
+    """Install Debian's PostGIS package for the server's major version when the server lacks it (local only)."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        row = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'").fetchone()
+        major = conn.execute("SHOW server_version_num").fetchone()
+    if row is not None:
+        return
+    assert major is not None
+    package = f"postgresql-{int(major[0]) // 10000}-postgis-3"
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise SystemExit(f"PostGIS is missing on the database server: install {package}")
+    print(f"installing {package} (PostGIS) from Debian ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True, env=env)
+
+
+def with_dbname(url: str, dbname: str) -> str:
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    params["dbname"] = dbname
+    return psycopg.conninfo.make_conninfo(**params)  # type: ignore[arg-type]
+
+
+def create_database(admin_url: str, dbname: str, *, fresh: bool = False) -> str:
+    """Create `dbname` on the server (dropping it first when `fresh`), migrate it, and return its URL."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if fresh:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    url = with_dbname(admin_url, dbname)
+    migrate(url)
+    return url
+
+
+def drop_database(admin_url: str, dbname: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))

@@ -1,0 +1,1 @@
+"""Pydantic DTOs, exactly as the public API docs (seeds) name them."""

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+
+from pydantic import Field, field_validator
+
+from luxxon.models.base import Dto, RequestModel
+
+
+class SessionState(StrEnum):
+    REQUESTED = "REQUESTED"
+    ASSIGNED = "ASSIGNED"
+    LIVE = "LIVE"
+    PAUSED = "PAUSED"
+    ENDED = "ENDED"
+    EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"
+
+
+class DisconnectReason(StrEnum):
+    NETWORK_ERROR = "NETWORK_ERROR"
+    STALE_TELEMETRY = "STALE_TELEMETRY"
+    OUTSIDE_GEOFENCE = "OUTSIDE_GEOFENCE"
+
+
+class CreateSessionRequest(RequestModel):
+    lat: float = Field(ge=-90, le=90, description="Latitude of the requested point (WGS84).", examples=[4.71])
+    lng: float = Field(ge=-180, le=180, description="Longitude of the requested point (WGS84).", examples=[-74.07])
+    maxDurationSeconds: int | None = Field(
+        default=None,
+        description="Bounds the LIVE meter (worst-case hold). Default 600; must lie in [10, 14400].",
+        examples=[300],
+    )
+    waitTimeoutSeconds: int | None = Field(
+        default=None,
+        description="Pre-LIVE wait deadline in seconds. Default 300; the server clamps it to [5, 3600].",
+        examples=[300],
+    )
+
+    @field_validator("lat", "lng")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+
+class LxSessionDto(Dto):
+    id: str = Field(examples=["b1e2f3a4-5b6c-7d8e-9f0a-1b2c3d4e5f6a"])
+    consumerWorkspaceId: str
+    operatorWorkspaceId: str | None
+    state: SessionState
+    maxDurationSeconds: int = Field(examples=[600])
+    waitTimeoutSeconds: int = Field(
+        examples=[300],
+        description="Pre-LIVE wait deadline in seconds. After `createdAt + waitTimeoutSeconds` without a first "
+        "decoded frame, the session flips to EXPIRED.",
+    )
+    ratePerSecondMicroUsdc: str = Field(examples=["1000"], description="Rate per second in µUSDC. String.")
+    holdMicroUsdc: str = Field(examples=["600000"], description="Pre-authorized hold in µUSDC.")
+    startedAt: str | None
+    endedAt: str | None
+    cleanSeconds: int = Field(description="Chargeable seconds = (endedAt - startedAt) - union of disconnect windows.")
+    chargedMicroUsdc: str = Field(description="Derived: cleanSeconds × ratePerSecondMicroUsdc.")
+    settlementTxHash: str | None
+    videoBackendRef: str | None = Field(description="Opaque video-backend reference (live_input uid).")
+    createdAt: str
+    requestedLat: float | None
+    requestedLng: float | None
+    authorized: bool
+    whepUrl: str | None = Field(default=None, description="WebRTC WHEP playback URL (both sides).")
+    whipUrl: str | None = Field(default=None, description="WebRTC WHIP publishing URL (operator side only).")
+
+
+class LxSessionCancelAllResponseDto(Dto):
+    count: int = Field(examples=[3], description="Number of sessions cancelled.")
+    cancelled: list[str] = Field(description="Cancelled session ids, in createdAt-ascending order (oldest first).")
+
+
+class LxSessionPageDto(Dto):
+    items: list[LxSessionDto]
+    nextCursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last page.")

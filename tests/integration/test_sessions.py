@@ -1,0 +1,322 @@
+"""The session lifecycle through the API handlers, against the real database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from luxxon.api import wiring
+from luxxon.models.sessions import DisconnectReason
+from tests.conftest import Api, WorkspaceFactory
+
+BOGOTA = {"lat": 4.71, "lng": -74.07}
+
+
+@pytest.fixture
+def consumer(workspace: WorkspaceFactory):
+    return workspace("CONSUMER")
+
+
+@pytest.fixture
+def supplier(workspace: WorkspaceFactory):
+    return workspace("SUPPLIER", coverage=(4.71, -74.07, 5_000))
+
+
+def create(api: Api, key: str, **body: object) -> dict:
+    reply = api("POST", "/api/v1/sessions", key, {**BOGOTA, **body})
+    assert reply.status == 201, reply.body
+    return reply.data
+
+
+def make_live(api: Api, consumer_key: str, supplier_key: str, started_ago_s: float = 0.0) -> dict:
+    session = create(api, consumer_key, maxDurationSeconds=600)
+    assert api("POST", f"/api/v1/sessions/{session['id']}/accept", supplier_key).status == 200
+    started = datetime.now(UTC) - timedelta(seconds=started_ago_s)
+    wiring.sessions().go_live(session["id"], started)
+    return session
+
+
+class TestCreate:
+    def test_a_new_session_is_requested_with_the_stamped_rate_and_hold(self, api: Api, consumer) -> None:
+        reply = api("POST", "/api/v1/sessions", consumer.key, {**BOGOTA, "maxDurationSeconds": 300})
+        assert reply.status == 201
+        s = reply.data
+        assert s["state"] == "REQUESTED"
+        assert s["consumerWorkspaceId"] == consumer.id
+        assert s["operatorWorkspaceId"] is None
+        assert s["ratePerSecondMicroUsdc"] == "1000"
+        assert s["holdMicroUsdc"] == str(1000 * 300)
+        assert (s["requestedLat"], s["requestedLng"]) == (4.71, -74.07)
+        assert s["waitTimeoutSeconds"] == 300
+        assert s["createdAt"].endswith("Z") and len(s["createdAt"]) == 24
+        assert reply.headers["x-lx-consistency-token"].isdigit()
+
+    @pytest.mark.parametrize(("asked", "stamped"), [(1, 5), (5, 5), (90, 90), (3600, 3600), (99_999, 3600)])
+    def test_wait_timeout_is_clamped_to_5_3600(self, api: Api, consumer, asked: int, stamped: int) -> None:
+        assert create(api, consumer.key, waitTimeoutSeconds=asked)["waitTimeoutSeconds"] == stamped
+
+    def test_max_duration_defaults_to_600(self, api: Api, consumer) -> None:
+        assert create(api, consumer.key)["maxDurationSeconds"] == 600
+
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({"lat": 91, "lng": 0}, "lat"),
+            ({"lat": 0, "lng": -180.5}, "lng"),
+            ({"lng": 0}, "lat"),
+            ({"lat": "north", "lng": 0}, "lat"),
+            ({"lat": 0, "lng": 0, "maxDurationSeconds": 9}, "maxDurationSeconds"),
+            ({"lat": 0, "lng": 0, "maxDurationSeconds": 14_401}, "maxDurationSeconds"),
+            ({"lat": 0, "lng": 0, "waitTimeoutSeconds": "soon"}, "waitTimeoutSeconds"),
+            ({"lat": 0, "lng": 0, "colour": "red"}, "colour"),
+        ],
+    )
+    def test_bad_input_is_400_naming_the_field_and_creates_nothing(
+        self, api: Api, consumer, body: dict, field: str
+    ) -> None:
+        reply = api("POST", "/api/v1/sessions", consumer.key, body)
+        assert reply.status == 400
+        assert reply.error == ("INVALID_INPUT", f"input:{field}")
+        assert set(reply.body) == {"statusCode", "code", "message", "detail", "timestamp"}
+        assert api("GET", "/api/v1/sessions", consumer.key).data["items"] == []
+
+    def test_a_body_that_is_not_json_is_400(self, api: Api, consumer) -> None:
+        reply = api("POST", "/api/v1/sessions", consumer.key, raw_body="{not json")
+        assert reply.status == 400
+        assert reply.error[0] == "INVALID_INPUT"
+
+
+class TestRead:
+    def test_both_sides_see_the_session_and_a_stranger_gets_not_found(
+        self, api: Api, consumer, supplier, workspace: WorkspaceFactory
+    ) -> None:
+        s = create(api, consumer.key)
+        api("POST", f"/api/v1/sessions/{s['id']}/accept", supplier.key)
+        stranger = workspace("CONSUMER", "SUPPLIER")
+        assert api("GET", f"/api/v1/sessions/{s['id']}", consumer.key).data["state"] == "ASSIGNED"
+        assert api("GET", f"/api/v1/sessions/{s['id']}", supplier.key).data["operatorWorkspaceId"] == supplier.id
+        reply = api("GET", f"/api/v1/sessions/{s['id']}", stranger.key)
+        assert (reply.status, reply.error[0]) == (404, "SESSION_NOT_FOUND")
+
+    def test_an_id_that_is_not_a_uuid_is_not_found(self, api: Api, consumer) -> None:
+        reply = api("GET", "/api/v1/sessions/not-a-uuid", consumer.key)
+        assert (reply.status, reply.error[0]) == (404, "SESSION_NOT_FOUND")
+
+    def test_list_is_newest_first_paginated_and_filtered_by_state(self, api: Api, workspace: WorkspaceFactory) -> None:
+        me = workspace("CONSUMER")
+        ids = [create(api, me.key)["id"] for _ in range(5)]
+        api("DELETE", f"/api/v1/sessions/{ids[1]}", me.key)
+        first = api("GET", "/api/v1/sessions?limit=2", me.key).data
+        assert [s["id"] for s in first["items"]] == [ids[4], ids[3]]
+        second = api("GET", f"/api/v1/sessions?limit=2&cursor={first['nextCursor']}", me.key).data
+        assert [s["id"] for s in second["items"]] == [ids[2], ids[1]]
+        third = api("GET", f"/api/v1/sessions?limit=2&cursor={second['nextCursor']}", me.key).data
+        assert [s["id"] for s in third["items"]] == [ids[0]]
+        assert third["nextCursor"] is None
+        cancelled = api("GET", "/api/v1/sessions?state=CANCELLED", me.key).data["items"]
+        assert [s["id"] for s in cancelled] == [ids[1]]
+
+    def test_list_includes_sessions_the_workspace_operates(self, api: Api, consumer, supplier) -> None:
+        s = create(api, consumer.key)
+        api("POST", f"/api/v1/sessions/{s['id']}/accept", supplier.key)
+        assert [x["id"] for x in api("GET", "/api/v1/sessions", supplier.key).data["items"]] == [s["id"]]
+
+    @pytest.mark.parametrize(
+        ("query", "field"), [("state=DONE", "state"), ("limit=0", "limit"), ("cursor=%%%", "cursor")]
+    )
+    def test_bad_list_parameters_are_400(self, api: Api, consumer, query: str, field: str) -> None:
+        reply = api("GET", f"/api/v1/sessions?{query}", consumer.key)
+        assert reply.status == 400
+        assert reply.error == ("INVALID_INPUT", f"input:{field}")
+
+
+class TestCancel:
+    def test_cancel_in_requested(self, api: Api, consumer) -> None:
+        s = create(api, consumer.key)
+        reply = api("DELETE", f"/api/v1/sessions/{s['id']}", consumer.key)
+        assert (reply.status, reply.data["state"]) == (200, "CANCELLED")
+        assert api("GET", f"/api/v1/sessions/{s['id']}", consumer.key).data["state"] == "CANCELLED"
+
+    def test_cancel_in_assigned(self, api: Api, consumer, supplier) -> None:
+        s = create(api, consumer.key)
+        api("POST", f"/api/v1/sessions/{s['id']}/accept", supplier.key)
+        assert api("DELETE", f"/api/v1/sessions/{s['id']}", consumer.key).data["state"] == "CANCELLED"
+
+    def test_cancel_of_a_live_session_is_invalid_state(self, api: Api, consumer, supplier) -> None:
+        s = make_live(api, consumer.key, supplier.key)
+        reply = api("DELETE", f"/api/v1/sessions/{s['id']}", consumer.key)
+        assert (reply.status, reply.error) == (409, ("INVALID_STATE", "session:cancel:LIVE"))
+
+    def test_cancel_twice_reports_the_current_state(self, api: Api, consumer) -> None:
+        s = create(api, consumer.key)
+        api("DELETE", f"/api/v1/sessions/{s['id']}", consumer.key)
+        reply = api("DELETE", f"/api/v1/sessions/{s['id']}", consumer.key)
+        assert reply.error == ("INVALID_STATE", "session:cancel:CANCELLED")
+
+    def test_the_operator_cannot_cancel_on_the_consumers_behalf(self, api: Api, consumer, workspace) -> None:
+        both = workspace("SUPPLIER", scopes=["sessions:create", "sessions:operate", "sessions:read"])
+        s = create(api, consumer.key)
+        api("POST", f"/api/v1/sessions/{s['id']}/accept", both.key)
+        reply = api("DELETE", f"/api/v1/sessions/{s['id']}", both.key)
+        assert (reply.status, reply.error) == (403, ("NOT_AUTHORIZED", "session:notConsumer"))
+        assert api("GET", f"/api/v1/sessions/{s['id']}", consumer.key).data["state"] == "ASSIGNED"
+
+    def test_cancel_releases_a_busy_operator(self, api: Api, consumer, supplier, database_url: str) -> None:
+        import psycopg
+
+        s = create(api, consumer.key)
+        api("POST", f"/api/v1/sessions/{s['id']}/accept", supplier.key)
+        with psycopg.connect(database_url, autocommit=True) as conn:  # /start (video issue) marks it BUSY
+            conn.execute("UPDATE sessions SET video_backend_ref = 'li-1' WHERE id = %s", (s["id"],))
+            conn.execute("UPDATE workspaces SET availability = 'BUSY' WHERE id = %s", (supplier.id,))
+        api("DELETE", f"/api/v1/sessions/{s['id']}", consumer.key)
+        assert api("GET", "/api/v1/workspaces/me", supplier.key).data["availability"] == "ONLINE"
+
+
+class TestAccept:
+    def test_accept_stamps_the_operator(self, api: Api, consumer, supplier) -> None:
+        s = create(api, consumer.key)
+        reply = api("POST", f"/api/v1/sessions/{s['id']}/accept", supplier.key)
+        assert reply.status == 200
+        assert (reply.data["state"], reply.data["operatorWorkspaceId"]) == ("ASSIGNED", supplier.id)
+
+    def test_a_workspace_without_the_supplier_role_cannot_accept(self, api: Api, consumer, workspace) -> None:
+        not_supplier = workspace("CONSUMER", scopes=["sessions:operate"])
+        s = create(api, consumer.key)
+        reply = api("POST", f"/api/v1/sessions/{s['id']}/accept", not_supplier.key)
+        assert (reply.status, reply.error) == (403, ("NOT_AUTHORIZED", "session:notSupplier"))
+
+    def test_a_workspace_cannot_accept_its_own_request(self, api: Api, workspace) -> None:
+        both = workspace("CONSUMER", "SUPPLIER")
+        s = create(api, both.key)
+        reply = api("POST", f"/api/v1/sessions/{s['id']}/accept", both.key)
+        assert (reply.status, reply.error) == (403, ("NOT_AUTHORIZED", "session:ownRequest"))
+
+    def test_accept_of_an_unknown_session_is_not_found(self, api: Api, supplier) -> None:
+        reply = api("POST", "/api/v1/sessions/00000000-0000-4000-8000-000000000000/accept", supplier.key)
+        assert (reply.status, reply.error[0]) == (404, "SESSION_NOT_FOUND")
+
+    def test_the_second_accept_loses_with_the_real_state(self, api: Api, consumer, supplier, workspace) -> None:
+        s = create(api, consumer.key)
+        api("POST", f"/api/v1/sessions/{s['id']}/accept", supplier.key)
+        reply = api("POST", f"/api/v1/sessions/{s['id']}/accept", workspace("SUPPLIER").key)
+        assert (reply.status, reply.error) == (409, ("INVALID_STATE", "session:accept:ASSIGNED"))
+
+
+class TestLiveAndEnd:
+    def test_go_live_stamps_started_at_and_only_from_assigned(self, api: Api, consumer, supplier) -> None:
+        s = create(api, consumer.key)
+        first_frame = datetime(2026, 11, 24, 12, 0, 0, 123_000, tzinfo=UTC)
+        with pytest.raises(Exception, match="session:live:REQUESTED"):
+            wiring.sessions().go_live(s["id"], first_frame)
+        api("POST", f"/api/v1/sessions/{s['id']}/accept", supplier.key)
+        wiring.sessions().go_live(s["id"], first_frame)
+        live = api("GET", f"/api/v1/sessions/{s['id']}", consumer.key).data
+        assert (live["state"], live["startedAt"]) == ("LIVE", "2026-11-24T12:00:00.123Z")
+
+    @pytest.mark.parametrize("side", ["consumer", "operator"])
+    def test_either_side_ends_and_the_meter_charges_clean_seconds(self, api: Api, consumer, supplier, side) -> None:
+        s = make_live(api, consumer.key, supplier.key, started_ago_s=30.4)
+        key = consumer.key if side == "consumer" else supplier.key
+        reply = api("POST", f"/api/v1/sessions/{s['id']}/end", key)
+        assert reply.status == 200
+        ended = reply.data
+        assert ended["state"] == "ENDED"
+        assert ended["cleanSeconds"] in (30, 31)  # floor of the wall time, whatever the test machine's speed
+        assert ended["chargedMicroUsdc"] == str(ended["cleanSeconds"] * 1000)
+        assert ended["endedAt"] is not None
+
+    def test_disconnect_windows_are_subtracted_once(self, api: Api, consumer, supplier) -> None:
+        s = make_live(api, consumer.key, supplier.key, started_ago_s=60.2)
+        service, now = wiring.sessions(), datetime.now(UTC)
+        # NETWORK_ERROR 40 s→20 s ago and OUTSIDE_GEOFENCE 30 s→10 s ago overlap: 30 s down in all
+        service.disconnected(s["id"], DisconnectReason.NETWORK_ERROR, now - timedelta(seconds=40))
+        service.reconnected(s["id"], DisconnectReason.NETWORK_ERROR, now - timedelta(seconds=20))
+        service.disconnected(s["id"], DisconnectReason.OUTSIDE_GEOFENCE, now - timedelta(seconds=30))
+        service.reconnected(s["id"], DisconnectReason.OUTSIDE_GEOFENCE, now - timedelta(seconds=10))
+        ended = api("POST", f"/api/v1/sessions/{s['id']}/end", consumer.key).data
+        assert ended["cleanSeconds"] in (30, 31)
+
+    def test_an_open_window_runs_until_the_end(self, api: Api, consumer, supplier) -> None:
+        s = make_live(api, consumer.key, supplier.key, started_ago_s=20.5)
+        wiring.sessions().disconnected(
+            s["id"], DisconnectReason.STALE_TELEMETRY, datetime.now(UTC) - timedelta(seconds=10)
+        )
+        ended = api("POST", f"/api/v1/sessions/{s['id']}/end", supplier.key).data
+        assert ended["cleanSeconds"] in (9, 10)
+
+    def test_clean_seconds_never_exceed_the_max_duration(self, api: Api, consumer, supplier) -> None:
+        s = create(api, consumer.key, maxDurationSeconds=10)
+        api("POST", f"/api/v1/sessions/{s['id']}/accept", supplier.key)
+        wiring.sessions().go_live(s["id"], datetime.now(UTC) - timedelta(seconds=50))
+        ended = api("POST", f"/api/v1/sessions/{s['id']}/end", consumer.key).data
+        assert (ended["cleanSeconds"], ended["chargedMicroUsdc"]) == (10, ended["holdMicroUsdc"])
+
+    @pytest.mark.parametrize("state", ["REQUESTED", "ASSIGNED", "ENDED"])
+    def test_end_outside_live_is_invalid_state(self, api: Api, consumer, supplier, state: str) -> None:
+        s = make_live(api, consumer.key, supplier.key) if state == "ENDED" else create(api, consumer.key)
+        if state == "ASSIGNED":
+            api("POST", f"/api/v1/sessions/{s['id']}/accept", supplier.key)
+        if state == "ENDED":
+            api("POST", f"/api/v1/sessions/{s['id']}/end", consumer.key)
+        reply = api("POST", f"/api/v1/sessions/{s['id']}/end", consumer.key)
+        assert (reply.status, reply.error) == (409, ("INVALID_STATE", f"session:end:{state}"))
+
+    def test_a_stranger_cannot_end(self, api: Api, consumer, supplier, workspace) -> None:
+        s = make_live(api, consumer.key, supplier.key)
+        reply = api("POST", f"/api/v1/sessions/{s['id']}/end", workspace("CONSUMER").key)
+        assert (reply.status, reply.error[0]) == (404, "SESSION_NOT_FOUND")
+        assert api("GET", f"/api/v1/sessions/{s['id']}", consumer.key).data["state"] == "LIVE"
+
+
+class TestCancelAllAssignments:
+    def test_cancels_every_assigned_session_oldest_first_and_leaves_live_ones(
+        self, api: Api, consumer, supplier
+    ) -> None:
+        assigned = []
+        for _ in range(3):
+            s = create(api, consumer.key)
+            api("POST", f"/api/v1/sessions/{s['id']}/accept", supplier.key)
+            assigned.append(s["id"])
+        live = make_live(api, consumer.key, supplier.key)
+        requested = create(api, consumer.key)
+        reply = api("POST", "/api/v1/sessions/cancel-all-assignments", supplier.key)
+        assert reply.status == 200
+        assert reply.data == {"count": 3, "cancelled": assigned}
+        assert api("GET", f"/api/v1/sessions/{live['id']}", supplier.key).data["state"] == "LIVE"
+        assert api("GET", f"/api/v1/sessions/{requested['id']}", consumer.key).data["state"] == "REQUESTED"
+
+    def test_is_a_no_op_without_assigned_sessions(self, api: Api, supplier) -> None:
+        reply = api("POST", "/api/v1/sessions/cancel-all-assignments", supplier.key)
+        assert (reply.status, reply.data) == (200, {"count": 0, "cancelled": []})
+
+    def test_touches_only_the_callers_assignments(self, api: Api, consumer, supplier, workspace) -> None:
+        other = workspace("SUPPLIER")
+        s = create(api, consumer.key)
+        api("POST", f"/api/v1/sessions/{s['id']}/accept", other.key)
+        assert api("POST", "/api/v1/sessions/cancel-all-assignments", supplier.key).data["count"] == 0
+        assert api("GET", f"/api/v1/sessions/{s['id']}", consumer.key).data["state"] == "ASSIGNED"
+
+    def test_a_non_supplier_workspace_is_not_an_operator(self, api: Api, workspace) -> None:
+        consumer_with_operate = workspace("CONSUMER", scopes=["sessions:operate"])
+        reply = api("POST", "/api/v1/sessions/cancel-all-assignments", consumer_with_operate.key)
+        assert (reply.status, reply.error) == (403, ("NOT_OPERATOR", "session:notSupplier"))
+
+
+class TestInbox:
+    def test_lists_requested_sessions_inside_the_coverage_area_oldest_first(
+        self, api: Api, workspace: WorkspaceFactory
+    ) -> None:
+        me = workspace("SUPPLIER", coverage=(-33.45, -70.66, 3_000))  # Santiago, 3 km
+        consumer = workspace("CONSUMER")
+        near1 = create(api, consumer.key, lat=-33.451, lng=-70.661)["id"]
+        near2 = create(api, consumer.key, lat=-33.46, lng=-70.65)["id"]
+        create(api, consumer.key, lat=-33.60, lng=-70.66)  # ~17 km away
+        taken = create(api, consumer.key, lat=-33.45, lng=-70.66)["id"]
+        api("POST", f"/api/v1/sessions/{taken}/accept", workspace("SUPPLIER").key)
+        items = api("GET", "/api/v1/sessions/inbox", me.key).data["items"]
+        assert [s["id"] for s in items] == [near1, near2]
+
+    def test_without_a_coverage_area_the_inbox_is_empty(self, api: Api, workspace: WorkspaceFactory) -> None:
+        assert api("GET", "/api/v1/sessions/inbox", workspace("SUPPLIER").key).data["items"] == []

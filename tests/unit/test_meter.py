@@ -1,0 +1,84 @@
+"""The meter: floor of the wall time, minus the union of disconnect windows (counted once), capped by the hold."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from luxxon.domain import meter
+
+T0 = datetime(2026, 5, 13, 12, 0, tzinfo=UTC)
+MS = timedelta(milliseconds=1)
+
+
+def at(ms: int) -> datetime:
+    return T0 + ms * MS
+
+
+def brute_force_clean_seconds(
+    start_ms: int, end_ms: int, windows: list[tuple[int, int | None]], max_duration: int
+) -> int:
+    """Reference: mark every disconnected millisecond of [start, end) one by one."""
+    down = set()
+    for opened, closed in windows:
+        down.update(range(max(opened, start_ms), min(end_ms if closed is None else closed, end_ms)))
+    wall = (end_ms - start_ms) // 1000
+    gap = -(-len(down) // 1000)
+    return max(0, min(max_duration, wall - gap))
+
+
+windows_strategy = st.lists(
+    st.tuples(st.integers(-5_000, 40_000), st.one_of(st.none(), st.integers(0, 20_000))).map(
+        lambda w: (w[0], None if w[1] is None else w[0] + w[1])
+    ),
+    max_size=6,
+)
+
+
+@given(
+    start=st.integers(0, 5_000),
+    length=st.integers(0, 40_000),
+    windows=windows_strategy,
+    max_duration=st.integers(1, 60),
+)
+def test_clean_seconds_matches_a_millisecond_by_millisecond_count(
+    start: int, length: int, windows: list[tuple[int, int | None]], max_duration: int
+) -> None:
+    # Given a LIVE span and any set of windows (overlapping, open, outside the span)
+    spans = [(at(o), None if c is None else at(c)) for o, c in windows]
+    # When the meter runs
+    got = meter.clean_seconds(at(start), at(start + length), spans, max_duration)
+    # Then it equals the brute-force count
+    assert got == brute_force_clean_seconds(start, start + length, windows, max_duration)
+
+
+@given(length_ms=st.integers(0, 10_000_000), rate=st.integers(0, 10**9), max_duration=st.integers(1, 14_400))
+def test_charge_is_clean_seconds_times_rate_and_never_above_the_hold(
+    length_ms: int, rate: int, max_duration: int
+) -> None:
+    bill = meter.run(at(0), at(length_ms), [], rate, max_duration)
+    assert bill.clean_seconds == min(length_ms // 1000, max_duration)
+    assert bill.charged_micro_usdc == bill.clean_seconds * rate
+    assert bill.charged_micro_usdc <= rate * max_duration
+
+
+def test_wall_time_is_floored_to_whole_seconds() -> None:
+    assert meter.clean_seconds(at(0), at(2_999), [], 600) == 2
+    assert meter.clean_seconds(at(0), at(3_000), [], 600) == 3
+
+
+def test_overlapping_windows_of_different_reasons_count_once() -> None:
+    # NETWORK_ERROR 10s-20s and OUTSIDE_GEOFENCE 15s-25s: 15 s down, not 20 s
+    windows = [(at(10_000), at(20_000)), (at(15_000), at(25_000))]
+    assert meter.clean_seconds(at(0), at(60_000), windows, 600) == 45
+
+
+def test_an_open_window_runs_to_the_end_and_a_partial_second_is_not_charged() -> None:
+    assert meter.clean_seconds(at(0), at(10_000), [(at(8_500), None)], 600) == 8
+
+
+def test_windows_outside_the_live_span_do_not_count() -> None:
+    windows = [(at(-5_000), at(-1_000)), (at(11_000), at(12_000))]
+    assert meter.clean_seconds(at(0), at(10_000), windows, 600) == 10
