@@ -1,0 +1,75 @@
+"""Concurrent transitions through the gateway's worker processes: every CAS has exactly one winner."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from tests.conftest import Workspace, WorkspaceFactory
+from tests.e2e.conftest import Http
+
+
+def race(http: Http, calls: list[tuple[str, str, str]]) -> list[tuple[int, dict[str, Any]]]:
+    """Fire every call at once (a barrier releases them together); returns (status, body) in call order."""
+    barrier = threading.Barrier(len(calls))
+
+    def fire(call: tuple[str, str, str]) -> tuple[int, dict[str, Any]]:
+        method, path, key = call
+        barrier.wait()
+        status, body, _ = http(method, path, key)
+        return status, body
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(fire, calls))
+
+
+def warm(http: Http, suppliers: list[Workspace]) -> None:
+    """Start every worker process (their cold start is not what this test races)."""
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda s: http("GET", "/api/v1/me", s.key), suppliers))
+
+
+def test_fifty_concurrent_accepts_have_exactly_one_winner(http: Http, workspace: WorkspaceFactory) -> None:
+    consumer = workspace("CONSUMER")
+    suppliers = [workspace("SUPPLIER") for _ in range(50)]
+    warm(http, suppliers)
+    session_id = http("POST", "/api/v1/sessions", consumer.key, {"lat": 1, "lng": 1})[1]["data"]["id"]
+
+    results = race(http, [("POST", f"/api/v1/sessions/{session_id}/accept", s.key) for s in suppliers])
+
+    winners = [i for i, (status, _) in enumerate(results) if status == 200]
+    assert len(winners) == 1
+    losers = [body for status, body in results if status != 200]
+    assert {(b["statusCode"], b["code"], b["detail"]) for b in losers} == {
+        (409, "INVALID_STATE", "session:accept:ASSIGNED")
+    }
+    final = http("GET", f"/api/v1/sessions/{session_id}", consumer.key)[1]["data"]
+    assert final["operatorWorkspaceId"] == suppliers[winners[0]].id
+
+
+def test_accepts_racing_cancels_leave_one_cancel_and_at_most_one_accept(
+    http: Http, workspace: WorkspaceFactory
+) -> None:
+    consumer = workspace("CONSUMER")
+    suppliers = [workspace("SUPPLIER") for _ in range(20)]
+    warm(http, suppliers)
+    for _ in range(5):
+        session_id = http("POST", "/api/v1/sessions", consumer.key, {"lat": 1, "lng": 1})[1]["data"]["id"]
+        accepts = [("POST", f"/api/v1/sessions/{session_id}/accept", s.key) for s in suppliers]
+        cancels = [("DELETE", f"/api/v1/sessions/{session_id}", consumer.key)] * 20
+        calls = [c for pair in zip(accepts, cancels, strict=True) for c in pair]
+
+        results = race(http, calls)
+
+        by_op: dict[str, Counter[Any]] = {"accept": Counter(), "cancel": Counter()}
+        for (method, _, _), (status, body) in zip(calls, results, strict=True):
+            op = "accept" if method == "POST" else "cancel"
+            by_op[op][status if status == 200 else body["detail"]] += 1
+        assert by_op["cancel"][200] == 1
+        assert by_op["accept"][200] <= 1
+        assert set(by_op["cancel"]) <= {200, "session:cancel:CANCELLED"}
+        assert set(by_op["accept"]) <= {200, "session:accept:ASSIGNED", "session:accept:CANCELLED"}
+        final = http("GET", f"/api/v1/sessions/{session_id}", consumer.key)[1]["data"]
+        assert final["state"] == "CANCELLED"
