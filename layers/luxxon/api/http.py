@@ -13,25 +13,25 @@ A handler module does:
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 
 import psycopg
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel
 
 from luxxon.api import wiring
 from luxxon.domain.identity import Principal, authenticate, authorize
 from luxxon.errors import ERRORS, ErrorCode, LxError
-from luxxon.models.base import LxErrorResponseDto, LxSuccessResponseDto, now_iso
-from luxxon.observability import logger, metrics, tracer
+from luxxon.models.base import LxErrorResponseDto, now_iso
+from luxxon.observability import logger, metrics, traced
 from luxxon.routes import Route, route_for
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -81,14 +81,16 @@ def error_response(code: ErrorCode, detail: str | None) -> Response[Any]:
 
 
 def ok(data: BaseModel, status: HTTPStatus = HTTPStatus.OK, token: str | None = None) -> Response[Any]:
-    """The success envelope. `token` is the consistency token of the write that produced `data`."""
-    envelope = LxSuccessResponseDto[type(data)](  # type: ignore[misc,operator]
-        statusCode=status.value, message="Request successful", data=data
+    """The success envelope. `token` is the consistency token of the write that produced `data`.
+
+    DTOs are validated when built, so the envelope is serialized once here (pydantic-core), not revalidated.
+    """
+    body = (
+        f'{{"statusCode":{status.value},"message":"Request successful",'
+        f'"data":{data.model_dump_json()},"timestamp":"{now_iso()}"}}'
     )
     headers = {CONSISTENCY_HEADER: token} if token else None
-    return Response(
-        status_code=status.value, content_type=content_types.APPLICATION_JSON, body=envelope, headers=headers
-    )
+    return Response(status_code=status.value, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
 
 
 def principal(app: APIGatewayRestResolver) -> Principal:
@@ -96,25 +98,29 @@ def principal(app: APIGatewayRestResolver) -> Principal:
     return who
 
 
-def _auth_middleware(route: Route) -> Callable[[APIGatewayRestResolver, NextMiddleware], Response[Any]]:
-    def authenticate_request(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
-        try:
-            who = authenticate(app.current_event.headers.get("authorization"), wiring.identity_store())
-        except (psycopg.OperationalError, psycopg.InterfaceError):
-            logger.exception("authorization store unavailable")
-            raise LxError(ErrorCode.AUTHZ_ERROR, "auth:storeUnavailable") from None
-        authorize(who, route.scopes)
-        app.append_context(principal=who)
-        return next_middleware(app)
-
-    return authenticate_request
-
-
-def _consistency_middleware(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
-    token = app.current_event.headers.get(CONSISTENCY_HEADER)
+def _checked_token(headers: Mapping[str, str]) -> None:
+    token = headers.get(CONSISTENCY_HEADER)
     if token is not None and not _TOKEN_RE.match(token):
         raise LxError(ErrorCode.INVALID_INPUT, f"input:{CONSISTENCY_HEADER}")
-    return next_middleware(app)
+
+
+def _middleware(route: Route) -> Callable[[APIGatewayRestResolver, NextMiddleware], Response[Any]]:
+    """Consistency-token check, then (for routes that need it) authentication and scope authorization."""
+
+    def check_request(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+        headers = app.current_event.headers
+        _checked_token(headers)
+        if route.auth:
+            try:
+                who = authenticate(headers.get("authorization"), wiring.identity_store())
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                logger.exception("authorization store unavailable")
+                raise LxError(ErrorCode.AUTHZ_ERROR, "auth:storeUnavailable") from None
+            authorize(who, route.scopes)
+            app.append_context(principal=who)
+        return next_middleware(app)
+
+    return check_request
 
 
 def _field_of(error: dict[str, Any]) -> str:
@@ -148,14 +154,20 @@ def new_resolver() -> APIGatewayRestResolver:
     return app
 
 
+def _success_response(func: Callable[..., Any]) -> dict[str, Any]:
+    """`-> Response[Model]` becomes the documented success body; other annotations document themselves."""
+    annotation = inspect.signature(func, eval_str=True).return_annotation
+    args = get_args(annotation)
+    if get_origin(annotation) is Response and args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+        return {"description": "Request successful", "content": {"application/json": {"model": args[0]}}}
+    return {"description": "Request successful"}
+
+
 def endpoint(module: str) -> tuple[APIGatewayRestResolver, Callable[[F], F]]:
     """The resolver of a handler module and the decorator that registers its one route from the table."""
     route = route_for(module)
     app = new_resolver()
-    middlewares: list[Callable[[APIGatewayRestResolver, NextMiddleware], Response[Any]]] = [_consistency_middleware]
-    if route.auth:
-        middlewares.insert(0, _auth_middleware(route))
-    app.use(middlewares=middlewares)
+    app.use(middlewares=[_middleware(route)])
 
     def register(func: F) -> F:
         doc = (func.__doc__ or "").strip()
@@ -165,10 +177,12 @@ def endpoint(module: str) -> tuple[APIGatewayRestResolver, Callable[[F], F]]:
             "description": description.strip() or None,
             "operation_id": route.name,
             "tags": [_TAGS[route.module.split(".")[1]]],
-            "responses": {route.status: {"description": "Request successful"}, **_ERROR_RESPONSES},
+            "responses": {route.status: _success_response(func), **_ERROR_RESPONSES},
         }
         if route.auth:
             options["security"] = [{"access-token": []}]
+        # The return annotation documents the response; it is not re-validated at run time (see `ok`).
+        func.__signature__ = inspect.signature(func).replace(return_annotation=inspect.Signature.empty)  # type: ignore[attr-defined]
         ENDPOINTS[module] = Endpoint(route, func, options)
         app.route(route.powertools_rule, route.method, **options)(func)
         return func
@@ -177,10 +191,11 @@ def endpoint(module: str) -> tuple[APIGatewayRestResolver, Callable[[F], F]]:
 
 
 def lambda_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-    @tracer.capture_lambda_handler(capture_response=False)
+    @logger.inject_lambda_context
+    @traced
     @metrics.log_metrics
     def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        logger.set_correlation_id(event.get("requestContext", {}).get("requestId"))
         return app.resolve(event, context)
 
     return handle

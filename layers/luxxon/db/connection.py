@@ -29,7 +29,7 @@ def _conninfo() -> str:
         secret = parameters.get_secret(settings.database_secret_arn, transform="json", max_age=300)
         assert isinstance(secret, dict)
         return psycopg.conninfo.make_conninfo(
-            host=secret["host"],
+            host=settings.database_host or secret["host"],
             port=secret.get("port", 5432),
             user=secret["username"],
             password=secret["password"],

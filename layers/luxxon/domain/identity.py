@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from luxxon.errors import ErrorCode, LxError, not_authenticated
-from luxxon.models.identity import Role
 
+SUPPLIER = "SUPPLIER"  # the role that may operate sessions
 KEY_PREFIX = "lxxn_"
 _KEY_RE = re.compile(r"^lxxn_[A-Za-z0-9_-]{43}$")
 DISPLAY_PREFIX_LEN = 12
@@ -25,7 +25,7 @@ class Principal:
 
     @property
     def is_supplier(self) -> bool:
-        return Role.SUPPLIER in self.roles
+        return SUPPLIER in self.roles
 
 
 @dataclass(frozen=True, slots=True)
