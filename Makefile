@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 VENV := .venv/.installed
 
-.PHONY: run test lint synth bench
+.PHONY: run test lint synth bench demo
 
 $(VENV): pyproject.toml
 	python3 -m venv .venv
@@ -26,3 +26,6 @@ synth: $(VENV)
 
 bench: $(VENV)
 	$(PY) -m tests.bench.run
+
+demo: $(VENV)
+	$(PY) -m luxxon.local.demo

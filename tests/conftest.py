@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import uuid
@@ -52,6 +53,8 @@ class Reply:
     def data(self) -> Any:
         return self.body["data"]
 
+    raw_bytes: bytes = b""
+
     @property
     def error(self) -> tuple[str, str | None]:
         return self.body["code"], self.body.get("detail")
@@ -87,7 +90,8 @@ def call_api(
     out = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
     out |= {k.lower(): ", ".join(v) for k, v in (result.get("multiValueHeaders") or {}).items()}
     parsed = json.loads(text) if text and "json" in out.get("content-type", "") else {"raw": text}
-    return Reply(int(result["statusCode"]), parsed, out)
+    raw = base64.b64decode(text) if result.get("isBase64Encoded") else text.encode()
+    return Reply(int(result["statusCode"]), parsed, out, raw)
 
 
 @pytest.fixture
@@ -125,3 +129,58 @@ def workspace(database_url: str) -> WorkspaceFactory:
         return Workspace(ws.id, key.key, key.id)
 
     return make
+
+
+EDGE_TOKEN = "edge-token-for-tests"
+WEBHOOK_SECRET = "whsec-for-tests"
+
+
+@dataclass
+class RunningEdge:
+    api_base: str
+    token: str
+    loop: Any
+    edge: Any
+
+    def client(self) -> Any:
+        from luxxon.adapters.video import CloudflareStream
+
+        return CloudflareStream("local", self.token, base_url=self.api_base)
+
+
+@pytest.fixture(scope="session")
+def edge() -> Iterator[RunningEdge]:
+    """The local video edge (Cloudflare Stream's live-input contract + WHIP/WHEP) on a loop of its own."""
+    import asyncio
+    import threading
+
+    from luxxon.local.edge import start_edge
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    running = asyncio.run_coroutine_threadsafe(start_edge(token=EDGE_TOKEN), loop).result(30)
+    yield RunningEdge(running.api_base, EDGE_TOKEN, loop, running)
+    asyncio.run_coroutine_threadsafe(running.close(), loop).result(30)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+@pytest.fixture
+def video_env(edge: RunningEdge, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningEdge]:
+    """Point the API's video backend at the local edge and set the webhook secret (as `make run` does)."""
+    from luxxon.api import wiring
+    from luxxon.config import get_settings
+
+    monkeypatch.setenv("LX_CLOUDFLARE_API_BASE", edge.api_base)
+    monkeypatch.setenv("LX_CLOUDFLARE_ACCOUNT_ID", "local")
+    monkeypatch.setenv("LX_CLOUDFLARE_API_TOKEN", edge.token)
+    monkeypatch.setenv("LX_STREAM_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    get_settings.cache_clear()
+    for getter in (wiring.video, wiring.outbox, wiring.sessions, wiring.webhooks, wiring.frames):
+        getter.cache_clear()
+    yield edge
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    for getter in (wiring.video, wiring.outbox, wiring.sessions, wiring.webhooks, wiring.frames):
+        getter.cache_clear()

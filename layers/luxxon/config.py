@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class Settings(BaseModel):
@@ -30,6 +30,21 @@ class Settings(BaseModel):
     min_wait_timeout_seconds: int = 5
     max_wait_timeout_seconds: int = 3_600
     default_geofence_radius_m: int = 150
+    # Video plane: Cloudflare Stream (or the local edge). From Secrets Manager when the ARN is set.
+    cloudflare_secret_arn: str | None = None
+    cloudflare_account_id: str | None = None
+    cloudflare_api_token: SecretStr | None = None
+    cloudflare_api_base: str = "https://api.cloudflare.com/client/v4"
+    cloudflare_timeout_s: float = 10.0
+    # Webhooks from the video edge are signed with this secret (or the one in Secrets Manager).
+    stream_webhook_secret: SecretStr | None = None
+    stream_webhook_secret_arn: str | None = None
+    webhook_tolerance_s: int = 300
+    # Where decoded frames live: "redis" (ElastiCache) or "s3".
+    frame_store: str = "redis"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    frames_bucket: str | None = None
+    frame_ttl_s: int = 60
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -56,6 +56,12 @@ ROUTES: tuple[Route, ...] = (
     _r("DELETE", "/sessions/{id}", "sessions.cancel", CREATE),
     _r("POST", "/sessions/{id}/accept", "sessions.accept", OPERATE),
     _r("POST", "/sessions/{id}/end", "sessions.end", OPERATE, CREATE),
+    _r("POST", "/sessions/{id}/start", "sessions.start", OPERATE),
+    _r("GET", "/sessions/{id}/viewer-token", "sessions.viewer_token", READ),
+    _r("GET", "/sessions/{id}/producer-token", "sessions.producer_token", OPERATE),
+    _r("GET", "/sessions/{id}/frame", "sessions.frame", READ),
+    # Signed by the video edge (Webhook-Signature), not by an API key.
+    _r("POST", "/webhooks/stream", "webhooks.stream", auth=False),
 )
 
 SCOPES: tuple[str, ...] = (CREATE, READ, OPERATE, WORKSPACE_READ, ADMIN)

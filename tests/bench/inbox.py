@@ -44,8 +44,9 @@ SELECT consumer.id,
        150, 600, 300, now() + interval '5 minutes', 1000, 600000
 FROM generate_series(1, %(sessions)s) g
 JOIN cities c ON c.id = 1 + (g %% 300)
-JOIN LATERAL (SELECT id FROM workspaces WHERE name = 'ws-' || (1 + (g * 7919) %% %(workspaces)s) LIMIT 1) consumer
-  ON true;
+JOIN LATERAL (
+    SELECT id FROM workspaces WHERE name = 'ws-' || (1 + (g::bigint * 7919) %% %(workspaces)s) LIMIT 1
+) consumer ON true;
 """
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import urllib.error
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from luxxon.local.gateway import Gateway, serve
+from tests.conftest import WEBHOOK_SECRET, RunningEdge
 
 Http = Callable[..., tuple[int, dict[str, Any], dict[str, str]]]
 
@@ -24,13 +26,27 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def gateway(database_url: str) -> Iterator[str]:
+def gateway(database_url: str, edge: RunningEdge) -> Iterator[str]:
+    """The gateway, its workers configured like `make run` configures them (video backend = the local edge)."""
+    video = {
+        "LX_CLOUDFLARE_API_BASE": edge.api_base,
+        "LX_CLOUDFLARE_ACCOUNT_ID": "local",
+        "LX_CLOUDFLARE_API_TOKEN": edge.token,
+        "LX_STREAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+    saved = {name: os.environ.get(name) for name in video}
+    os.environ.update(video)  # spawned workers inherit the environment
     server: Gateway = serve("127.0.0.1", _free_port(), workers=16)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def request(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
+import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tests.conftest import Workspace, WorkspaceFactory
+from tests.conftest import RunningEdge, Workspace, WorkspaceFactory
 from tests.e2e.conftest import Http
 
 
@@ -73,3 +75,28 @@ def test_accepts_racing_cancels_leave_one_cancel_and_at_most_one_accept(
         assert set(by_op["accept"]) <= {200, "session:accept:ASSIGNED", "session:accept:CANCELLED"}
         final = http("GET", f"/api/v1/sessions/{session_id}", consumer.key)[1]["data"]
         assert final["state"] == "CANCELLED"
+
+
+def live_inputs_named(edge: RunningEdge, session_id: str) -> int:
+    request = urllib.request.Request(
+        f"{edge.api_base}/accounts/local/stream/live_inputs", headers={"Authorization": f"Bearer {edge.token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        inputs = json.loads(response.read())["result"]
+    return sum(1 for li in inputs if (li.get("meta") or {}).get("name") == session_id)
+
+
+def test_concurrent_starts_return_the_same_urls_and_create_one_live_input(
+    http: Http, workspace: WorkspaceFactory, edge: RunningEdge
+) -> None:
+    consumer, operator = workspace("CONSUMER"), workspace("SUPPLIER")
+    warm(http, [operator] * 16)
+    session_id = http("POST", "/api/v1/sessions", consumer.key, {"lat": 1, "lng": 1})[1]["data"]["id"]
+    assert http("POST", f"/api/v1/sessions/{session_id}/accept", operator.key)[0] == 200
+
+    results = race(http, [("POST", f"/api/v1/sessions/{session_id}/start", operator.key)] * 10)
+
+    assert {status for status, _ in results} == {200}
+    urls = {(b["data"]["videoBackendRef"], b["data"]["whipUrl"], b["data"]["whepUrl"]) for _, b in results}
+    assert len(urls) == 1
+    assert live_inputs_named(edge, session_id) == 1

@@ -44,6 +44,7 @@ _TAGS = {
     "api_keys": "API keys",
     "health": "Health",
     "docs": "Health",
+    "webhooks": "Webhooks",
 }
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -20,6 +20,7 @@ _TAGS: list[Tag | str] = [
     Tag(name="API keys", description="Per-workspace scoped credentials (lxxn_*)."),
     Tag(name="Sessions", description="Visual session lifecycle: request → dispatch → authorize → start → end."),
     Tag(name="Health", description="Proof-of-life. No auth."),
+    Tag(name="Webhooks", description="Inbound video events from Cloudflare Stream. Internal."),
 ]
 _CONSISTENCY_PARAM = {
     "name": http.CONSISTENCY_HEADER,

@@ -6,7 +6,15 @@ from datetime import datetime
 from typing import Any
 
 from luxxon.db.connection import connection, transaction
-from luxxon.domain.sessions import EndOutcome, MeterFn, NewSession, Session, Snapshot
+from luxxon.domain.sessions import (
+    EndOutcome,
+    MeterFn,
+    NewSession,
+    Provision,
+    Session,
+    Snapshot,
+    StartOutcome,
+)
 
 # The columns of the domain `Session`, in its field order.
 COLUMNS = """
@@ -27,10 +35,23 @@ released AS (
     WHERE w.id = c.operator_workspace_id AND w.availability = 'BUSY'
       AND NOT EXISTS (
           SELECT 1 FROM sessions o
-          WHERE o.operator_workspace_id = w.id AND o.id <> c.id
+          WHERE o.operator_workspace_id = w.id AND o.id NOT IN (SELECT id FROM changed)
             AND (o.state IN ('LIVE', 'PAUSED') OR (o.state = 'ASSIGNED' AND o.video_backend_ref IS NOT NULL)))
     RETURNING w.id
 )"""
+
+
+# Tears the live input down after commit (outbox) once a transition ends the session's video.
+# `changed` must expose `old_ref`, the live input the row had before the statement cleared it.
+_TEARDOWN = """
+teardown AS (
+    INSERT INTO outbox (kind, payload)
+    SELECT 'live_input.delete', jsonb_build_object('uid', c.old_ref, 'sessionId', c.id::text)
+    FROM changed c WHERE c.old_ref IS NOT NULL
+    RETURNING id
+)"""
+# The SET clause that clears the video plane of a session leaving it.
+_CLEAR_VIDEO = "video_backend_ref = NULL, whip_url = NULL, whep_url = NULL"
 
 
 def _session(row: dict[str, Any]) -> Session:
@@ -162,10 +183,12 @@ class PgSessionStore:
             .execute(
                 f"""
                 WITH changed AS (
-                    UPDATE sessions s SET state = 'CANCELLED', updated_at = clock_timestamp()
-                    WHERE s.id = %(id)s AND s.consumer_workspace_id = %(ws)s AND s.state IN ('REQUESTED', 'ASSIGNED')
-                    RETURNING s.*
-                ), {_RELEASE_OPERATOR}
+                    UPDATE sessions s SET state = 'CANCELLED', updated_at = clock_timestamp(), {_CLEAR_VIDEO}
+                    FROM sessions old
+                    WHERE old.id = s.id AND s.id = %(id)s AND s.consumer_workspace_id = %(ws)s
+                      AND s.state IN ('REQUESTED', 'ASSIGNED')
+                    RETURNING s.*, old.video_backend_ref AS old_ref
+                ), {_RELEASE_OPERATOR}, {_TEARDOWN}
                 SELECT {COLUMNS}, {_TOKEN} FROM changed s
                 """,
                 {"id": session_id, "ws": consumer_workspace_id},
@@ -180,10 +203,11 @@ class PgSessionStore:
             .execute(
                 f"""
                 WITH changed AS (
-                    UPDATE sessions s SET state = 'CANCELLED', updated_at = clock_timestamp()
-                    WHERE s.operator_workspace_id = %(ws)s AND s.state = 'ASSIGNED'
-                    RETURNING s.*
-                ), {_RELEASE_OPERATOR}
+                    UPDATE sessions s SET state = 'CANCELLED', updated_at = clock_timestamp(), {_CLEAR_VIDEO}
+                    FROM sessions old
+                    WHERE old.id = s.id AND s.operator_workspace_id = %(ws)s AND s.state = 'ASSIGNED'
+                    RETURNING s.*, old.video_backend_ref AS old_ref
+                ), {_RELEASE_OPERATOR}, {_TEARDOWN}
                 SELECT s.id::text, {_TOKEN} FROM changed s ORDER BY s.created_at, s.id
                 """,
                 {"ws": operator_workspace_id},
@@ -217,10 +241,11 @@ class PgSessionStore:
                 f"""
                 WITH changed AS (
                     UPDATE sessions s SET state = 'ENDED', ended_at = %(now)s, clean_seconds = %(clean)s,
-                           charged_micro_usdc = %(charged)s, updated_at = clock_timestamp()
-                    WHERE s.id = %(id)s AND s.state = 'LIVE'
-                    RETURNING s.*
-                ), {_RELEASE_OPERATOR}
+                           charged_micro_usdc = %(charged)s, updated_at = clock_timestamp(), {_CLEAR_VIDEO}
+                    FROM sessions old
+                    WHERE old.id = s.id AND s.id = %(id)s AND s.state = 'LIVE'
+                    RETURNING s.*, old.video_backend_ref AS old_ref
+                ), {_RELEASE_OPERATOR}, {_TEARDOWN}
                 SELECT {COLUMNS}, {_TOKEN} FROM changed s
                 """,
                 {"id": session_id, "now": head["now"], "clean": bill.clean_seconds, "charged": bill.charged_micro_usdc},
@@ -271,3 +296,53 @@ class PgSessionStore:
             .fetchone()
         )
         return row is not None
+
+    def start(self, session_id: str, operator_workspace_id: str, provision: Provision) -> StartOutcome:
+        """Attach a live input to an ASSIGNED session, once: the row lock makes concurrent starts wait for the
+        first and then return its URLs, so no second live input is ever created."""
+        with transaction() as conn:
+            head = conn.execute(
+                "SELECT state, consumer_workspace_id::text AS consumer, operator_workspace_id::text AS operator,"
+                " video_backend_ref FROM sessions WHERE id = %s FOR UPDATE",
+                (session_id,),
+            ).fetchone()
+            if head is None or operator_workspace_id not in (head["consumer"], head["operator"]):
+                return StartOutcome(None, None, None, is_party=False)
+            if head["operator"] != operator_workspace_id:
+                return StartOutcome(None, None, head["state"], is_party=True, is_operator=False)
+            if head["state"] != "ASSIGNED":
+                return StartOutcome(None, None, head["state"], is_party=True)
+            if head["video_backend_ref"] is None:
+                ref, whip, whep = provision(session_id)
+                row = conn.execute(
+                    f"""
+                    WITH changed AS (
+                        UPDATE sessions s SET video_backend_ref = %(ref)s, whip_url = %(whip)s, whep_url = %(whep)s,
+                               updated_at = clock_timestamp()
+                        WHERE s.id = %(id)s RETURNING s.*
+                    ), busy AS (
+                        UPDATE workspaces SET availability = 'BUSY', updated_at = clock_timestamp()
+                        WHERE id = %(op)s RETURNING id
+                    )
+                    SELECT {COLUMNS}, {_TOKEN} FROM changed s
+                    """,
+                    {"id": session_id, "op": operator_workspace_id, "ref": ref, "whip": whip, "whep": whep},
+                ).fetchone()
+                won = _won(row)
+                assert won is not None
+                return StartOutcome(won[0], won[1], "ASSIGNED", is_party=True)
+            row = conn.execute(f"SELECT {COLUMNS} FROM sessions s WHERE s.id = %s", (session_id,)).fetchone()
+            assert row is not None
+            return StartOutcome(_session(row), None, "ASSIGNED", is_party=True)
+
+    def by_video_ref(self, video_backend_ref: str) -> tuple[str, str] | None:
+        """(session id, state) of the session holding this live input."""
+        row = (
+            connection()
+            .execute(
+                "SELECT id::text AS session_id, state FROM sessions WHERE video_backend_ref = %s",
+                (video_backend_ref,),
+            )
+            .fetchone()
+        )
+        return None if row is None else (row["session_id"], row["state"])

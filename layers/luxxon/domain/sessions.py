@@ -15,23 +15,29 @@ from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 from uuid import UUID
 
+from luxxon.adapters.frames import Frame, FrameStore
+from luxxon.adapters.video import VideoBackend, VideoBackendError
 from luxxon.config import Settings
 from luxxon.domain import meter, pricing
 from luxxon.domain.identity import Principal
+from luxxon.domain.outbox import OutboxService
 from luxxon.errors import ErrorCode, LxError, invalid_input, invalid_state, session_not_found
 from luxxon.models.base import iso_ms
 from luxxon.models.sessions import (
     CreateSessionRequest,
     DisconnectReason,
+    LxProducerTokenDto,
     LxSessionCancelAllResponseDto,
     LxSessionDto,
     LxSessionPageDto,
+    LxViewerTokenDto,
     SessionState,
 )
 
 T = TypeVar("T")
 Window = tuple[datetime, datetime | None]
 MeterFn = Callable[[datetime, datetime, list[Window], int, int], meter.Meter]
+Provision = Callable[[str], tuple[str, str, str]]  # session id -> (live input uid, WHIP URL, WHEP URL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +102,17 @@ class EndOutcome:
     current_state: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class StartOutcome:
+    """The started session, or why not: not a party (404), not its operator (403), or its current state (409)."""
+
+    session: Session | None
+    token: str | None
+    current_state: str | None
+    is_party: bool
+    is_operator: bool = True
+
+
 class SessionStore(Protocol):
     def insert(self, new: NewSession) -> tuple[Session, str]: ...
     def get_visible(self, session_id: str, workspace_id: str) -> Session | None: ...
@@ -109,6 +126,8 @@ class SessionStore(Protocol):
     def cancel_all_assigned(self, operator_workspace_id: str) -> tuple[list[str], str]: ...
     def end(self, session_id: str, workspace_id: str, meter_fn: MeterFn) -> EndOutcome: ...
     def cas_go_live(self, session_id: str, started_at: datetime) -> Session | None: ...
+    def start(self, session_id: str, operator_workspace_id: str, provision: Provision) -> StartOutcome: ...
+    def by_video_ref(self, video_backend_ref: str) -> tuple[str, str] | None: ...
     def open_window(self, session_id: str, reason: str, at: datetime) -> bool: ...
     def close_window(self, session_id: str, reason: str, at: datetime) -> bool: ...
 
@@ -163,9 +182,20 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 class SessionService:
-    def __init__(self, store: SessionStore, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: SessionStore,
+        settings: Settings,
+        video: Callable[[], VideoBackend] | None = None,
+        outbox: Callable[[], OutboxService] | None = None,
+        frames: Callable[[], FrameStore] | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
+        # Adapters are built on first use: a handler that never touches video pays nothing for it.
+        self._video = video
+        self._outbox = outbox
+        self._frames = frames
 
     # -- consumer side -------------------------------------------------------------------------------------------
     def create(self, principal: Principal, request: CreateSessionRequest) -> Written[LxSessionDto]:
@@ -191,10 +221,7 @@ class SessionService:
         return Written(to_dto(session, principal.workspace_id), token)
 
     def get(self, principal: Principal, session_id: str) -> LxSessionDto:
-        session = self.store.get_visible(parse_session_id(session_id), principal.workspace_id)
-        if session is None:
-            raise session_not_found()
-        return to_dto(session, principal.workspace_id)
+        return to_dto(self._visible(principal, session_id), principal.workspace_id)
 
     def list_for(self, principal: Principal, state: str | None, cursor: str | None, limit: int) -> LxSessionPageDto:
         if state is not None and state not in SessionState.__members__:
@@ -212,6 +239,7 @@ class SessionService:
                 raise LxError(ErrorCode.NOT_AUTHORIZED, "session:notConsumer")
             raise invalid_state("cancel", snap.state)
         session, token = won
+        self._teardown([session.id])
         return Written(to_dto(session, principal.workspace_id), token)
 
     # -- operator side -------------------------------------------------------------------------------------------
@@ -239,7 +267,42 @@ class SessionService:
         if not principal.is_supplier:
             raise LxError(ErrorCode.NOT_OPERATOR, "session:notSupplier")
         cancelled, token = self.store.cancel_all_assigned(principal.workspace_id)
+        self._teardown(cancelled)
         return Written(LxSessionCancelAllResponseDto(count=len(cancelled), cancelled=cancelled), token)
+
+    def start(self, principal: Principal, session_id: str) -> Written[LxSessionDto]:
+        """Provision the live input (once) and return the WHIP/WHEP URLs. The state stays ASSIGNED until the
+        decoder buffers the first frame. Idempotent: a repeat or concurrent call returns the same URLs."""
+        session_id = parse_session_id(session_id)
+        outcome = self.store.start(session_id, principal.workspace_id, self._provision)
+        if not outcome.is_party:
+            raise session_not_found()
+        if not outcome.is_operator:
+            raise LxError(ErrorCode.NOT_OPERATOR, "session:notOperator")
+        if outcome.session is None:
+            raise invalid_state("start", outcome.current_state or "UNKNOWN")
+        return Written(to_dto(outcome.session, principal.workspace_id), outcome.token or "")
+
+    def producer_token(self, principal: Principal, session_id: str) -> LxProducerTokenDto:
+        session = self._visible(principal, session_id)
+        if session.operator_workspace_id != principal.workspace_id:
+            raise LxError(ErrorCode.NOT_OPERATOR, "session:notOperator")
+        if session.whip_url is None:
+            raise invalid_state("producerToken", session.state)
+        return LxProducerTokenDto(whipUrl=session.whip_url)
+
+    def _provision(self, session_id: str) -> tuple[str, str, str]:
+        assert self._video is not None, "no video backend wired"
+        try:
+            live = self._video().create_live_input(session_id)
+        except VideoBackendError as error:
+            raise LxError(ErrorCode.VIDEO_BACKEND_ERROR, "video:createLiveInput") from error
+        return live.uid, live.whip_url, live.whep_url
+
+    def _teardown(self, session_ids: list[str]) -> None:
+        """Deliver the teardown the transition wrote to the outbox; what fails now, the sweep retries."""
+        if self._outbox is not None and session_ids:
+            self._outbox().flush(session_ids)
 
     # -- either side ---------------------------------------------------------------------------------------------
     def end(self, principal: Principal, session_id: str) -> Written[LxSessionDto]:
@@ -248,7 +311,23 @@ class SessionService:
             if outcome.current_state is None:
                 raise session_not_found()
             raise invalid_state("end", outcome.current_state)
+        self._teardown([outcome.session.id])
         return Written(to_dto(outcome.session, principal.workspace_id), outcome.token)
+
+    def viewer_token(self, principal: Principal, session_id: str) -> LxViewerTokenDto:
+        session = self._visible(principal, session_id)
+        if session.whep_url is None:
+            raise invalid_state("viewerToken", session.state)
+        return LxViewerTokenDto(whepUrl=session.whep_url)
+
+    def frame(self, principal: Principal, session_id: str) -> Frame:
+        """The latest decoded JPEG. Before the first frame (and after the session stops) there is none."""
+        session = self._visible(principal, session_id)
+        assert self._frames is not None, "no frame store wired"
+        frame = self._frames().get(session.id) if session.state in ("ASSIGNED", "LIVE", "PAUSED") else None
+        if frame is None:
+            raise LxError(ErrorCode.FRAME_NOT_AVAILABLE, f"frame:{session.state}")
+        return frame
 
     # -- system --------------------------------------------------------------------------------------------------
     def go_live(self, session_id: str, first_frame_at: datetime) -> Session:
@@ -269,7 +348,23 @@ class SessionService:
         """Close the open window of this reason, if any."""
         return self.store.close_window(session_id, reason.value, at)
 
+    def stream_event(self, video_backend_ref: str, connected: bool, at: datetime) -> str:
+        """A live input connected or disconnected: close or open the session's NETWORK_ERROR window."""
+        found = self.store.by_video_ref(video_backend_ref)
+        if found is None:
+            return "none"
+        session_id, _state = found
+        if connected:
+            return "windowClosed" if self.reconnected(session_id, DisconnectReason.NETWORK_ERROR, at) else "none"
+        return "windowOpened" if self.disconnected(session_id, DisconnectReason.NETWORK_ERROR, at) else "none"
+
     # -- helpers -------------------------------------------------------------------------------------------------
+    def _visible(self, principal: Principal, session_id: str) -> Session:
+        session = self.store.get_visible(parse_session_id(session_id), principal.workspace_id)
+        if session is None:
+            raise session_not_found()
+        return session
+
     def _visible_snapshot(self, session_id: str, principal: Principal) -> Snapshot:
         snap = self.store.snapshot(session_id)
         if snap is None or principal.workspace_id not in (snap.consumer_workspace_id, snap.operator_workspace_id):

@@ -44,6 +44,14 @@ def invoke(module: str, event: dict[str, Any]) -> dict[str, Any]:
     return handler(event, context)
 
 
+def invoke_scheduled(module: str) -> Any:
+    """Runs inside a worker: an EventBridge scheduled event for a non-HTTP Lambda (the sweep)."""
+    handler = import_module(module).lambda_handler
+    request_id = str(uuid.uuid4())
+    event = {"version": "0", "id": request_id, "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
+    return handler(event, LambdaContext(function_name=module, aws_request_id=request_id))
+
+
 def _compile(route: Route) -> re.Pattern[str]:
     pattern = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(route.path))
     return re.compile(f"^{pattern}$")

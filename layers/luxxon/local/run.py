@@ -1,34 +1,116 @@
-"""Start the local system: PostgreSQL + PostGIS (found or started), the migrated database, the API gateway.
+"""Start the local system, the cloud in miniature, with one command (the README's `make run`):
 
-python -m luxxon.local.run        (the README's `make run`)
+- PostgreSQL + PostGIS (DATABASE_URL, else 127.0.0.1:5432, else a private cluster) with the migrated database,
+- Redis for frames (the one on 127.0.0.1:6379, started when absent and installed),
+- the local video edge (Cloudflare Stream's live-input contract, WHIP/WHEP, signed webhooks to the API),
+- the decoder service (the Fargate container's code),
+- the API gateway (HTTP → API Gateway proxy events → the handler modules of the route table),
+- the scheduler that invokes the sweep Lambda every 30 s (EventBridge's job in AWS).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import IO
 
 from luxxon.local import database, gateway
 
 HOST = os.environ.get("LX_HOST", "127.0.0.1")
 PORT = int(os.environ.get("LX_PORT", "8080"))
+EDGE_PORT = int(os.environ.get("LX_EDGE_PORT", "8787"))
 WORKERS = int(os.environ.get("LX_GATEWAY_WORKERS", "8"))
+SWEEP_EVERY_S = float(os.environ.get("LX_SWEEP_EVERY_S", "30"))
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _ensure_redis() -> None:
+    if _listening(6379):
+        return
+    if shutil.which("redis-server") is None:
+        print("warning: no Redis on 127.0.0.1:6379 (apt-get install redis-server); GET /frame will fail", flush=True)
+        return
+    subprocess.run(
+        ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379", "--save", ""], check=True
+    )
+
+
+def _echo(stream: IO[str]) -> None:
+    for line in stream:
+        print(line, end="", flush=True)
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _child(args: list[str], env: dict[str, str], ready: str | None = None) -> subprocess.Popen[str]:
+    """Start a child process; when `ready` is given, wait for that text on its first output line."""
+    proc = subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE if ready else None, text=True)
+    if ready and proc.stdout is not None:
+        line = proc.stdout.readline()
+        if ready not in line:
+            proc.terminate()
+            raise SystemExit(f"{args[1]} did not start: {line.strip()}")
+        threading.Thread(target=_echo, args=(proc.stdout,), daemon=True).start()
+    return proc
+
+
+def _sweep_forever(server: gateway.Gateway, stop: threading.Event) -> None:
+    while not stop.wait(SWEEP_EVERY_S):
+        try:
+            server.pool.submit(gateway.invoke_scheduled, "functions.sweep.handler").result(timeout=60)
+        except Exception as error:  # noqa: BLE001 - a failed sweep is retried on the next tick
+            print(f"sweep failed: {error}", flush=True)
 
 
 def main() -> int:
     admin_url = database.server_url(Path.cwd() / ".local")
     database.ensure_postgis(admin_url)
     url = database.create_database(admin_url, database.database_name())
-    os.environ["DATABASE_URL"] = url  # the gateway's workers (the "Lambdas") inherit it
-    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Luxxon")
+    _ensure_redis()
+    edge_token, webhook_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
+    api_base = f"http://{HOST}:{PORT}/api/v1"
+    edge_api = f"http://127.0.0.1:{EDGE_PORT}/client/v4"
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "POWERTOOLS_METRICS_NAMESPACE": os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Luxxon"),
+        "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
+        "LX_CLOUDFLARE_API_BASE": edge_api,
+        "LX_CLOUDFLARE_ACCOUNT_ID": "local",
+        "LX_CLOUDFLARE_API_TOKEN": edge_token,
+        "LX_STREAM_WEBHOOK_SECRET": webhook_secret,
+        "LX_EDGE_TOKEN": edge_token,
+        "LX_EDGE_WEBHOOK_SECRET": webhook_secret,
+        "LX_EDGE_WEBHOOK_URL": f"{api_base}/webhooks/stream",
+        "LX_EDGE_PORT": str(EDGE_PORT),
+    }
+    os.environ.update(env)  # the gateway's workers (the "Lambdas") inherit it
+    children = [_child(["-m", "luxxon.local.edge"], env, ready="edge listening on")]
+    if (Path(__file__).resolve().parents[3] / "decoder_container" / "__main__.py").exists():
+        children.append(_child(["-m", "decoder_container"], env))
     server = gateway.serve(HOST, PORT, WORKERS)
-    base = f"http://{HOST}:{PORT}/api/v1"
+    stop = threading.Event()
+    threading.Thread(target=_sweep_forever, args=(server, stop), daemon=True).start()
     print(
         f"""
 Luxxon is up.
-  API          {base}
-  OpenAPI      {base}/openapi.json   (docs: {base}/docs)
+  API          {api_base}
+  OpenAPI      {api_base}/openapi.json   (docs: {api_base}/docs)
+  Video edge   {edge_api} (WHIP/WHEP over 127.0.0.1)
   Database     {database.with_dbname(url, database.database_name())}
 
 Create a consumer and a supplier (each prints its API key once):
@@ -37,17 +119,27 @@ Create a consumer and a supplier (each prints its API key once):
       --availability ONLINE --coverage 4.71,-74.07,5000
 
 Then, for example:
-  curl -s -X POST {base}/sessions -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \\
+  curl -s -X POST {api_base}/sessions -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \\
        -d '{{"lat": 4.71, "lng": -74.07, "maxDurationSeconds": 300}}'
+Or run the whole flow with real WebRTC: make demo
 Ctrl-C stops everything.""",
         flush=True,
     )
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
         server.server_close()
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
     return 0
 
 

@@ -81,3 +81,16 @@ class LxSessionCancelAllResponseDto(Dto):
 class LxSessionPageDto(Dto):
     items: list[LxSessionDto]
     nextCursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last page.")
+
+
+class LxViewerTokenDto(Dto):
+    whepUrl: str = Field(description="WHEP playback URL: anyone holding it can subscribe. A session-scoped secret.")
+
+
+class LxProducerTokenDto(Dto):
+    whipUrl: str = Field(description="WHIP publishing URL: the URL is the publisher's credential. Operator only.")
+
+
+class LxWebhookAckDto(Dto):
+    event: str
+    effect: str = Field(description="What the event changed: windowOpened, windowClosed or none.")

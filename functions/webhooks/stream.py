@@ -1,0 +1,23 @@
+from aws_lambda_powertools.event_handler import Response
+
+from luxxon.api import http, wiring
+from luxxon.models.base import LxSuccessResponseDto
+from luxxon.models.sessions import LxWebhookAckDto
+
+app, route = http.endpoint(__name__)
+
+
+@route
+def stream_webhook() -> Response[LxSuccessResponseDto[LxWebhookAckDto]]:
+    """Live-input connected/disconnected from the video edge, signed (`Webhook-Signature`).
+
+    A forged, stale or replayed notification is 401 and changes nothing. A disconnect of a LIVE session opens a
+    NETWORK_ERROR window (subtracted by the meter); the reconnect closes it.
+    """
+    event = app.current_event
+    body = event.decoded_body.encode() if isinstance(event.decoded_body, str) else (event.decoded_body or b"")
+    ack = wiring.webhooks().receive(event.headers.get("webhook-signature"), body)
+    return http.ok(ack)
+
+
+lambda_handler = http.lambda_handler(app)

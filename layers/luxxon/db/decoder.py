@@ -1,0 +1,95 @@
+"""Decoder leases (table `decoder_leases`): claim, renew, release, and the backlog of sessions without a decoder.
+
+Each operation is one statement in autocommit. Expiry is decided by the database clock (`clock_timestamp()`), so
+decoder tasks on different hosts agree on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from luxxon.db.connection import connection
+from luxxon.domain.decoder import Lease, LeaseStatus
+
+# Mirrors the partial index sessions_needs_decoder_idx (0002_video.sql).
+_NEEDS_DECODER = "s.state IN ('ASSIGNED', 'LIVE', 'PAUSED') AND s.whep_url IS NOT NULL"
+
+# Up to `limit` sessions that need a decoder and have no live lease. Session rows being changed right now (a
+# transition, /start provisioning) or being claimed by another decoder are skipped, not waited for. The upsert
+# takes over an expired lease; if another process claimed the same session a moment earlier, its fresh lease
+# fails the WHERE and the row is simply not returned (the primary key is the last word).
+_CLAIM = f"""
+WITH candidates AS (
+    SELECT s.id FROM sessions s
+    WHERE {_NEEDS_DECODER}
+      AND NOT EXISTS (
+          SELECT 1 FROM decoder_leases l WHERE l.session_id = s.id AND l.expires_at > clock_timestamp())
+    LIMIT %(limit)s
+    FOR UPDATE OF s SKIP LOCKED
+),
+claimed AS (
+    INSERT INTO decoder_leases AS l (session_id, owner, expires_at)
+    SELECT id, %(owner)s, clock_timestamp() + make_interval(secs => %(ttl)s) FROM candidates
+    ON CONFLICT (session_id) DO UPDATE
+        SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at, claimed_at = clock_timestamp(),
+            generation = l.generation + 1
+        WHERE l.expires_at <= clock_timestamp()
+    RETURNING l.session_id, l.generation
+)
+SELECT c.session_id::text AS session_id, s.state, s.whep_url, c.generation
+FROM claimed c JOIN sessions s ON s.id = c.session_id
+"""
+
+# Every lease of this owner: extend the ones it still decodes and that still need a decoder, release the rest.
+# (PostgreSQL runs data-modifying CTEs to completion whether or not the outer query reads them.)
+_RENEW = f"""
+WITH mine AS (
+    SELECT l.session_id, s.state, s.whep_url,
+           ({_NEEDS_DECODER} AND l.session_id = ANY(%(keep)s::uuid[])) AS keep
+    FROM decoder_leases l JOIN sessions s ON s.id = l.session_id
+    WHERE l.owner = %(owner)s
+    FOR UPDATE OF l
+),
+renewed AS (
+    UPDATE decoder_leases l SET expires_at = clock_timestamp() + make_interval(secs => %(ttl)s)
+    FROM mine m WHERE l.session_id = m.session_id AND m.keep
+    RETURNING l.session_id
+),
+released AS (
+    DELETE FROM decoder_leases l USING mine m WHERE l.session_id = m.session_id AND NOT m.keep
+    RETURNING l.session_id
+)
+SELECT m.session_id::text AS session_id, m.state, m.whep_url, m.keep AS renewed FROM mine m
+"""
+
+_BACKLOG = f"""
+SELECT count(*) AS waiting FROM sessions s
+WHERE {_NEEDS_DECODER}
+  AND NOT EXISTS (SELECT 1 FROM decoder_leases l WHERE l.session_id = s.id AND l.expires_at > clock_timestamp())
+"""
+
+
+class PgLeaseStore:
+    def claim(self, owner: str, limit: int, ttl_s: float) -> list[Lease]:
+        if limit <= 0:
+            return []
+        rows = connection().execute(_CLAIM, {"owner": owner, "limit": limit, "ttl": ttl_s}).fetchall()
+        return [Lease(r["session_id"], r["state"], r["whep_url"], r["generation"]) for r in rows]
+
+    def renew(self, owner: str, keep: Sequence[str], ttl_s: float) -> list[LeaseStatus]:
+        rows = connection().execute(_RENEW, {"owner": owner, "keep": list(keep), "ttl": ttl_s}).fetchall()
+        return [LeaseStatus(r["session_id"], r["state"], r["whep_url"], r["renewed"]) for r in rows]
+
+    def release(self, owner: str, session_ids: Sequence[str] | None = None) -> int:
+        if session_ids is None:
+            cursor = connection().execute("DELETE FROM decoder_leases WHERE owner = %s", (owner,))
+        else:
+            cursor = connection().execute(
+                "DELETE FROM decoder_leases WHERE owner = %s AND session_id = ANY(%s::uuid[])",
+                (owner, list(session_ids)),
+            )
+        return cursor.rowcount
+
+    def backlog(self) -> int:
+        row = connection().execute(_BACKLOG).fetchone()
+        return int(row["waiting"]) if row else 0

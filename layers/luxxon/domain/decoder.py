@@ -1,0 +1,157 @@
+"""The frame decoder's policy: which sessions need a decoder, how leases are held and lost, when to write a frame.
+
+Pure code (no I/O, no clock of its own): the decoder service (decoder_container/) feeds it times and store results.
+
+Leases. A decoder process owns a session while it renews the session's lease row (`decoder_leases`); the database
+clock decides expiry, so tasks on different hosts agree. A process that cannot renew fences itself: it stops
+decoding before its lease can have expired in the database (`Fence`), so two decoders never decode one session at
+once, even when the old one is alive but cut off from the database.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+# A session needs a decoder from /start (a live input and its WHEP URL exist) until it is terminal.
+ACTIVE_STATES = frozenset({"ASSIGNED", "LIVE", "PAUSED"})
+
+
+def needs_decoder(state: str, whep_url: str | None) -> bool:
+    return state in ACTIVE_STATES and bool(whep_url)
+
+
+def owner_id(host: str, pid: int, nonce: str) -> str:
+    """A lease owner: one decoder process incarnation (a restarted process is a new owner)."""
+    return f"{host}:{pid}:{nonce}"
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A session this process just claimed."""
+
+    session_id: str
+    state: str
+    whep_url: str
+    generation: int  # 1 on the first claim, +1 on each takeover
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseStatus:
+    """One lease this owner held at renewal time, and what became of it."""
+
+    session_id: str
+    state: str
+    whep_url: str | None
+    renewed: bool  # False: released in the same statement (the session is terminal, or no longer decoded here)
+
+
+class LeaseStore(Protocol):
+    def claim(self, owner: str, limit: int, ttl_s: float) -> list[Lease]: ...
+    def renew(self, owner: str, keep: Sequence[str], ttl_s: float) -> list[LeaseStatus]: ...
+    def release(self, owner: str, session_ids: Sequence[str] | None = None) -> int: ...
+    def backlog(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    """What the decoder must do after a renewal."""
+
+    stop_ended: list[str]  # terminal (or gone from the video plane): stop; the lease was released
+    stop_lost: list[str]  # the lease is no longer ours (taken over after expiry, or the session was deleted)
+    resubscribe: dict[str, str]  # still ours but the WHEP URL changed: session id -> new URL
+
+
+def reconcile(running: Mapping[str, str], statuses: Iterable[LeaseStatus]) -> Reconciliation:
+    """Compare the sessions decoded here (id -> WHEP URL) with the renewal result."""
+    seen: dict[str, LeaseStatus] = {s.session_id: s for s in statuses}
+    ended, lost, moved = [], [], {}
+    for session_id, url in running.items():
+        status = seen.get(session_id)
+        if status is None:
+            lost.append(session_id)
+        elif not status.renewed or not needs_decoder(status.state, status.whep_url):
+            ended.append(session_id)
+        elif status.whep_url and status.whep_url != url:
+            moved[session_id] = status.whep_url
+    return Reconciliation(sorted(ended), sorted(lost), moved)
+
+
+@dataclass(slots=True)
+class Fence:
+    """How long this process may keep decoding without a successful renewal.
+
+    A renewal sent at local time `t` extends the lease to (database time of execution) + ttl, which is later than
+    `t` + ttl on the local clock; stopping at `t` + ttl - margin is therefore always before the database lets
+    another process claim the session.
+    """
+
+    ttl_s: float
+    margin_s: float = 1.0
+    valid_until: float = float("-inf")
+
+    def renewed(self, sent_at: float) -> None:
+        self.valid_until = max(self.valid_until, sent_at + self.ttl_s - self.margin_s)
+
+    def holds(self, now: float) -> bool:
+        return now < self.valid_until
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Exponential backoff with full jitter in [delay/2, delay], reset after a success."""
+
+    initial_s: float = 0.25
+    maximum_s: float = 5.0
+    factor: float = 2.0
+    attempt: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def next(self) -> float:
+        delay = min(self.maximum_s, self.initial_s * self.factor**self.attempt)
+        self.attempt += 1
+        return delay / 2 + self.rng.random() * delay / 2
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class Snapshot(Enum):
+    NONE = "none"
+    WRITE = "write"  # encode the latest decoded frame and store it
+    REFRESH = "refresh"  # no new frame: store the last JPEG again so it outlives the store's TTL
+
+
+@dataclass(slots=True)
+class Cadence:
+    """When to write the latest frame: at once for the first frame, then every `interval_s`; while no new frame
+    arrives, re-store the last JPEG every `refresh_s` so a LIVE session keeps a readable frame."""
+
+    interval_s: float = 1.0
+    refresh_s: float = 20.0
+    last_write: float | None = None
+    last_seq: int = 0
+
+    def due(self, now: float, seq: int) -> Snapshot:
+        """`seq` counts decoded frames (0: none yet)."""
+        if seq == 0:
+            return Snapshot.NONE
+        if self.last_write is None:
+            return Snapshot.WRITE
+        if now - self.last_write < self.interval_s - 1e-3:
+            return Snapshot.NONE
+        if seq != self.last_seq:
+            return Snapshot.WRITE
+        return Snapshot.REFRESH if now - self.last_write >= self.refresh_s else Snapshot.NONE
+
+    def written(self, now: float, seq: int) -> None:
+        self.last_write, self.last_seq = now, seq
+
+    def next_check(self, now: float) -> float:
+        """Seconds until `due` may change (a new frame is signalled separately)."""
+        if self.last_write is None:
+            return self.interval_s
+        return max(0.0, self.last_write + self.interval_s - now)

@@ -1,0 +1,59 @@
+"""The outbox: side effects that cannot join a transaction (live-input teardown, queue sends).
+
+A state change writes its outbox rows in the same transaction; after commit the use case delivers them at once,
+and whatever fails (or was cut short by a crash) is retried by the sweep with backoff until it succeeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from luxxon.observability import logger
+
+LIVE_INPUT_DELETE = "live_input.delete"
+MAX_BACKOFF_S = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+class OutboxStore(Protocol):
+    def claim_for_sessions(self, session_ids: list[str]) -> list[Entry]: ...
+    def claim_due(self, limit: int) -> list[Entry]: ...
+    def mark_delivered(self, entry_id: int) -> None: ...
+    def mark_failed(self, entry_id: int, error: str, retry_in_s: int) -> None: ...
+
+
+class OutboxService:
+    def __init__(self, store: OutboxStore, handlers: Mapping[str, Callable[[dict[str, Any]], None]]) -> None:
+        self.store = store
+        self.handlers = handlers
+
+    def flush(self, session_ids: list[str]) -> int:
+        """Deliver now what these sessions' transitions just wrote. Returns how many were delivered."""
+        return self._deliver(self.store.claim_for_sessions(session_ids)) if session_ids else 0
+
+    def drain(self, limit: int = 100) -> int:
+        """Deliver every due entry (the sweep). Returns how many were delivered."""
+        return self._deliver(self.store.claim_due(limit))
+
+    def _deliver(self, entries: list[Entry]) -> int:
+        delivered = 0
+        for entry in entries:
+            try:
+                self.handlers[entry.kind](entry.payload)
+            except Exception as error:  # noqa: BLE001 - any failure is retried later; nothing is lost
+                backoff = min(MAX_BACKOFF_S, 2 ** min(entry.attempts, 9))
+                logger.warning("outbox delivery failed", extra={"entry": entry.id, "kind": entry.kind})
+                self.store.mark_failed(entry.id, f"{type(error).__name__}: {error}"[:500], backoff)
+                continue
+            self.store.mark_delivered(entry.id)
+            delivered += 1
+        return delivered

@@ -1,0 +1,101 @@
+"""The whole flow on the local system (`make demo`, with `make run` in another terminal):
+
+consumer requests → supplier accepts and starts → a synthetic camera publishes over WHIP → the decoder buffers
+the first frame and the session turns LIVE → the consumer saves frame.jpg → the consumer ends → the final session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from luxxon.admin import DEFAULT_SCOPES
+from luxxon.api import wiring
+from luxxon.local.camera import publish
+
+
+def call(api: str, method: str, path: str, key: str, body: Any = None) -> tuple[int, Any, bytes]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(api + path, data=data, method=method)
+    request.add_header("Authorization", f"Bearer {key}")
+    request.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw, status, kind = response.read(), response.status, response.headers.get("content-type", "")
+    except urllib.error.HTTPError as error:
+        raw, status, kind = error.read(), error.code, error.headers.get("content-type", "")
+    return status, (json.loads(raw) if "json" in kind else None), raw
+
+
+def step(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+async def run(api: str, seconds: float, codec: str, out: str) -> int:
+    consumer = wiring.workspaces().bootstrap("demo consumer", ["CONSUMER"], DEFAULT_SCOPES["CONSUMER"])[1].key
+    supplier = (
+        wiring.workspaces()
+        .bootstrap("demo supplier", ["SUPPLIER"], DEFAULT_SCOPES["SUPPLIER"], "ONLINE", None, (4.71, -74.07, 5000))[1]
+        .key
+    )
+    step("created a consumer and a supplier workspace (keys printed once, kept in memory)")
+
+    status, body, _ = call(
+        api, "POST", "/sessions", consumer, {"lat": 4.711, "lng": -74.072, "maxDurationSeconds": 120}
+    )
+    assert status == 201, body
+    session_id = body["data"]["id"]
+    rate = body["data"]["ratePerSecondMicroUsdc"]
+    step(f"consumer requested session {session_id}: {body['data']['state']}, rate {rate} µUSDC/s")
+    status, body, _ = call(api, "POST", f"/sessions/{session_id}/accept", supplier)
+    step(f"supplier accepted: {body['data']['state']}")
+    status, body, _ = call(api, "POST", f"/sessions/{session_id}/start", supplier)
+    assert status == 200, body
+    whip = body["data"]["whipUrl"]
+    step(f"supplier started: live input {body['data']['videoBackendRef']}, state still {body['data']['state']}")
+
+    camera = await publish(whip, width=640, height=480, fps=30, codec=codec)  # type: ignore[arg-type]
+    step(f"synthetic camera publishing 640x480@30 {codec} over WHIP")
+    began = time.monotonic()
+    try:
+        while True:
+            status, body, _ = call(api, "GET", f"/sessions/{session_id}", consumer)
+            if body["data"]["state"] == "LIVE":
+                break
+            if time.monotonic() - began > 30:
+                step("the session did not turn LIVE within 30 s: is the decoder running (make run)?")
+                return 1
+            await asyncio.sleep(0.1)
+        step(f"LIVE after {time.monotonic() - began:.2f} s (startedAt {body['data']['startedAt']})")
+        status, _, jpeg = call(api, "GET", f"/sessions/{session_id}/frame", consumer)
+        assert status == 200, status
+        with open(out, "wb") as file:
+            file.write(jpeg)
+        step(f"consumer saved {out} ({len(jpeg)} bytes)")
+        await asyncio.sleep(seconds)
+    finally:
+        await camera.close()
+    status, body, _ = call(api, "POST", f"/sessions/{session_id}/end", consumer)
+    step(f"consumer ended: {body['data']['state']}, {body['data']['cleanSeconds']} clean seconds")
+    print(json.dumps(body["data"], indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m luxxon.local.demo")
+    parser.add_argument("--api", default="http://127.0.0.1:8080/api/v1")
+    parser.add_argument("--seconds", type=float, default=3.0, help="how long to stay LIVE before ending")
+    parser.add_argument("--codec", choices=["VP8", "H264"], default="VP8")
+    parser.add_argument("--out", default="frame.jpg")
+    args = parser.parse_args(argv)
+    return asyncio.run(run(args.api.rstrip("/"), args.seconds, args.codec, args.out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

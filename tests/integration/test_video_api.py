@@ -1,0 +1,263 @@
+"""The video plane through the API: /start against the local edge, tokens, teardown, frames, webhooks."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from luxxon.adapters.frames import Frame, RedisFrameStore
+from luxxon.adapters.video import CloudflareStream, sign_webhook
+from luxxon.api import wiring
+from tests.conftest import WEBHOOK_SECRET, Api, RunningEdge, Workspace, WorkspaceFactory
+
+pytestmark = pytest.mark.usefixtures("video_env")
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9"
+
+
+@pytest.fixture
+def parties(workspace: WorkspaceFactory) -> tuple[Workspace, Workspace]:
+    return workspace("CONSUMER"), workspace("SUPPLIER")
+
+
+def assigned(api: Api, consumer: Workspace, operator: Workspace) -> str:
+    session_id = api("POST", "/api/v1/sessions", consumer.key, {"lat": 1, "lng": 2}).data["id"]
+    assert api("POST", f"/api/v1/sessions/{session_id}/accept", operator.key).status == 200
+    return session_id
+
+
+def started(api: Api, consumer: Workspace, operator: Workspace) -> dict:
+    session_id = assigned(api, consumer, operator)
+    reply = api("POST", f"/api/v1/sessions/{session_id}/start", operator.key)
+    assert reply.status == 200, reply.body
+    return reply.data
+
+
+def availability(api: Api, who: Workspace) -> str:
+    return api("GET", "/api/v1/workspaces/me", who.key).data["availability"]
+
+
+class TestStart:
+    def test_start_provisions_a_live_input_and_keeps_the_session_assigned(
+        self, api: Api, parties, video_env: RunningEdge
+    ) -> None:
+        consumer, operator = parties
+        s = started(api, consumer, operator)
+        assert s["state"] == "ASSIGNED" and s["startedAt"] is None
+        assert s["whipUrl"].startswith("http://127.0.0.1") and s["whepUrl"].startswith("http://127.0.0.1")
+        live = video_env.client().get_live_input(s["videoBackendRef"])
+        assert live is not None and (live.whip_url, live.whep_url) == (s["whipUrl"], s["whepUrl"])
+        assert availability(api, operator) == "BUSY"
+
+    def test_start_is_idempotent(self, api: Api, parties) -> None:
+        consumer, operator = parties
+        first = started(api, consumer, operator)
+        again = api("POST", f"/api/v1/sessions/{first['id']}/start", operator.key).data
+        assert (again["videoBackendRef"], again["whipUrl"], again["whepUrl"]) == (
+            first["videoBackendRef"],
+            first["whipUrl"],
+            first["whepUrl"],
+        )
+
+    def test_the_consumer_cannot_start_and_a_stranger_cannot_see(self, api: Api, parties, workspace) -> None:
+        consumer, operator = parties
+        session_id = assigned(api, consumer, operator)
+        both = workspace("CONSUMER", "SUPPLIER")
+        reply = api("POST", f"/api/v1/sessions/{session_id}/start", consumer.key)
+        assert reply.status == 403  # a consumer key has no sessions:operate
+        reply = api("POST", f"/api/v1/sessions/{session_id}/start", both.key)
+        assert (reply.status, reply.error[0]) == (404, "SESSION_NOT_FOUND")
+
+    def test_start_outside_assigned_is_invalid_state(self, api: Api, parties) -> None:
+        consumer, operator = parties
+        session_id = api("POST", "/api/v1/sessions", consumer.key, {"lat": 1, "lng": 2}).data["id"]
+        # the operator is not yet a party: nothing to see
+        assert api("POST", f"/api/v1/sessions/{session_id}/start", operator.key).status == 404
+        session_id = assigned(api, consumer, operator)
+        api("DELETE", f"/api/v1/sessions/{session_id}", consumer.key)
+        reply = api("POST", f"/api/v1/sessions/{session_id}/start", operator.key)
+        assert (reply.status, reply.error) == (409, ("INVALID_STATE", "session:start:CANCELLED"))
+
+    def test_the_whip_url_never_reaches_the_consumer(self, api: Api, parties) -> None:
+        consumer, operator = parties
+        s = started(api, consumer, operator)
+        seen = json.dumps(
+            [
+                api("GET", f"/api/v1/sessions/{s['id']}", consumer.key).body,
+                api("GET", "/api/v1/sessions", consumer.key).body,
+                api("GET", f"/api/v1/sessions/{s['id']}/viewer-token", consumer.key).body,
+                api("GET", f"/api/v1/sessions/{s['id']}/producer-token", consumer.key).body,
+            ]
+        )
+        assert s["whipUrl"] not in seen
+        assert s["whepUrl"] in seen
+
+
+class TestTokens:
+    def test_viewer_token_for_both_sides_producer_token_for_the_operator(self, api: Api, parties) -> None:
+        consumer, operator = parties
+        s = started(api, consumer, operator)
+        for who in (consumer, operator):
+            assert api("GET", f"/api/v1/sessions/{s['id']}/viewer-token", who.key).data == {"whepUrl": s["whepUrl"]}
+        assert api("GET", f"/api/v1/sessions/{s['id']}/producer-token", operator.key).data == {"whipUrl": s["whipUrl"]}
+
+    def test_a_consumer_asking_for_the_producer_token_is_not_the_operator(self, api: Api, workspace) -> None:
+        consumer = workspace("CONSUMER", scopes=["sessions:create", "sessions:operate", "sessions:read"])
+        operator = workspace("SUPPLIER")
+        s = started(api, consumer, operator)
+        reply = api("GET", f"/api/v1/sessions/{s['id']}/producer-token", consumer.key)
+        assert (reply.status, reply.error) == (403, ("NOT_OPERATOR", "session:notOperator"))
+
+    def test_tokens_before_start_are_invalid_state(self, api: Api, parties) -> None:
+        consumer, operator = parties
+        session_id = assigned(api, consumer, operator)
+        reply = api("GET", f"/api/v1/sessions/{session_id}/viewer-token", consumer.key)
+        assert (reply.status, reply.error) == (409, ("INVALID_STATE", "session:viewerToken:ASSIGNED"))
+
+
+class TestTeardown:
+    def test_cancel_tears_the_live_input_down_and_releases_the_operator(
+        self, api: Api, parties, video_env: RunningEdge
+    ) -> None:
+        consumer, operator = parties
+        s = started(api, consumer, operator)
+        cancelled = api("DELETE", f"/api/v1/sessions/{s['id']}", consumer.key).data
+        assert (cancelled["state"], cancelled["videoBackendRef"], cancelled["whepUrl"]) == ("CANCELLED", None, None)
+        assert video_env.client().get_live_input(s["videoBackendRef"]) is None
+        assert availability(api, operator) == "ONLINE"
+
+    def test_bulk_cancel_tears_every_live_input_down(self, api: Api, parties, video_env: RunningEdge) -> None:
+        consumer, operator = parties
+        refs = [started(api, consumer, operator)["videoBackendRef"] for _ in range(2)]
+        assert api("POST", "/api/v1/sessions/cancel-all-assignments", operator.key).data["count"] == 2
+        assert [video_env.client().get_live_input(ref) for ref in refs] == [None, None]
+        assert availability(api, operator) == "ONLINE"
+
+    def test_end_tears_the_live_input_down(self, api: Api, parties, video_env: RunningEdge) -> None:
+        consumer, operator = parties
+        s = started(api, consumer, operator)
+        wiring.sessions().go_live(s["id"], datetime.now(UTC) - timedelta(seconds=3))
+        ended = api("POST", f"/api/v1/sessions/{s['id']}/end", operator.key).data
+        assert (ended["state"], ended["videoBackendRef"]) == ("ENDED", None)
+        assert video_env.client().get_live_input(s["videoBackendRef"]) is None
+        assert availability(api, operator) == "ONLINE"
+
+    def test_a_failed_teardown_is_retried_from_the_outbox(
+        self, api: Api, parties, video_env: RunningEdge, database_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        consumer, operator = parties
+        s = started(api, consumer, operator)
+        # Given the video backend is down when the consumer cancels
+        down = CloudflareStream("local", "token", base_url="http://127.0.0.1:9/client/v4", retries=0, timeout_s=1)
+        monkeypatch.setattr(wiring, "video", lambda: down)
+        assert api("DELETE", f"/api/v1/sessions/{s['id']}", consumer.key).data["state"] == "CANCELLED"
+        assert video_env.client().get_live_input(s["videoBackendRef"]) is not None
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            pending = conn.execute(
+                "SELECT attempts, last_error IS NOT NULL FROM outbox WHERE payload->>'sessionId' = %s"
+                " AND delivered_at IS NULL",
+                (s["id"],),
+            ).fetchone()
+            assert pending == (1, True)
+            # When the backend is back and the retry is due, the sweep drains the outbox
+            monkeypatch.undo()
+            conn.execute("UPDATE outbox SET available_at = now() WHERE payload->>'sessionId' = %s", (s["id"],))
+        wiring.outbox().drain()
+        # Then the live input is gone and the entry is delivered
+        assert video_env.client().get_live_input(s["videoBackendRef"]) is None
+        with psycopg.connect(database_url) as conn:
+            done = conn.execute(
+                "SELECT delivered_at IS NOT NULL FROM outbox WHERE payload->>'sessionId' = %s", (s["id"],)
+            ).fetchone()
+        assert done == (True,)
+
+
+class TestFrame:
+    def test_no_frame_before_the_decoder_buffers_one(self, api: Api, parties) -> None:
+        consumer, operator = parties
+        s = started(api, consumer, operator)
+        reply = api("GET", f"/api/v1/sessions/{s['id']}/frame", consumer.key)
+        assert (reply.status, reply.error) == (404, ("FRAME_NOT_AVAILABLE", "frame:ASSIGNED"))
+
+    def test_the_latest_frame_is_a_jpeg_that_is_never_cached(self, api: Api, parties, workspace) -> None:
+        consumer, operator = parties
+        s = started(api, consumer, operator)
+        RedisFrameStore("redis://127.0.0.1:6379/0").put(s["id"], Frame(JPEG, datetime.now(UTC)))
+        for who in (consumer, operator):
+            reply = api("GET", f"/api/v1/sessions/{s['id']}/frame", who.key)
+            assert reply.status == 200
+            assert reply.headers["content-type"] == "image/jpeg"
+            assert reply.headers["cache-control"] == "no-store"
+            assert reply.raw_bytes == JPEG
+        stranger = workspace("CONSUMER")
+        assert api("GET", f"/api/v1/sessions/{s['id']}/frame", stranger.key).status == 404
+
+
+def signed(body: dict, at: int | None = None, secret: str = WEBHOOK_SECRET) -> tuple[bytes, dict[str, str]]:
+    raw = json.dumps(body).encode()
+    return raw, {"Webhook-Signature": sign_webhook(raw, secret, at or int(time.time()))}
+
+
+def notification(input_id: str, event: str, at: datetime) -> dict:
+    stamp = at.isoformat().replace("+00:00", "Z")
+    return {"name": "edge", "text": "", "data": {"input_id": input_id, "event_type": event, "updated_at": stamp}}
+
+
+class TestWebhooks:
+    def send(self, api: Api, body: bytes, headers: dict[str, str]):
+        return api("POST", "/api/v1/webhooks/stream", raw_body=body.decode(), headers=headers)
+
+    def test_disconnect_then_reconnect_opens_and_closes_a_window_the_meter_subtracts(self, api: Api, parties) -> None:
+        consumer, operator = parties
+        s = started(api, consumer, operator)
+        now = datetime.now(UTC)
+        wiring.sessions().go_live(s["id"], now - timedelta(seconds=40.2))
+        down = self.send(
+            api, *signed(notification(s["videoBackendRef"], "live_input.disconnected", now - timedelta(seconds=30)))
+        )
+        assert (down.status, down.data["effect"]) == (200, "windowOpened")
+        up = self.send(
+            api, *signed(notification(s["videoBackendRef"], "live_input.connected", now - timedelta(seconds=10)))
+        )
+        assert (up.status, up.data["effect"]) == (200, "windowClosed")
+        ended = api("POST", f"/api/v1/sessions/{s['id']}/end", consumer.key).data
+        assert ended["cleanSeconds"] in (20, 21)
+
+    @pytest.mark.parametrize("forgery", ["wrong secret", "stale", "tampered", "missing"])
+    def test_forged_stale_or_unsigned_webhooks_are_401_and_change_nothing(
+        self, api: Api, parties, database_url: str, forgery: str
+    ) -> None:
+        consumer, operator = parties
+        s = started(api, consumer, operator)
+        wiring.sessions().go_live(s["id"], datetime.now(UTC))
+        body, headers = signed(
+            notification(s["videoBackendRef"], "live_input.disconnected", datetime.now(UTC)),
+            at=int(time.time()) - 3600 if forgery == "stale" else None,
+            secret="not-the-secret" if forgery == "wrong secret" else WEBHOOK_SECRET,
+        )
+        if forgery == "tampered":
+            body = body.replace(b"disconnected", b"connected")
+        if forgery == "missing":
+            headers = {}
+        reply = self.send(api, body, headers)
+        assert (reply.status, reply.error) == (401, ("NOT_AUTHENTICATED", "webhook:badSignature"))
+        with psycopg.connect(database_url) as conn:
+            windows = conn.execute("SELECT count(*) FROM disconnect_windows WHERE session_id = %s", (s["id"],))
+            assert windows.fetchone() == (0,)
+
+    def test_a_replayed_webhook_is_401(self, api: Api, parties) -> None:
+        consumer, operator = parties
+        s = started(api, consumer, operator)
+        body, headers = signed(notification(s["videoBackendRef"], "live_input.connected", datetime.now(UTC)))
+        assert self.send(api, body, headers).status == 200
+        reply = self.send(api, body, headers)
+        assert (reply.status, reply.error) == (401, ("NOT_AUTHENTICATED", "webhook:replayed"))
+
+    def test_an_event_for_an_unknown_live_input_changes_nothing(self, api: Api) -> None:
+        body, headers = signed(notification(uuid.uuid4().hex, "live_input.disconnected", datetime.now(UTC)))
+        reply = self.send(api, body, headers)
+        assert (reply.status, reply.data["effect"]) == (200, "none")
