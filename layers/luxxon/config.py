@@ -43,6 +43,7 @@ class Settings(BaseModel):
     # Where decoded frames live: "redis" (ElastiCache) or "s3".
     frame_store: str = "redis"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_auth_secret_arn: str | None = None  # ElastiCache AUTH token (the URL carries no password)
     frames_bucket: str | None = None
     frame_ttl_s: int = 60
 

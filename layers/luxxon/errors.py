@@ -17,6 +17,7 @@ class ErrorCode(StrEnum):
     INVALID_INPUT = "INVALID_INPUT"
     INSUFFICIENT_CREDIT = "INSUFFICIENT_CREDIT"
     FRAME_NOT_AVAILABLE = "FRAME_NOT_AVAILABLE"
+    THROTTLED = "THROTTLED"
     VIDEO_BACKEND_ERROR = "VIDEO_BACKEND_ERROR"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
@@ -34,6 +35,7 @@ ERRORS: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.INVALID_INPUT: (400, "Invalid request payload"),
     ErrorCode.INSUFFICIENT_CREDIT: (400, "Insufficient credit in the consumer pool"),
     ErrorCode.FRAME_NOT_AVAILABLE: (404, "Frame not available"),
+    ErrorCode.THROTTLED: (429, "Too many requests"),
     ErrorCode.VIDEO_BACKEND_ERROR: (502, "Video backend unavailable"),
     ErrorCode.INTERNAL_ERROR: (500, "Internal server error"),
 }

@@ -35,10 +35,10 @@ def _from_micros(value: int) -> datetime:
 
 
 class RedisFrameStore:
-    def __init__(self, url: str, ttl_s: int = 60) -> None:
+    def __init__(self, url: str, ttl_s: int = 60, password: str | None = None) -> None:
         import redis
 
-        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._redis = redis.Redis.from_url(url, password=password, socket_timeout=2, socket_connect_timeout=2)
         self._ttl_s = ttl_s
 
     @staticmethod
@@ -95,11 +95,13 @@ class S3FrameStore:
         self._s3.delete_object(Bucket=self._bucket, Key=self.key(session_id))
 
 
-def from_settings(kind: str, redis_url: str, bucket: str | None, ttl_s: int) -> FrameStore:
+def from_settings(
+    kind: str, redis_url: str, bucket: str | None, ttl_s: int, redis_password: str | None = None
+) -> FrameStore:
     if kind == "s3":
         if not bucket:
             raise ValueError("LX_FRAMES_BUCKET is required when LX_FRAME_STORE=s3")
         return S3FrameStore(bucket)
     if kind == "redis":
-        return RedisFrameStore(redis_url, ttl_s)
+        return RedisFrameStore(redis_url, ttl_s, redis_password)
     raise ValueError(f"unknown frame store {kind!r} (redis or s3)")

@@ -40,7 +40,12 @@ def frames() -> FrameStore:
     from luxxon.adapters import frames as frame_stores
 
     s = get_settings()
-    return frame_stores.from_settings(s.frame_store, s.redis_url, s.frames_bucket, s.frame_ttl_s)
+    password = None
+    if s.frame_store == "redis" and s.redis_auth_secret_arn:
+        from aws_lambda_powertools.utilities import parameters
+
+        password = str(parameters.get_secret(s.redis_auth_secret_arn, max_age=300))
+    return frame_stores.from_settings(s.frame_store, s.redis_url, s.frames_bucket, s.frame_ttl_s, password)
 
 
 @cache

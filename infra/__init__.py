@@ -1,0 +1,1 @@
+"""The AWS CDK (Python) app: one stack composed of one construct per capability."""

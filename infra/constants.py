@@ -1,0 +1,147 @@
+"""Names and per-stage settings: every string the stack shares with the code lives here, once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal, cast
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+APP_NAME = "luxxon"
+SERVICE_NAME = "luxxon"  # POWERTOOLS_SERVICE_NAME; luxxon.observability uses the same name
+METRICS_NAMESPACE = "Luxxon"  # luxxon.observability.metrics namespace
+
+# One CPU architecture for the Lambda runtime, the layer's wheels and the decoder image. x86_64 keeps `cdk deploy`
+# working from x86 CI runners without QEMU; switch all three to ARM64 (Graviton) by changing this one value.
+ARCHITECTURE: Literal["x86_64", "arm64"] = "x86_64"
+PYTHON_VERSION = "3.12"  # Lambda runtime python3.12 and the decoder's python:3.12-slim base image
+PIP_PLATFORMS = {
+    "x86_64": ("manylinux2014_x86_64", "manylinux_2_28_x86_64"),
+    "arm64": ("manylinux2014_aarch64", "manylinux_2_28_aarch64"),
+}[ARCHITECTURE]
+
+# Code assets.
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+LAYER_PACKAGE_DIR = REPO_ROOT / "layers" / "luxxon"
+LAYER_EXCLUDED = ("local",)  # luxxon/local is the dev-only local system; it never ships
+MIGRATIONS_DIR = LAYER_PACKAGE_DIR / "db" / "migrations"
+INFRA_RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
+DECODER_DOCKERFILE = "decoder_container/Dockerfile"  # relative to the repo root (the Docker build context)
+BUNDLE_CACHE_DIR = REPO_ROOT / "cdk.out" / ".bundle-cache"  # gitignored with cdk.out
+
+# Database.
+DATABASE_NAME = "luxxon"
+DATABASE_ADMIN_USER = "luxxon_admin"
+DATABASE_PORT = 5432
+REDIS_PORT = 6379
+
+# Handlers outside the route table (the route table owns every API handler).
+MIGRATIONS_HANDLER = "runtime.migrations.on_event"  # infra/runtime/migrations.py
+SWEEP_HANDLER = "functions.sweep.handler.lambda_handler"
+RELAYER_HANDLER = "functions.settlement.relayer.lambda_handler"  # lands with the settlement issue
+
+# Custom CloudWatch metrics the code publishes through Powertools Metrics (EMF, dimension service=luxxon).
+DECODER_BACKLOG_METRIC = "DecoderBacklog"  # sessions accepted and waiting for a decoder to attach (gauge)
+
+# Environment variable names the code reads (luxxon.config, prefix LX_).
+ENV_STAGE = "LX_STAGE"
+ENV_DATABASE_SECRET_ARN = "LX_DATABASE_SECRET_ARN"
+ENV_DATABASE_HOST = "LX_DATABASE_HOST"  # the RDS Proxy endpoint; the secret's `host` is the cluster writer
+ENV_CLOUDFLARE_SECRET_ARN = "LX_CLOUDFLARE_SECRET_ARN"  # {"accountId": ..., "apiToken": ...} (adapters.video)
+ENV_WEBHOOK_SECRET_ARN = "LX_STREAM_WEBHOOK_SECRET_ARN"  # plain string: the webhook signing secret
+ENV_CHAIN_SECRET_ARN = "LX_CHAIN_SECRET_ARN"  # {"rpcUrl": ..., "relayerPrivateKey": ..., "settlementAddress": ...}
+ENV_FRAME_STORE = "LX_FRAME_STORE"  # "s3" | "redis"
+ENV_FRAMES_BUCKET = "LX_FRAMES_BUCKET"
+FRAMES_PREFIX = "frames/"  # S3 keys frames/<session id>.jpg (luxxon.adapters.frames.S3FrameStore)
+ENV_REDIS_URL = "LX_REDIS_URL"  # rediss://host:6379/0 (no password)
+ENV_REDIS_AUTH_SECRET_ARN = "LX_REDIS_AUTH_SECRET_ARN"  # plain string: the ElastiCache AUTH token
+ENV_SETTLEMENT_QUEUE_URL = "LX_SETTLEMENT_QUEUE_URL"
+
+FrameStoreKind = Literal["s3", "redis"]
+StageName = Literal["dev", "prod"]
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """What differs between dev and prod. Everything else is the same code path."""
+
+    name: StageName
+    frame_store: FrameStoreKind
+    nat_gateways: int
+    db_min_acu: float
+    db_max_acu: float
+    db_readers: int
+    db_backup_days: int
+    rotate_database_secret: bool
+    protect_data: bool  # deletion protection + RETAIN/SNAPSHOT removal policies
+    log_retention_days: int
+    api_rate_limit: int  # steady-state requests per second across the stage
+    api_burst_limit: int
+    function_memory_mb: int
+    decoder_min_tasks: int
+    decoder_max_tasks: int
+    redis_node_type: str
+    redis_replicas: int
+
+    @property
+    def stack_name(self) -> str:
+        return f"Luxxon-{self.name}"
+
+    def resource_name(self, suffix: str) -> str:
+        """A physical name scoped to the stage, e.g. luxxon/dev/cloudflare."""
+        return f"{APP_NAME}/{self.name}/{suffix}"
+
+
+STAGES: dict[str, StageSettings] = {
+    "dev": StageSettings(
+        name="dev",
+        frame_store="s3",
+        nat_gateways=1,
+        db_min_acu=0.5,
+        db_max_acu=4,
+        db_readers=0,
+        db_backup_days=1,
+        rotate_database_secret=False,
+        protect_data=False,
+        log_retention_days=14,
+        api_rate_limit=50,
+        api_burst_limit=100,
+        function_memory_mb=1024,
+        decoder_min_tasks=1,
+        decoder_max_tasks=4,
+        redis_node_type="cache.t4g.micro",
+        redis_replicas=0,
+    ),
+    "prod": StageSettings(
+        name="prod",
+        # S3 until `redis` is a runtime dependency of the layer (the API reads frames); then "redis" here.
+        frame_store="s3",
+        nat_gateways=2,
+        db_min_acu=0.5,
+        db_max_acu=16,
+        db_readers=1,
+        db_backup_days=14,
+        rotate_database_secret=True,
+        protect_data=True,
+        log_retention_days=90,
+        api_rate_limit=500,
+        api_burst_limit=1000,
+        function_memory_mb=1024,
+        decoder_min_tasks=2,
+        decoder_max_tasks=20,
+        redis_node_type="cache.t4g.small",
+        redis_replicas=1,
+    ),
+}
+
+
+def stage_settings(stage: str, frame_store: str | None = None) -> StageSettings:
+    """The settings of a stage, with the frames store overridable from context (`-c frame_store=redis`)."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; expected one of {sorted(STAGES)}")
+    settings = STAGES[stage]
+    if frame_store is None:
+        return settings
+    if frame_store not in ("s3", "redis"):
+        raise ValueError(f"unknown frame_store {frame_store!r}; expected 's3' or 'redis'")
+    return replace(settings, frame_store=cast(FrameStoreKind, frame_store))

@@ -1,0 +1,123 @@
+"""The REST API: one Lambda per row of the route table, built in one loop.
+
+Adding an endpoint is a handler module + a row in luxxon.routes: nothing here changes. Every function gets the
+same grants (database through the proxy, Cloudflare secrets, frames read) because the handlers share one layer
+and any of them may touch those stores; a route that needs more is a new capability, not a per-route branch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from aws_cdk import CfnOutput, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra import constants as c
+from infra.constructs.platform import Consumer, Platform, acknowledge, log_retention, managed_policy_finding
+from infra.gateway_responses import add_gateway_responses
+from luxxon.routes import API_PREFIX, ROUTES, Route
+
+# Access log: one JSON object per request.
+ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId",
+    "requestTime": "$context.requestTime",
+    "ip": "$context.identity.sourceIp",
+    "userAgent": "$context.identity.userAgent",
+    "method": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "path": "$context.path",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "latencyMs": "$context.responseLatency",
+    "integrationLatencyMs": "$context.integrationLatency",
+    "integrationStatus": "$context.integration.status",
+    "errorType": "$context.error.responseType",
+    "errorMessage": "$context.error.message",
+    "xrayTraceId": "$context.xrayTraceId",
+}
+
+
+def construct_name(route: Route) -> str:
+    """`sessions-cancel_all` -> `SessionsCancelAll`: the route's stable logical-id stem."""
+    return "".join(part.capitalize() for part in re.split(r"[-_]", route.name))
+
+
+class Api(Construct):
+    def __init__(self, scope: Construct, construct_id: str, platform: Platform) -> None:
+        super().__init__(scope, construct_id)
+        settings = platform.settings
+        access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=log_retention(settings), removal_policy=RemovalPolicy.DESTROY
+        )
+        self.rest_api = apigw.RestApi(
+            self,
+            "RestApi",
+            rest_api_name=f"{c.APP_NAME}-{settings.name}",
+            description=f"{c.APP_NAME} API ({settings.name})",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Binary responses (GET /sessions/{id}/frame, image/jpeg) whatever the client's Accept header: the
+            # handler's isBase64Encoded decides. Request bodies then arrive base64-encoded, which Powertools decodes.
+            binary_media_types=["*/*"],
+            cloud_watch_role=True,  # the account-level role API Gateway needs to write access/execution logs
+            # Account-wide (one per region): kept on stack deletion so another stage's API logging keeps working.
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            deploy_options=apigw.StageOptions(
+                stage_name=settings.name,
+                throttling_rate_limit=settings.api_rate_limit,
+                throttling_burst_limit=settings.api_burst_limit,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # would log request/response bodies (API keys, locations)
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FORMAT)),
+            ),
+        )
+        add_gateway_responses(self.rest_api)
+
+        self.functions: dict[str, lambda_.Function] = {}
+        for route in ROUTES:
+            function = platform.functions.function(
+                self,
+                construct_name(route),
+                handler=f"{route.module}.lambda_handler",
+                description=f"{route.method} {route.path}",
+            )
+            consumer = Consumer.of_function(function)
+            platform.database.connect(consumer)
+            platform.secrets.grant_cloudflare(consumer)
+            platform.frames.grant_read(consumer)
+            platform.outbox_writers.append(consumer)
+            self.rest_api.root.resource_for_path(route.path).add_method(
+                route.method,
+                apigw.LambdaIntegration(function, allow_test_invoke=False),
+                operation_name=route.name,
+            )
+            platform.monitoring.watch_function(function, route.name)
+            self.functions[route.name] = function
+        platform.monitoring.watch_api(self.rest_api)
+        self._acknowledge()
+        CfnOutput(scope, "ApiBaseUrl", value=f"{self.rest_api.url.rstrip('/')}{API_PREFIX}")
+
+    def _acknowledge(self) -> None:
+        reasons = {
+            "AwsSolutions-APIG2": "Requests are validated in each handler (Powertools, enable_validation=True, "
+            "pydantic models) so a bad request gets the API's INVALID_INPUT envelope with the failing field.",
+            "AwsSolutions-APIG3": "No WAF web ACL yet: throttling is set on the stage; attach a regional WAF web "
+            "ACL (rate-based rule) when traffic warrants its cost.",
+            "AwsSolutions-APIG4": "Callers authenticate with `lxxn_` API keys that the handler middleware checks "
+            "against hashed keys and the route table's scopes in PostgreSQL; public routes (health, docs) are "
+            "public by design.",
+            "AwsSolutions-COG4": "Not a Cognito API: API keys (see APIG4) are the documented credential.",
+        }
+        for rule, reason in reasons.items():
+            acknowledge(self.rest_api, rule, reason=reason)
+        acknowledge(
+            self.rest_api,
+            managed_policy_finding("service-role/AmazonAPIGatewayPushToCloudWatchLogs"),
+            "API Gateway's account-level logging role: the AWS managed policy is the documented one.",
+        )

@@ -1,0 +1,147 @@
+"""The shared function builder: the one place that holds a Lambda's defaults.
+
+Runtime, architecture, memory, timeout, X-Ray, a log group with the stage's retention, the shared layer, the VPC
+and security group, Powertools' environment. Each function gets its own role holding only what it is granted:
+write to its own log group, the VPC ENI actions (one shared managed policy), X-Ray (added by CDK), then whatever
+the capability grants it.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra import constants as c
+from infra.bundling import layer_code, package_code
+from infra.constructs.network import Network
+from infra.constructs.platform import acknowledge, log_retention
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.X86_64 if c.ARCHITECTURE == "x86_64" else lambda_.Architecture.ARM_64
+DEFAULT_TIMEOUT = Duration.seconds(15)  # under API Gateway's 29 s integration timeout
+
+
+class FunctionFactory(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: c.StageSettings, network: Network) -> None:
+        super().__init__(scope, construct_id)
+        self.settings = settings
+        self.network = network
+        self.layer = lambda_.LayerVersion(
+            self,
+            "SharedLayer",
+            code=layer_code(),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="luxxon shared package and its runtime dependencies",
+            removal_policy=RemovalPolicy.RETAIN if settings.protect_data else RemovalPolicy.DESTROY,
+        )
+        self.code = package_code(c.FUNCTIONS_DIR)
+        self.security_group = self.new_security_group(self, "SecurityGroup", "Lambda functions of the API")
+        self.vpc_access = iam.ManagedPolicy(
+            self,
+            "VpcAccess",
+            description="Lets Lambda attach its functions to the VPC (network interfaces)",
+            statements=[
+                iam.PolicyStatement(
+                    actions=[
+                        "ec2:CreateNetworkInterface",
+                        "ec2:DescribeNetworkInterfaces",
+                        "ec2:DescribeSubnets",
+                        "ec2:DeleteNetworkInterface",
+                        "ec2:AssignPrivateIpAddresses",
+                        "ec2:UnassignPrivateIpAddresses",
+                    ],
+                    resources=["*"],
+                )
+            ],
+        )
+        acknowledge(
+            self.vpc_access,
+            "AwsSolutions-IAM5[Resource::*]",
+            "The EC2 network-interface actions Lambda needs to join a VPC support no resource-level "
+            "scoping (this is AWSLambdaVPCAccessExecutionRole's statement, minus its log permissions).",
+        )
+        self.created: list[lambda_.Function] = []
+
+    def new_security_group(self, scope: Construct, construct_id: str, purpose: str) -> ec2.SecurityGroup:
+        """A security group with no inbound rules and HTTPS out only; grants add the database/cache paths."""
+        group = ec2.SecurityGroup(
+            scope,
+            construct_id,
+            vpc=self.network.vpc,
+            description=f"{purpose}: HTTPS out, data stores by grant",
+            allow_all_outbound=False,
+        )
+        group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS: AWS APIs and Cloudflare Stream via NAT")
+        return group
+
+    def function(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: str,
+        description: str,
+        code: lambda_.Code | None = None,
+        timeout: Duration = DEFAULT_TIMEOUT,
+        memory_mb: int | None = None,
+        security_group: ec2.ISecurityGroup | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> lambda_.Function:
+        log_group = logs.LogGroup(
+            scope,
+            f"{construct_id}Logs",
+            retention=log_retention(self.settings),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        role = iam.Role(
+            scope,
+            f"{construct_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Execution role: {description}",
+            managed_policies=[self.vpc_access],
+        )
+        function = lambda_.Function(
+            scope,
+            construct_id,
+            description=description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=handler,
+            code=code or self.code,
+            layers=[self.layer],
+            memory_size=memory_mb or self.settings.function_memory_mb,
+            timeout=timeout,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            role=role,
+            vpc=self.network.vpc,
+            vpc_subnets=self.network.app_subnets,
+            security_groups=[security_group or self.security_group],
+            environment={
+                "POWERTOOLS_SERVICE_NAME": c.SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": c.METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                c.ENV_STAGE: self.settings.name,
+                **(environment or {}),
+            },
+        )
+        log_group.grant_write(role)
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray PutTraceSegments/PutTelemetryRecords (added by tracing=ACTIVE) support no resource-level "
+            "scoping; every data-store permission on this role names its resource.",
+        )
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            f"python{c.PYTHON_VERSION} is pinned on purpose: the layer's wheels and the decoder image "
+            "(python:3.12-slim) are built for it; bump all three together.",
+        )
+        self.created.append(function)
+        return function

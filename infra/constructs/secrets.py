@@ -1,0 +1,101 @@
+"""Third-party credentials in Secrets Manager: Cloudflare Stream, its webhook signing secret, the chain relayer.
+
+    luxxon/<stage>/cloudflare       JSON {"accountId", "apiToken"}   -> LX_CLOUDFLARE_SECRET_ARN (adapters.video)
+    luxxon/<stage>/stream-webhook   plain string                     -> LX_STREAM_WEBHOOK_SECRET_ARN (api.wiring)
+    luxxon/<stage>/chain            JSON {"rpcUrl", "settlementAddress", "relayerPrivateKey"} -> LX_CHAIN_SECRET_ARN
+
+Created with placeholder values; the operator writes the real ones with `aws secretsmanager put-secret-value`
+(see README, "Deploy to AWS"). The code reads them through Powertools parameters (`get_secret(..., max_age=...)`)
+from the ARN in its environment.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import CfnOutput, RemovalPolicy
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra import constants as c
+from infra.constructs.platform import Consumer, acknowledge
+
+PLACEHOLDER = "SET_ME"
+
+
+class ExternalSecrets(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: c.StageSettings) -> None:
+        super().__init__(scope, construct_id)
+        removal = RemovalPolicy.RETAIN if settings.protect_data else RemovalPolicy.DESTROY
+        self.cloudflare = self._secret(
+            settings,
+            "Cloudflare",
+            "cloudflare",
+            "Cloudflare Stream account id and API token (Stream:Edit)",
+            {"accountId": PLACEHOLDER},
+            "apiToken",
+            removal,
+        )
+        self.webhook = self._secret(
+            settings,
+            "Webhook",
+            "stream-webhook",
+            "Cloudflare Stream webhook signing secret, a plain string (returned when the webhook is registered)",
+            None,
+            None,
+            removal,
+        )
+        self.chain = self._secret(
+            settings,
+            "Chain",
+            "chain",
+            "Settlement relayer: RPC URL, settlement contract address, relayer private key",
+            {"rpcUrl": PLACEHOLDER, "settlementAddress": PLACEHOLDER},
+            "relayerPrivateKey",
+            removal,
+        )
+        for name, secret in (("Cloudflare", self.cloudflare), ("Webhook", self.webhook), ("Chain", self.chain)):
+            CfnOutput(scope, f"{name}SecretName", value=secret.secret_name)
+
+    def _secret(
+        self,
+        settings: c.StageSettings,
+        construct_id: str,
+        name: str,
+        description: str,
+        template: dict[str, str] | None,
+        generated_key: str | None,
+        removal: RemovalPolicy,
+    ) -> secretsmanager.Secret:
+        secret = secretsmanager.Secret(
+            self,
+            construct_id,
+            secret_name=settings.resource_name(name),
+            description=f"{description}. Set with put-secret-value after the first deploy.",
+            # A random placeholder, never a working credential: nothing secret is written into the template.
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=json.dumps(template) if template is not None else None,
+                generate_string_key=generated_key,
+                exclude_punctuation=True,
+            ),
+            removal_policy=removal,
+        )
+        acknowledge(
+            secret,
+            "AwsSolutions-SMG4",
+            "A third-party credential: it is rotated at its issuer (Cloudflare dashboard, the relayer "
+            "wallet) and then written here; Secrets Manager has no rotation function for it.",
+        )
+        return secret
+
+    def grant_cloudflare(self, consumer: Consumer) -> None:
+        """Read access to the Cloudflare Stream credentials and the webhook signing secret."""
+        self.cloudflare.grant_read(consumer.grantee)
+        self.webhook.grant_read(consumer.grantee)
+        consumer.add_environment(c.ENV_CLOUDFLARE_SECRET_ARN, self.cloudflare.secret_arn)
+        consumer.add_environment(c.ENV_WEBHOOK_SECRET_ARN, self.webhook.secret_arn)
+
+    def grant_chain(self, consumer: Consumer) -> None:
+        """Read access to the relayer's chain credentials (the settlement relayer only)."""
+        self.chain.grant_read(consumer.grantee)
+        consumer.add_environment(c.ENV_CHAIN_SECRET_ARN, self.chain.secret_arn)
