@@ -12,11 +12,10 @@ import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 from uuid import UUID
 
 from luxxon.adapters.frames import Frame, FrameStore
-from luxxon.adapters.video import VideoBackend, VideoBackendError
 from luxxon.config import Settings
 from luxxon.domain import meter, pricing
 from luxxon.domain.identity import Principal
@@ -33,6 +32,9 @@ from luxxon.models.sessions import (
     LxViewerTokenDto,
     SessionState,
 )
+
+if TYPE_CHECKING:
+    from luxxon.adapters.video import VideoBackend
 
 T = TypeVar("T")
 Window = tuple[datetime, datetime | None]
@@ -292,6 +294,8 @@ class SessionService:
         return LxProducerTokenDto(whipUrl=session.whip_url)
 
     def _provision(self, session_id: str) -> tuple[str, str, str]:
+        from luxxon.adapters.video import VideoBackendError  # urllib: only the handlers that provision pay for it
+
         assert self._video is not None, "no video backend wired"
         try:
             live = self._video().create_live_input(session_id)
