@@ -80,6 +80,8 @@ class Decoder(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": c.METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 c.ENV_STAGE: settings.name,
+                # One decoder process per vCPU of the task (cpu=1024): os.cpu_count() sees the host's CPUs.
+                "LX_DECODER_PROCESSES": "1",
             },
             stop_timeout=Duration.seconds(30),  # let a decoder hand its sessions back on scale-in
         )

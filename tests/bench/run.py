@@ -5,7 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHES = ("tests.bench.import_time", "tests.bench.handler_latency", "tests.bench.inbox", "tests.bench.edge_relay")
+BENCHES = (
+    "tests.bench.import_time",
+    "tests.bench.handler_latency",
+    "tests.bench.inbox",
+    "tests.bench.edge_relay",
+    "tests.bench.decoder",
+)
 
 
 def main() -> int:

@@ -305,7 +305,7 @@ def test_whip_and_whep_reject_bad_sdp_with_400() -> None:
 async def _viewer_offer() -> str:
     from aiortc import RTCPeerConnection
 
-    from luxxon.local.edge.ice import LOOPBACK, pin_host_candidates, rtc_configuration
+    from luxxon.adapters.webrtc import LOOPBACK, pin_host_candidates, rtc_configuration
 
     pin_host_candidates(LOOPBACK)
     pc = RTCPeerConnection(rtc_configuration())

@@ -6,9 +6,9 @@ decoder tasks on different hosts agree on it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from luxxon.db.connection import connection
+from luxxon.db.connection import Conn, connection
 from luxxon.domain.decoder import Lease, LeaseStatus
 
 # Mirrors the partial index sessions_needs_decoder_idx (0002_video.sql).
@@ -70,26 +70,29 @@ WHERE {_NEEDS_DECODER}
 
 
 class PgLeaseStore:
+    def __init__(self, connect: Callable[[], Conn] = connection) -> None:
+        self._connect = connect  # the process connection, unless told otherwise (tests give a private one)
+
     def claim(self, owner: str, limit: int, ttl_s: float) -> list[Lease]:
         if limit <= 0:
             return []
-        rows = connection().execute(_CLAIM, {"owner": owner, "limit": limit, "ttl": ttl_s}).fetchall()
+        rows = self._connect().execute(_CLAIM, {"owner": owner, "limit": limit, "ttl": ttl_s}).fetchall()
         return [Lease(r["session_id"], r["state"], r["whep_url"], r["generation"]) for r in rows]
 
     def renew(self, owner: str, keep: Sequence[str], ttl_s: float) -> list[LeaseStatus]:
-        rows = connection().execute(_RENEW, {"owner": owner, "keep": list(keep), "ttl": ttl_s}).fetchall()
+        rows = self._connect().execute(_RENEW, {"owner": owner, "keep": list(keep), "ttl": ttl_s}).fetchall()
         return [LeaseStatus(r["session_id"], r["state"], r["whep_url"], r["renewed"]) for r in rows]
 
     def release(self, owner: str, session_ids: Sequence[str] | None = None) -> int:
         if session_ids is None:
-            cursor = connection().execute("DELETE FROM decoder_leases WHERE owner = %s", (owner,))
+            cursor = self._connect().execute("DELETE FROM decoder_leases WHERE owner = %s", (owner,))
         else:
-            cursor = connection().execute(
+            cursor = self._connect().execute(
                 "DELETE FROM decoder_leases WHERE owner = %s AND session_id = ANY(%s::uuid[])",
                 (owner, list(session_ids)),
             )
         return cursor.rowcount
 
     def backlog(self) -> int:
-        row = connection().execute(_BACKLOG).fetchone()
+        row = self._connect().execute(_BACKLOG).fetchone()
         return int(row["waiting"]) if row else 0

@@ -155,3 +155,23 @@ class Cadence:
         if self.last_write is None:
             return self.interval_s
         return max(0.0, self.last_write + self.interval_s - now)
+
+
+@dataclass(slots=True)
+class CpuGauge:
+    """The share of one core a process used lately (an exponentially weighted average of CPU time / wall time).
+
+    A decoder process claims new sessions only while this stays below its budget, so a task fills up by what the
+    streams actually cost (resolution, bitrate, codec), not by a fixed count, and the backlog scales the fleet out.
+    """
+
+    smoothing: float = 0.5  # weight of the newest sample
+    share: float = 0.0
+    _last: tuple[float, float] | None = None  # (wall, cpu) of the previous sample
+
+    def sample(self, wall: float, cpu: float) -> float:
+        if self._last is not None and wall > self._last[0]:
+            current = (cpu - self._last[1]) / (wall - self._last[0])
+            self.share = current if self.share == 0.0 else self.smoothing * current + (1 - self.smoothing) * self.share
+        self._last = (wall, cpu)
+        return self.share

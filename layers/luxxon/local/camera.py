@@ -22,8 +22,8 @@ from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import VideoFrame
 
+from luxxon.adapters.webrtc import rtc_configuration
 from luxxon.local.edge.client import end_session, negotiate, prepare_for, wait_connected
-from luxxon.local.edge.ice import rtc_configuration
 from luxxon.local.edge.media import codec_capabilities
 
 Codec = Literal["VP8", "H264"]

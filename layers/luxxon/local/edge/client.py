@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,18 +15,17 @@ import aiohttp
 from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
+from luxxon.adapters.webrtc import (
+    LOOPBACK,
+    SignalingError,
+    is_loopback_url,
+    pin_host_candidates,
+    rtc_configuration,
+    wait_connected,
+)
 from luxxon.local.edge import media
-from luxxon.local.edge.ice import LOOPBACK, is_loopback_url, pin_host_candidates, rtc_configuration
 
 SDP = "application/sdp"
-
-
-class SignalingError(Exception):
-    """The WHIP/WHEP endpoint refused the offer."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"HTTP {status}: {reason}")
-        self.status = status
 
 
 def prepare_for(url: str) -> None:
@@ -112,23 +110,3 @@ async def subscribe(
         await pc.close()
         raise
     return subscription
-
-
-async def wait_connected(pc: RTCPeerConnection, timeout_s: float) -> None:
-    """Wait for the peer connection to reach "connected" (ConnectionError if it fails or times out)."""
-    done = asyncio.get_running_loop().create_future()
-
-    def check() -> None:
-        if not done.done() and pc.connectionState in ("connected", "failed", "closed"):
-            done.set_result(pc.connectionState)
-
-    pc.on("connectionstatechange", check)
-    check()
-    try:
-        state = await asyncio.wait_for(done, timeout_s)
-    except TimeoutError:
-        raise ConnectionError(f"not connected after {timeout_s:g} s") from None
-    finally:
-        pc.remove_listener("connectionstatechange", check)
-    if state != "connected":
-        raise ConnectionError(f"connection {state}")

@@ -35,8 +35,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
 from luxxon.adapters.video import LIVE_INPUT_CONNECTED, LIVE_INPUT_DISCONNECTED
+from luxxon.adapters.webrtc import rtc_configuration
 from luxxon.local.edge import media
-from luxxon.local.edge.ice import rtc_configuration
 
 log = logging.getLogger("luxxon.edge.relay")
 

@@ -26,8 +26,8 @@ from typing import Any
 from aiohttp import web
 from aiortc.sdp import SessionDescription
 
+from luxxon.adapters.webrtc import LOOPBACK, is_loopback_url, pin_host_candidates
 from luxxon.local.edge import relay
-from luxxon.local.edge.ice import LOOPBACK, is_loopback_url, pin_host_candidates
 from luxxon.local.edge.relay import Channel, NegotiationError, Publisher, RelayMode, Subscriber
 from luxxon.local.edge.webhooks import WebhookSender
 

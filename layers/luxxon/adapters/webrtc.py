@@ -1,4 +1,6 @@
-"""ICE settings that work offline, over 127.0.0.1.
+"""WebRTC client primitives shared by the decoder (WHEP) and the local tools (WHIP camera, WHEP viewers, the edge).
+
+ICE settings that work offline, over 127.0.0.1:
 
 Two aiortc/aioice defaults break a machine without internet: aiortc adds Google's public STUN server when the
 configuration names none (gathering then waits on it), and aioice leaves 127.0.0.1 out of its host candidates
@@ -8,13 +10,14 @@ names no ICE server; `pin_host_candidates()` makes aioice offer exactly the give
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from aiortc import RTCConfiguration
+    from aiortc import RTCConfiguration, RTCPeerConnection
 
 LOOPBACK = ("127.0.0.1",)
 
@@ -46,3 +49,31 @@ def is_loopback_url(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+class SignalingError(Exception):
+    """The WHIP/WHEP endpoint refused the offer (e.g. 404: the live input is gone; Cloudflare: not live yet)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"HTTP {status}: {reason}")
+        self.status = status
+
+
+async def wait_connected(pc: RTCPeerConnection, timeout_s: float) -> None:
+    """Wait for the peer connection to reach "connected" (ConnectionError if it fails, closes or times out)."""
+    done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def check() -> None:
+        if not done.done() and pc.connectionState in ("connected", "failed", "closed"):
+            done.set_result(pc.connectionState)
+
+    pc.on("connectionstatechange", check)
+    check()
+    try:
+        state = await asyncio.wait_for(done, timeout_s)
+    except TimeoutError:
+        raise ConnectionError(f"not connected after {timeout_s:g} s") from None
+    finally:
+        pc.remove_listener("connectionstatechange", check)
+    if state != "connected":
+        raise ConnectionError(f"connection {state}")

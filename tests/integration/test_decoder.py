@@ -1,0 +1,537 @@
+"""The frame decoder service over real WebRTC on 127.0.0.1: the local edge, real aiortc publishers, the real
+database and Redis, and `python -m decoder_container` running as its own processes (as in the container).
+
+Sessions are started through the API; a synthetic camera publishes to the session's WHIP URL on the edge's loop;
+what the tests observe is what a user or an operator can: the session through the API, GET /frame, the frame store,
+the lease table, and the edge's WHEP subscribers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+import pytest
+from PIL import Image
+from psycopg.rows import dict_row
+
+from decoder_container.config import DecoderConfig
+from decoder_container.worker import Worker
+from luxxon.adapters.frames import RedisFrameStore
+from luxxon.db.decoder import PgLeaseStore
+from luxxon.local.camera import Codec, Publication, publish
+from tests.conftest import Api, RunningEdge, Workspace, WorkspaceFactory
+
+pytestmark = [pytest.mark.usefixtures("video_env"), pytest.mark.timeout(60)]
+T = TypeVar("T")
+WIDTH, HEIGHT, FPS = 320, 240, 15  # small: the publisher's encoder shares the two cores with everything else
+LEASE_TTL_S = 6.0  # the shipped default
+TAKEOVER_BOUND_S = LEASE_TTL_S + 6.0  # lease expiry + a claim poll + subscribe + keyframe, with room for 2 cores
+
+
+def wait_for(check: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.05) -> T:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+# -- fixtures ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_other_session_needs_a_decoder(database_url: str) -> None:
+    """Sessions other test modules left started would keep these decoders busy: end their video plane."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE sessions SET state = 'EXPIRED', whep_url = NULL, whip_url = NULL"
+            " WHERE state IN ('ASSIGNED', 'LIVE', 'PAUSED') AND whep_url IS NOT NULL"
+        )
+        conn.execute("DELETE FROM decoder_leases")
+
+
+class Decoders:
+    """`python -m decoder_container` processes (supervisor + one worker each), killed at teardown."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def start(self, **settings: str) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "LX_DECODER_PROCESSES": "1",
+            "LX_DECODER_METRICS_INTERVAL_S": "0",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            **{f"LX_DECODER_{k.upper()}": v for k, v in settings.items()},
+        }
+        log = open(self.logs / f"decoder-{len(self.running)}.log", "wb")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(
+            [sys.executable, "-m", "decoder_container"], env=env, stdout=log, stderr=log, start_new_session=True
+        )
+        self.running.append(process)
+        wait_for(lambda: b"decoder worker started" in Path(log.name).read_bytes(), 20, "the decoder worker to start")
+        return process
+
+    def log(self, index: int) -> bytes:
+        return (self.logs / f"decoder-{index}.log").read_bytes()
+
+    def kill(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL the supervisor and its worker at once: nothing is released, as when a task dies."""
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+    def worker_pids(self, process: subprocess.Popen[bytes]) -> set[int]:
+        out = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False)
+        return {int(p) for p in out.stdout.split()}
+
+    def close(self) -> None:
+        for process in self.running:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.running:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+
+
+@pytest.fixture
+def decoders(tmp_path: Path) -> Iterator[Decoders]:
+    running = Decoders(tmp_path)
+    yield running
+    running.close()
+
+
+class Stack:
+    """The API, the edge and a camera, as the two parties of a session use them."""
+
+    def __init__(self, api: Api, edge: RunningEdge, consumer: Workspace, operator: Workspace, database_url: str):
+        self.api, self.edge, self.consumer, self.operator = api, edge, consumer, operator
+        self.db = psycopg.connect(database_url, autocommit=True)
+        self.cameras: list[Publication] = []
+        self.started: list[str] = []
+
+    # sessions
+    def start_session(self) -> dict[str, Any]:
+        api, consumer, operator = self.api, self.consumer, self.operator
+        session_id = api("POST", "/api/v1/sessions", consumer.key, {"lat": 1, "lng": 2}).data["id"]
+        assert api("POST", f"/api/v1/sessions/{session_id}/accept", operator.key).status == 200
+        reply = api("POST", f"/api/v1/sessions/{session_id}/start", operator.key)
+        assert reply.status == 200, reply.body
+        self.started.append(session_id)
+        return reply.data
+
+    def session(self, session_id: str) -> dict[str, Any]:
+        return self.api("GET", f"/api/v1/sessions/{session_id}", self.consumer.key).data
+
+    def frame(self, session_id: str) -> Any:
+        return self.api("GET", f"/api/v1/sessions/{session_id}/frame", self.consumer.key)
+
+    def stored_frame_at(self, session_id: str) -> datetime | None:
+        frame = RedisFrameStore("redis://127.0.0.1:6379/0").get(session_id)
+        return None if frame is None else frame.captured_at
+
+    def lease(self, session_id: str) -> tuple[str, int] | None:
+        row = self.db.execute(
+            "SELECT owner, generation FROM decoder_leases WHERE session_id = %s", (session_id,)
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    # video
+    def on_edge(self, coro: Any, timeout_s: float = 30) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.edge.loop).result(timeout_s)
+
+    def publish(self, session: dict[str, Any], codec: Codec = "VP8") -> Publication:
+        camera = self.on_edge(publish(session["whipUrl"], WIDTH, HEIGHT, FPS, codec))
+        self.cameras.append(camera)
+        return camera
+
+    def unpublish(self, camera: Publication) -> None:
+        self.on_edge(camera.close())
+        self.cameras.remove(camera)
+
+    def viewers(self, session: dict[str, Any]) -> int:
+        async def count() -> int:
+            record = self.edge.edge._inputs.get(session["videoBackendRef"])
+            return 0 if record is None else len(record.channel.subscribers)
+
+        return int(self.on_edge(count()))
+
+    def close(self) -> None:
+        for camera in list(self.cameras):
+            self.unpublish(camera)
+        for session_id in self.started:  # leave nothing that needs a decoder for the next test
+            if self.session(session_id)["state"] == "LIVE":
+                self.api("POST", f"/api/v1/sessions/{session_id}/end", self.consumer.key)
+            else:
+                self.api("DELETE", f"/api/v1/sessions/{session_id}", self.consumer.key)
+        self.db.close()
+
+
+@pytest.fixture
+def stack(api: Api, video_env: RunningEdge, workspace: WorkspaceFactory, database_url: str) -> Iterator[Stack]:
+    running = Stack(api, video_env, workspace("CONSUMER"), workspace("SUPPLIER"), database_url)
+    yield running
+    running.close()
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "JPEG"
+        image.load()  # decodes the whole picture: a truncated JPEG fails here
+        return image.size
+
+
+def captured_at(reply: Any) -> datetime:
+    return datetime.fromisoformat(reply.headers["x-frame-captured-at"])
+
+
+# -- leases (the SQL alone) --------------------------------------------------------------------------------------
+
+
+def owners() -> Callable[[str], str]:
+    """Lease owner names unique to one test (leases of earlier tests' sessions may still exist)."""
+    run = uuid.uuid4().hex[:8]
+    return lambda name: f"{name}:{run}"
+
+
+class TestLeases:
+    """PgLeaseStore against the real database: what several decoder processes rely on."""
+
+    def test_a_claim_takes_at_most_the_limit_and_only_sessions_that_need_a_decoder(self, stack: Stack) -> None:
+        store, owner = PgLeaseStore(), owners()
+        started = {stack.start_session()["id"] for _ in range(3)}
+        not_started = stack.api("POST", "/api/v1/sessions", stack.consumer.key, {"lat": 1, "lng": 2}).data["id"]
+        first = store.claim(owner("a"), limit=2, ttl_s=30)
+        rest = store.claim(owner("b"), limit=5, ttl_s=30)
+        assert len(first) == 2 and len(rest) == 1
+        assert {lease.session_id for lease in first + rest} == started
+        assert not_started not in {lease.session_id for lease in first + rest}
+        assert all(lease.state == "ASSIGNED" and lease.whep_url and lease.generation == 1 for lease in first)
+        assert store.claim(owner("c"), limit=5, ttl_s=30) == []  # nothing unleased is left
+
+    def test_an_expired_lease_is_taken_over_with_the_next_generation(self, stack: Stack) -> None:
+        store, owner = PgLeaseStore(), owners()
+        session_id = stack.start_session()["id"]
+        assert [lease.session_id for lease in store.claim(owner("a"), 1, ttl_s=0.2)] == [session_id]
+        assert store.claim(owner("b"), 1, ttl_s=30) == []  # still held by a
+        time.sleep(0.3)
+        (taken,) = store.claim(owner("b"), 1, ttl_s=30)
+        assert (taken.session_id, taken.generation) == (session_id, 2)
+        # a's renewal no longer sees it: a must stop decoding it
+        assert store.renew(owner("a"), [session_id], ttl_s=30) == []
+
+    def test_a_renewal_extends_what_is_decoded_and_releases_what_ended(self, stack: Stack) -> None:
+        store, owner = PgLeaseStore(), owners()
+        live, ended, dropped = (stack.start_session()["id"] for _ in range(3))
+        store.claim(owner("a"), 3, ttl_s=30)
+        stack.api("DELETE", f"/api/v1/sessions/{ended}", stack.consumer.key)
+        statuses = {s.session_id: s for s in store.renew(owner("a"), [live, ended], ttl_s=30)}
+        assert statuses[live].renewed and statuses[live].state == "ASSIGNED"
+        assert not statuses[ended].renewed and statuses[ended].state == "CANCELLED"
+        assert not statuses[dropped].renewed  # no longer decoded by a: handed back
+        assert stack.lease(live) is not None and stack.lease(ended) is None and stack.lease(dropped) is None
+        assert [lease.session_id for lease in store.claim(owner("b"), 5, ttl_s=30)] == [dropped]
+
+    def test_the_backlog_counts_sessions_waiting_for_a_decoder(self, stack: Stack) -> None:
+        store, owner = PgLeaseStore(), owners()
+        before = store.backlog()
+        stack.start_session()
+        assert store.backlog() == before + 1
+        store.claim(owner("a"), 5, ttl_s=30)
+        assert store.backlog() == 0
+
+
+# -- first frame, LIVE, GET /frame ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("codec", ["VP8", "H264"])
+def test_the_session_turns_live_only_once_its_first_frame_is_readable(
+    stack: Stack, decoders: Decoders, codec: Codec
+) -> None:
+    # Given a running decoder and a started session
+    decoders.start()
+    session = stack.start_session()
+    wait_for(lambda: stack.lease(session["id"]), 5, "the decoder to claim the session")
+    # When the operator publishes
+    published_at = datetime.now(UTC)
+    stack.publish(session, codec)
+    # Then, polled all through the warm-up, the session is never LIVE without a readable frame
+    deadline = time.monotonic() + 20
+    while True:
+        state = stack.session(session["id"])
+        frame = stack.frame(session["id"])
+        if state["state"] == "LIVE":
+            break
+        assert state["state"] == "ASSIGNED"
+        assert frame.status in (200, 404)
+        assert time.monotonic() < deadline, "never LIVE"
+    assert frame.status == 200, "LIVE without a readable frame"
+    # And startedAt is the first frame's decode time: after the publisher connected, not before
+    started_at = datetime.fromisoformat(state["startedAt"].replace("Z", "+00:00"))
+    assert published_at <= started_at <= datetime.now(UTC)
+    assert started_at <= captured_at(frame)
+
+
+@pytest.mark.parametrize("codec", ["VP8", "H264"])
+def test_the_frame_is_a_jpeg_of_the_published_size_that_changes_over_time(
+    stack: Stack, decoders: Decoders, codec: Codec
+) -> None:
+    decoders.start()
+    session = stack.start_session()
+    stack.publish(session, codec)
+    first = wait_for(lambda: (r := stack.frame(session["id"])).status == 200 and r, 15, "a frame")
+    assert jpeg_size(first.raw_bytes) == (WIDTH, HEIGHT)
+    # about once a second the decoder stores a newer frame (the camera's picture moves every frame)
+    later = wait_for(
+        lambda: (r := stack.frame(session["id"])).status == 200 and captured_at(r) > captured_at(first) and r,
+        5,
+        "a newer frame",
+    )
+    assert later.raw_bytes != first.raw_bytes
+    assert jpeg_size(later.raw_bytes) == (WIDTH, HEIGHT)
+    age = (datetime.now(UTC) - captured_at(later)).total_seconds()
+    assert age < 2.0
+
+
+# -- recovery ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stall_timeout_s", "resubscribes"),
+    [("5", False), ("0.5", True)],
+    ids=["within-the-stall-timeout", "after-the-decoder-resubscribed"],
+)
+def test_frames_resume_after_the_publisher_drops_and_reconnects(
+    stack: Stack, decoders: Decoders, stall_timeout_s: str, resubscribes: bool
+) -> None:
+    decoders.start(stall_timeout_s=stall_timeout_s)
+    session = stack.start_session()
+    camera = stack.publish(session)
+    wait_for(lambda: stack.session(session["id"])["state"] == "LIVE", 15, "LIVE")
+    # When the publisher drops
+    stack.unpublish(camera)
+    dropped_at = datetime.now(UTC)
+    time.sleep(1.5)
+    # Then no newer frame is stored, yet the last one stays readable and the session stays LIVE
+    stalled = stack.frame(session["id"])
+    assert stalled.status == 200 and captured_at(stalled) <= dropped_at
+    assert stack.session(session["id"])["state"] == "LIVE"
+    assert (b"media stalled" in decoders.log(0)) is resubscribes
+    # When it publishes again (same WHIP URL), frames flow again
+    stack.publish(session)
+    reconnected_at = datetime.now(UTC)
+    wait_for(
+        lambda: (at := stack.stored_frame_at(session["id"])) is not None and at > reconnected_at,
+        10,
+        "a frame from the new publication",
+    )
+    assert jpeg_size(stack.frame(session["id"]).raw_bytes) == (WIDTH, HEIGHT)
+
+
+def test_a_killed_decoders_session_is_taken_over_within_seconds(stack: Stack, decoders: Decoders) -> None:
+    # Given decoder A decodes a LIVE session and decoder B idles
+    a = decoders.start()
+    session = stack.start_session()
+    stack.publish(session)
+    wait_for(lambda: stack.session(session["id"])["state"] == "LIVE", 15, "LIVE")
+    owner_a, generation = wait_for(lambda: stack.lease(session["id"]), 5, "a lease")
+    assert int(owner_a.split(":")[1]) in decoders.worker_pids(a)
+    decoders.start()
+    # When A dies without releasing anything
+    decoders.kill(a)
+    killed_at = datetime.now(UTC)
+    started = time.monotonic()
+    # Then B holds the lease and fresh frames are stored again, within seconds
+    owner_b, taken_generation = wait_for(
+        lambda: (lease := stack.lease(session["id"])) and lease[0] != owner_a and lease,
+        TAKEOVER_BOUND_S,
+        "another decoder to claim the session",
+    )
+    wait_for(
+        lambda: (at := stack.stored_frame_at(session["id"])) is not None and at > killed_at,
+        TAKEOVER_BOUND_S - (time.monotonic() - started),
+        "frames from the new decoder",
+    )
+    assert taken_generation == generation + 1
+    assert stack.session(session["id"])["state"] == "LIVE"
+    assert int(owner_b.split(":")[1]) not in decoders.worker_pids(a)
+
+
+def test_a_worker_that_dies_is_restarted_by_its_supervisor_and_resumes_its_session(
+    stack: Stack, decoders: Decoders
+) -> None:
+    task = decoders.start(lease_ttl_s="3", renew_interval_s="1")
+    session = stack.start_session()
+    stack.publish(session)
+    wait_for(lambda: stack.session(session["id"])["state"] == "LIVE", 15, "LIVE")
+    (worker,) = decoders.worker_pids(task)
+    # When the worker process dies (the task's supervisor lives on)
+    os.kill(worker, signal.SIGKILL)
+    died_at = datetime.now(UTC)
+    # Then a new worker takes over and stores fresh frames
+    (restarted,) = wait_for(lambda: (pids := decoders.worker_pids(task)) - {worker} and pids, 10, "a new worker")
+    wait_for(
+        lambda: (lease := stack.lease(session["id"])) and int(lease[0].split(":")[1]) == restarted,
+        10,
+        "the new worker to claim the session",
+    )
+    wait_for(lambda: (at := stack.stored_frame_at(session["id"])) is not None and at > died_at, 10, "fresh frames")
+
+
+def test_on_sigterm_a_decoder_hands_its_sessions_back_at_once(stack: Stack, decoders: Decoders) -> None:
+    a = decoders.start()
+    session = stack.start_session()
+    owner_a, _ = wait_for(lambda: stack.lease(session["id"]), 5, "a lease")
+    decoders.start()
+    # When A is asked to stop (a deployment, a scale-in), it releases its lease: B need not wait for expiry
+    a.send_signal(signal.SIGTERM)
+    stopped = time.monotonic()
+    wait_for(lambda: (lease := stack.lease(session["id"])) and lease[0] != owner_a, 3, "another decoder to claim it")
+    assert time.monotonic() - stopped < LEASE_TTL_S / 2
+    assert a.wait(10) == 0
+
+
+def test_aiortcs_own_decoding_path_works_too(stack: Stack, decoders: Decoders) -> None:
+    # decode="track": aiortc's decoder thread and track.recv(), the fallback should aiortc rename what we tap
+    decoders.start(decode="track")
+    session = stack.start_session()
+    stack.publish(session)
+    wait_for(lambda: stack.session(session["id"])["state"] == "LIVE", 15, "LIVE")
+    first = stack.frame(session["id"])
+    assert jpeg_size(first.raw_bytes) == (WIDTH, HEIGHT)
+    wait_for(
+        lambda: (at := stack.stored_frame_at(session["id"])) is not None and at > captured_at(first), 5, "newer frame"
+    )
+
+
+def test_the_supervisor_publishes_the_decoder_backlog(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    from decoder_container.supervisor import publish_backlog
+
+    stack.start_session()  # no decoder runs: it waits
+    publish_backlog()
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if "DecoderBacklog" in x]
+    assert line["DecoderBacklog"] == [float(PgLeaseStore().backlog())] and line["DecoderBacklog"] != [0.0]
+    assert line["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": "DecoderBacklog", "Unit": "Count"}]
+
+
+def test_two_decoders_never_decode_the_same_session_at_once(stack: Stack, decoders: Decoders) -> None:
+    decoders.start(claim_batch="1")
+    decoders.start(claim_batch="1")
+    sessions = [stack.start_session() for _ in range(4)]
+    owners = wait_for(
+        lambda: all(stack.lease(s["id"]) for s in sessions) and {s["id"]: stack.lease(s["id"]) for s in sessions},
+        10,
+        "every session to be claimed",
+    )
+    # every session is held by exactly one decoder (one lease row, one owner) and watched by one subscriber
+    deadline = time.monotonic() + 4.0
+    while time.monotonic() < deadline:
+        for s in sessions:
+            assert stack.lease(s["id"]) == owners[s["id"]]
+            assert stack.viewers(s) <= 1
+        time.sleep(0.2)
+    assert all(stack.viewers(s) == 1 for s in sessions)
+
+
+class CutOff:
+    """A lease store on a private connection whose database can be cut off (every call fails, as on a partition)."""
+
+    def __init__(self, database_url: str) -> None:
+        self.conn = psycopg.connect(database_url, autocommit=True, row_factory=dict_row)
+        self.store = PgLeaseStore(lambda: self.conn)
+        self.cut = False
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.store, name)
+
+        def call(*args: Any) -> Any:
+            if self.cut:
+                raise psycopg.OperationalError("the database is unreachable")
+            return method(*args)
+
+        return call
+
+
+def test_a_decoder_cut_off_from_the_database_stops_before_its_lease_can_lapse(stack: Stack, database_url: str) -> None:
+    # Given a decoder (in this process, with a lease store we can cut off) watching a session
+    session = stack.start_session()
+    leases = CutOff(database_url)
+    config = DecoderConfig(lease_ttl_s=4, renew_interval_s=1, claim_interval_s=0.2)
+    worker = Worker(config, leases=leases, frames=RedisFrameStore("redis://127.0.0.1:6379/0"), go_live=lambda *_: None)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    stop = asyncio.run_coroutine_threadsafe(_event(), loop).result(5)
+    running = asyncio.run_coroutine_threadsafe(worker.run(stop), loop)
+    try:
+        wait_for(lambda: stack.viewers(session) == 1, 10, "the decoder to subscribe")
+        # When its database goes away, it stops decoding on its own...
+        leases.cut = True
+        wait_for(lambda: not worker.sessions, config.lease_ttl_s, "the decoder to stop the session")
+        # ...while its lease is still valid, so no other decoder can have claimed the session yet
+        row = stack.db.execute(
+            "SELECT expires_at > clock_timestamp() FROM decoder_leases WHERE session_id = %s", (session["id"],)
+        ).fetchone()
+        assert row == (True,)
+        wait_for(lambda: stack.viewers(session) == 0, 5, "the subscription to end")
+    finally:
+        leases.cut = False
+        loop.call_soon_threadsafe(stop.set)
+        running.result(15)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        leases.conn.close()
+
+
+async def _event() -> asyncio.Event:
+    return asyncio.Event()
+
+
+# -- stop and release -------------------------------------------------------------------------------------------
+
+
+def test_the_decoder_stops_and_releases_the_lease_when_the_session_ends(stack: Stack, decoders: Decoders) -> None:
+    decoders.start()
+    session = stack.start_session()
+    stack.publish(session)
+    wait_for(lambda: stack.session(session["id"])["state"] == "LIVE", 15, "LIVE")
+    # When a party ends the session
+    assert stack.api("POST", f"/api/v1/sessions/{session['id']}/end", stack.consumer.key).data["state"] == "ENDED"
+    # Then the lease is released within a renewal interval and no newer frame is stored
+    wait_for(lambda: stack.lease(session["id"]) is None, 4, "the lease to be released")
+    last = stack.stored_frame_at(session["id"])
+    time.sleep(1.5)
+    assert stack.stored_frame_at(session["id"]) == last
+    assert stack.frame(session["id"]).error == ("FRAME_NOT_AVAILABLE", "frame:ENDED")
+
+
+def test_the_decoder_releases_the_lease_when_the_session_is_cancelled_before_live(
+    stack: Stack, decoders: Decoders
+) -> None:
+    decoders.start()
+    session = stack.start_session()
+    wait_for(lambda: stack.lease(session["id"]), 5, "the decoder to claim the session")
+    wait_for(lambda: stack.viewers(session) == 1, 5, "the decoder to subscribe")
+    reply = stack.api("DELETE", f"/api/v1/sessions/{session['id']}", stack.consumer.key)
+    assert reply.data["state"] == "CANCELLED"
+    wait_for(lambda: stack.lease(session["id"]) is None, 4, "the lease to be released")
