@@ -79,10 +79,11 @@ async def run(api: str, seconds: float, codec: str, out: str) -> int:
             file.write(jpeg)
         step(f"consumer saved {out} ({len(jpeg)} bytes)")
         await asyncio.sleep(seconds)
+        # End while the camera still publishes: a publisher that leaves first opens a NETWORK_ERROR window.
+        status, body, _ = call(api, "POST", f"/sessions/{session_id}/end", consumer)
+        step(f"consumer ended: {body['data']['state']}, {body['data']['cleanSeconds']} clean seconds")
     finally:
         await camera.close()
-    status, body, _ = call(api, "POST", f"/sessions/{session_id}/end", consumer)
-    step(f"consumer ended: {body['data']['state']}, {body['data']['cleanSeconds']} clean seconds")
     print(json.dumps(body["data"], indent=2))
     return 0
 
