@@ -16,7 +16,6 @@ from aws_cdk import aws_apigateway as apigw
 from luxxon.errors import ERRORS, ErrorCode
 
 # Codes the API Gateway layer can produce that the handlers' error table may not (yet) list.
-_EXTRA_MESSAGES = {"THROTTLED": "Too many requests"}
 TIMESTAMP = "$context.requestTime"
 
 
@@ -28,8 +27,7 @@ class GatewayError:
 
     @property
     def message(self) -> str:
-        known = {code.value: message for code, (_, message) in ERRORS.items()}
-        return known.get(self.code) or _EXTRA_MESSAGES[self.code]
+        return {code.value: message for code, (_, message) in ERRORS.items()}[self.code]
 
     def template(self) -> str:
         """The envelope: statusCode, code, message, detail, timestamp (the same keys as LxErrorResponseDto)."""
@@ -62,8 +60,8 @@ GATEWAY_ERRORS: dict[str, GatewayError] = {
     "INVALID_API_KEY": GatewayError(401, _NOT_AUTHENTICATED, "auth:invalidApiKey"),
     "ACCESS_DENIED": GatewayError(403, _NOT_AUTHORIZED, "auth:accessDenied"),
     "WAF_FILTERED": GatewayError(403, _NOT_AUTHORIZED, "auth:wafFiltered"),
-    "THROTTLED": GatewayError(429, "THROTTLED", "rate:throttled"),
-    "QUOTA_EXCEEDED": GatewayError(429, "THROTTLED", "rate:quotaExceeded"),
+    "THROTTLED": GatewayError(429, ErrorCode.THROTTLED.value, "rate:throttled"),
+    "QUOTA_EXCEEDED": GatewayError(429, ErrorCode.THROTTLED.value, "rate:quotaExceeded"),
     "BAD_REQUEST_BODY": GatewayError(400, _INVALID_INPUT, "input:body"),
     "BAD_REQUEST_PARAMETERS": GatewayError(400, _INVALID_INPUT, "input:parameters"),
     "REQUEST_TOO_LARGE": GatewayError(413, _INVALID_INPUT, "input:tooLarge"),
