@@ -1,3 +1,5 @@
+import base64
+
 from aws_lambda_powertools.event_handler import Response
 
 from luxxon.api import http, wiring
@@ -15,7 +17,8 @@ def stream_webhook() -> Response[LxSuccessResponseDto[LxWebhookAckDto]]:
     NETWORK_ERROR window (subtracted by the meter); the reconnect closes it.
     """
     event = app.current_event
-    body = event.decoded_body.encode() if isinstance(event.decoded_body, str) else (event.decoded_body or b"")
+    raw = event.body or ""  # the signature covers the exact bytes sent, whatever their encoding
+    body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode()
     ack = wiring.webhooks().receive(event.headers.get("webhook-signature"), body)
     return http.ok(ack)
 

@@ -100,3 +100,21 @@ def test_concurrent_starts_return_the_same_urls_and_create_one_live_input(
     urls = {(b["data"]["videoBackendRef"], b["data"]["whipUrl"], b["data"]["whepUrl"]) for _, b in results}
     assert len(urls) == 1
     assert live_inputs_named(edge, session_id) == 1
+
+
+def test_concurrent_cancels_of_one_operators_sessions_release_it(http: Http, workspace: WorkspaceFactory) -> None:
+    operator = workspace("SUPPLIER")
+    consumers = [workspace("CONSUMER") for _ in range(4)]
+    warm(http, [operator] * 16)
+    calls = []
+    for consumer in consumers:
+        session_id = http("POST", "/api/v1/sessions", consumer.key, {"lat": 1, "lng": 1})[1]["data"]["id"]
+        assert http("POST", f"/api/v1/sessions/{session_id}/accept", operator.key)[0] == 200
+        assert http("POST", f"/api/v1/sessions/{session_id}/start", operator.key)[0] == 200
+        calls.append(("DELETE", f"/api/v1/sessions/{session_id}", consumer.key))
+    assert http("GET", "/api/v1/workspaces/me", operator.key)[1]["data"]["availability"] == "BUSY"
+
+    results = race(http, calls)
+
+    assert [status for status, _ in results] == [200] * 4
+    assert http("GET", "/api/v1/workspaces/me", operator.key)[1]["data"]["availability"] == "ONLINE"

@@ -83,6 +83,16 @@ def test_a_supplier_sets_availability_and_coverage(api: Api, workspace: Workspac
         ({"coverageArea": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [0, 0]]]}}, "coverageArea"),
         ({"coverageArea": {"type": "Polygon", "coordinates": "square"}}, "coverageArea.coordinates"),
         ({"name": ""}, "name"),
+        ({"name": "nul\x00byte"}, "name"),
+        ({"coverageArea": {"type": "Polygon", "coordinates": [[[500, 0], [1, 1], [1, 0], [500, 0]]]}}, "coverageArea"),
+        (
+            {"coverageArea": {"type": "Polygon", "coordinates": [[[0, 0, 5], [1, 1, 5], [1, 0, 5], [0, 0, 5]]]}},
+            "coverageArea",
+        ),
+        (
+            {"coverageArea": {"type": "Polygon", "coordinates": [[["a", "b"], [1, 1], [1, 0], ["a", "b"]]]}},
+            "coverageArea",
+        ),
     ],
 )
 def test_bad_workspace_updates_are_400_and_change_nothing(
@@ -144,3 +154,14 @@ def test_migrations_are_safe_to_run_twice(database_url: str) -> None:
     from luxxon.db.migrate import migrate
 
     assert migrate(database_url) == []
+
+
+def test_a_body_that_is_not_utf8_is_400(workspace: WorkspaceFactory) -> None:
+    from luxxon.local.gateway import build_event, invoke, match
+
+    route, params = match("POST", "/api/v1/sessions")  # type: ignore[misc]
+    headers = {"Authorization": f"Bearer {workspace().key}", "content-type": "application/json"}
+    event = build_event(route, "POST", "/api/v1/sessions", params, "", headers, b'{"lat": "\xff\xfe"}')
+    result = invoke(route.module, event)
+    body = json.loads(result["body"])
+    assert (result["statusCode"], body["code"], body["detail"]) == (400, "INVALID_INPUT", "input:body")

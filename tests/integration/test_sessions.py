@@ -70,6 +70,9 @@ class TestCreate:
             ({"lat": 0, "lng": 0, "maxDurationSeconds": 14_401}, "maxDurationSeconds"),
             ({"lat": 0, "lng": 0, "waitTimeoutSeconds": "soon"}, "waitTimeoutSeconds"),
             ({"lat": 0, "lng": 0, "colour": "red"}, "colour"),
+            ({"lat": True, "lng": 0}, "lat"),
+            ({"lat": "4.7", "lng": 0}, "lat"),
+            ({"lat": 0, "lng": 0, "maxDurationSeconds": 30.5}, "maxDurationSeconds"),
         ],
     )
     def test_bad_input_is_400_naming_the_field_and_creates_nothing(
@@ -207,13 +210,13 @@ class TestAccept:
 class TestLiveAndEnd:
     def test_go_live_stamps_started_at_and_only_from_assigned(self, api: Api, consumer, supplier) -> None:
         s = create(api, consumer.key)
-        first_frame = datetime(2026, 11, 24, 12, 0, 0, 123_000, tzinfo=UTC)
+        first_frame = datetime(2026, 1, 24, 12, 0, 0, 123_000, tzinfo=UTC)
         with pytest.raises(Exception, match="session:live:REQUESTED"):
             wiring.sessions().go_live(s["id"], first_frame)
         api("POST", f"/api/v1/sessions/{s['id']}/accept", supplier.key)
         wiring.sessions().go_live(s["id"], first_frame)
         live = api("GET", f"/api/v1/sessions/{s['id']}", consumer.key).data
-        assert (live["state"], live["startedAt"]) == ("LIVE", "2026-11-24T12:00:00.123Z")
+        assert (live["state"], live["startedAt"]) == ("LIVE", "2026-01-24T12:00:00.123Z")
 
     @pytest.mark.parametrize("side", ["consumer", "operator"])
     def test_either_side_ends_and_the_meter_charges_clean_seconds(self, api: Api, consumer, supplier, side) -> None:

@@ -257,7 +257,74 @@ class TestWebhooks:
         reply = self.send(api, body, headers)
         assert (reply.status, reply.error) == (401, ("NOT_AUTHENTICATED", "webhook:replayed"))
 
+    @pytest.mark.parametrize(
+        "rewrite",
+        [lambda t, s: f"time={t}, sig1={s}", lambda t, s: f"sig1={s},time={t}", lambda t, s: f"time={t},sig1={s},v=1"],
+    )
+    def test_a_replay_with_a_reshaped_signature_header_is_still_a_replay(self, api: Api, parties, rewrite) -> None:
+        consumer, operator = parties
+        s = started(api, consumer, operator)
+        body, headers = signed(notification(s["videoBackendRef"], "live_input.connected", datetime.now(UTC)))
+        assert self.send(api, body, headers).status == 200
+        fields = dict(part.split("=", 1) for part in headers["Webhook-Signature"].split(","))
+        reshaped = {"Webhook-Signature": rewrite(fields["time"], fields["sig1"])}
+        reply = self.send(api, body, reshaped)
+        assert (reply.status, reply.error) == (401, ("NOT_AUTHENTICATED", "webhook:replayed"))
+
     def test_an_event_for_an_unknown_live_input_changes_nothing(self, api: Api) -> None:
         body, headers = signed(notification(uuid.uuid4().hex, "live_input.disconnected", datetime.now(UTC)))
         reply = self.send(api, body, headers)
         assert (reply.status, reply.data["effect"]) == (200, "none")
+
+
+class TestTransitionsRacingStart:
+    def test_a_cancel_that_waits_on_a_provisioning_start_still_tears_the_live_input_down(
+        self, api: Api, parties, database_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given /start is provisioning (holding the row lock) when the consumer cancels, each on its own connection
+        import contextlib
+        import threading
+
+        from psycopg.rows import dict_row
+
+        import luxxon.db.sessions as db_sessions
+
+        consumer, operator = parties
+        session_id = assigned(api, consumer, operator)
+        local = threading.local()
+
+        def connection() -> psycopg.Connection:
+            if getattr(local, "conn", None) is None:
+                local.conn = psycopg.connect(database_url, autocommit=True, row_factory=dict_row)
+            return local.conn
+
+        @contextlib.contextmanager
+        def transaction():
+            conn = connection()
+            with conn.transaction():
+                yield conn
+
+        monkeypatch.setattr(db_sessions, "connection", connection)
+        monkeypatch.setattr(db_sessions, "transaction", transaction)
+        store, provisioning = db_sessions.PgSessionStore(), threading.Event()
+
+        def provision(_: str) -> tuple[str, str, str]:
+            provisioning.set()
+            time.sleep(0.5)  # the video backend's POST
+            return "li-raced", "https://edge/whip/secret", "https://edge/whep/x"
+
+        started = threading.Thread(target=store.start, args=(session_id, operator.id, provision))
+        started.start()
+        assert provisioning.wait(5)
+        # When the cancel runs (it waits for the start to commit)
+        won = store.cas_cancel(session_id, consumer.id)
+        started.join(10)
+        # Then it cancels, writes the teardown of the live input the start created, and releases the operator
+        assert won is not None and won[0].state == "CANCELLED"
+        with psycopg.connect(database_url) as conn:
+            teardown = conn.execute(
+                "SELECT payload->>'uid' FROM outbox WHERE payload->>'sessionId' = %s", (session_id,)
+            ).fetchall()
+            busy = conn.execute("SELECT availability FROM workspaces WHERE id = %s", (operator.id,)).fetchone()
+        assert teardown == [("li-raced",)]
+        assert busy == ("ONLINE",)

@@ -233,7 +233,7 @@ def verify_webhook_signature(
         return False
     fields = dict(part.strip().partition("=")[::2] for part in header.split(","))
     timestamp, signature = fields.get("time", ""), fields.get("sig1", "")
-    if not timestamp.isdigit() or not signature:
+    if not (timestamp.isascii() and timestamp.isdigit()) or not signature:
         return False
     current = time.time() if now is None else now
     if abs(current - int(timestamp)) > tolerance_s:

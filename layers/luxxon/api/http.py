@@ -143,6 +143,10 @@ def new_resolver() -> APIGatewayRestResolver:
         field_name = _field_of(errors[0]) if errors else "body"
         return error_response(ErrorCode.INVALID_INPUT, f"input:{field_name}")
 
+    @app.exception_handler(UnicodeDecodeError)
+    def _not_utf8(error: UnicodeDecodeError) -> Response[Any]:
+        return error_response(ErrorCode.INVALID_INPUT, "input:body")
+
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[Any]:
         logger.exception("unhandled error")

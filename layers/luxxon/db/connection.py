@@ -48,6 +48,8 @@ def connection() -> Conn:
             row_factory=dict_row,
             connect_timeout=get_settings().db_connect_timeout_s,
             application_name="luxxon",
+            # Named server-side prepared statements pin a client to one backend behind RDS Proxy.
+            prepare_threshold=None,
         )
     return _conn
 

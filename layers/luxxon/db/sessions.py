@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from luxxon.db.connection import connection, transaction
+from luxxon.db.connection import Conn, connection, transaction
 from luxxon.domain.sessions import (
     EndOutcome,
     MeterFn,
@@ -52,6 +52,12 @@ teardown AS (
 )"""
 # The SET clause that clears the video plane of a session leaving it.
 _CLEAR_VIDEO = "video_backend_ref = NULL, whip_url = NULL, whep_url = NULL"
+
+
+def _lock_workspace(conn: Conn, workspace_id: str | None) -> None:
+    """Serialize the transitions that may release this operator (each then sees the others' committed work)."""
+    if workspace_id is not None:
+        conn.execute("SELECT 1 FROM workspaces WHERE id = %s FOR UPDATE", (workspace_id,))
 
 
 def _session(row: dict[str, Any]) -> Session:
@@ -178,42 +184,60 @@ class PgSessionStore:
         return _won(row)
 
     def cas_cancel(self, session_id: str, consumer_workspace_id: str) -> tuple[Session, str] | None:
-        row = (
-            connection()
-            .execute(
+        with transaction() as conn:
+            # Lock first, change second: the changing statement then sees the committed row (a /start that was
+            # provisioning when we arrived has written its live input, which we must tear down) and the operator.
+            head = conn.execute(
+                "SELECT operator_workspace_id::text AS operator FROM sessions"
+                " WHERE id = %s AND consumer_workspace_id = %s AND state IN ('REQUESTED', 'ASSIGNED') FOR UPDATE",
+                (session_id, consumer_workspace_id),
+            ).fetchone()
+            if head is None:
+                return None
+            _lock_workspace(conn, head["operator"])
+            row = conn.execute(
                 f"""
                 WITH changed AS (
                     UPDATE sessions s SET state = 'CANCELLED', updated_at = clock_timestamp(), {_CLEAR_VIDEO}
                     FROM sessions old
-                    WHERE old.id = s.id AND s.id = %(id)s AND s.consumer_workspace_id = %(ws)s
-                      AND s.state IN ('REQUESTED', 'ASSIGNED')
+                    WHERE old.id = s.id AND s.id = %(id)s AND s.state IN ('REQUESTED', 'ASSIGNED')
                     RETURNING s.*, old.video_backend_ref AS old_ref
                 ), {_RELEASE_OPERATOR}, {_TEARDOWN}
                 SELECT {COLUMNS}, {_TOKEN} FROM changed s
                 """,
-                {"id": session_id, "ws": consumer_workspace_id},
-            )
-            .fetchone()
-        )
+                {"id": session_id},
+            ).fetchone()
         return _won(row)
 
     def cancel_all_assigned(self, operator_workspace_id: str) -> tuple[list[str], str]:
-        rows = (
-            connection()
-            .execute(
+        with transaction() as conn:
+            locked = conn.execute(
+                "SELECT id FROM sessions WHERE operator_workspace_id = %s AND state = 'ASSIGNED'"
+                " ORDER BY created_at, id FOR UPDATE",
+                (operator_workspace_id,),
+            ).fetchall()
+            _lock_workspace(conn, operator_workspace_id)
+            rows = conn.execute(
                 f"""
                 WITH changed AS (
                     UPDATE sessions s SET state = 'CANCELLED', updated_at = clock_timestamp(), {_CLEAR_VIDEO}
                     FROM sessions old
-                    WHERE old.id = s.id AND s.operator_workspace_id = %(ws)s AND s.state = 'ASSIGNED'
+                    WHERE old.id = s.id AND s.id = ANY(%(ids)s) AND s.state = 'ASSIGNED'
                     RETURNING s.*, old.video_backend_ref AS old_ref
                 ), {_RELEASE_OPERATOR}, {_TEARDOWN}
                 SELECT s.id::text, {_TOKEN} FROM changed s ORDER BY s.created_at, s.id
                 """,
-                {"ws": operator_workspace_id},
-            )
-            .fetchall()
-        )
+                {"ids": [r["id"] for r in locked]},
+            ).fetchall()
+            if not rows:
+                # Nothing to cancel: still give back a workspace left BUSY with no started session.
+                conn.execute(
+                    "UPDATE workspaces w SET availability = 'ONLINE', updated_at = clock_timestamp()"
+                    " WHERE w.id = %s AND w.availability = 'BUSY' AND NOT EXISTS (SELECT 1 FROM sessions o"
+                    " WHERE o.operator_workspace_id = w.id AND (o.state IN ('LIVE', 'PAUSED')"
+                    " OR (o.state = 'ASSIGNED' AND o.video_backend_ref IS NOT NULL)))",
+                    (operator_workspace_id,),
+                )
         token = rows[0]["token"] if rows else ""
         return [r["id"] for r in rows], token
 
@@ -222,6 +246,7 @@ class PgSessionStore:
             head = conn.execute(
                 """
                 SELECT s.state, s.started_at, s.rate_per_second_micro_usdc AS rate, s.max_duration_seconds,
+                       s.operator_workspace_id::text AS operator,
                        clock_timestamp() AS now,
                        ARRAY(SELECT ARRAY[d.opened_at, d.closed_at] FROM disconnect_windows d
                              WHERE d.session_id = s.id) AS windows
@@ -235,6 +260,7 @@ class PgSessionStore:
                 return EndOutcome(None, None, None)
             if head["state"] != "LIVE":
                 return EndOutcome(None, None, head["state"])
+            _lock_workspace(conn, head["operator"])
             windows = [(w[0], w[1]) for w in head["windows"]]
             bill = meter_fn(head["started_at"], head["now"], windows, head["rate"], head["max_duration_seconds"])
             row = conn.execute(
@@ -259,7 +285,8 @@ class PgSessionStore:
             connection()
             .execute(
                 f"""
-                UPDATE sessions s SET state = 'LIVE', started_at = %(at)s, updated_at = clock_timestamp()
+                UPDATE sessions s SET state = 'LIVE', started_at = least(%(at)s, clock_timestamp()),
+                       updated_at = clock_timestamp()
                 WHERE s.id = %(id)s AND s.state = 'ASSIGNED'
                 RETURNING {COLUMNS}
                 """,
@@ -314,6 +341,7 @@ class PgSessionStore:
                 return StartOutcome(None, None, head["state"], is_party=True)
             if head["video_backend_ref"] is None:
                 ref, whip, whep = provision(session_id)
+                _lock_workspace(conn, operator_workspace_id)
                 row = conn.execute(
                     f"""
                     WITH changed AS (

@@ -6,13 +6,17 @@ from luxxon.db.connection import connection
 
 
 class PgReceiptStore:
-    def remember(self, signature_sha256: bytes, event: str, input_id: str | None) -> bool:
+    def seen(self, signature: bytes) -> bool:
+        found = connection().execute("SELECT 1 FROM webhook_receipts WHERE signature_sha256 = %s", (signature,))
+        return found.fetchone() is not None
+
+    def remember(self, signature: bytes, event: str, input_id: str | None) -> bool:
         row = (
             connection()
             .execute(
                 "INSERT INTO webhook_receipts (signature_sha256, event, input_id) VALUES (%s, %s, %s)"
                 " ON CONFLICT DO NOTHING RETURNING 1",
-                (signature_sha256, event, input_id),
+                (signature, event, input_id),
             )
             .fetchone()
         )

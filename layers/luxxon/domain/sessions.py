@@ -32,6 +32,7 @@ from luxxon.models.sessions import (
     LxViewerTokenDto,
     SessionState,
 )
+from luxxon.observability import logger
 
 if TYPE_CHECKING:
     from luxxon.adapters.video import VideoBackend
@@ -306,7 +307,10 @@ class SessionService:
     def _teardown(self, session_ids: list[str]) -> None:
         """Deliver the teardown the transition wrote to the outbox; what fails now, the sweep retries."""
         if self._outbox is not None and session_ids:
-            self._outbox().flush(session_ids)
+            try:
+                self._outbox().flush(session_ids)
+            except Exception:  # the transition is committed; the sweep redelivers what is left in the outbox
+                logger.exception("outbox flush failed", extra={"sessions": session_ids})
 
     # -- either side ---------------------------------------------------------------------------------------------
     def end(self, principal: Principal, session_id: str) -> Written[LxSessionDto]:

@@ -6,7 +6,6 @@ the tolerance, and that signature has not been seen before (a replay). Anything 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,9 +18,16 @@ from luxxon.models.sessions import LxWebhookAckDto
 
 
 class ReceiptStore(Protocol):
-    def remember(self, signature_sha256: bytes, event: str, input_id: str | None) -> bool:
+    def seen(self, signature: bytes) -> bool: ...
+    def remember(self, signature: bytes, event: str, input_id: str | None) -> bool:
         """Record a webhook; False when it was already recorded (a replay)."""
         ...
+
+
+def _sig1(header: str) -> bytes:
+    """The HMAC itself (hex) of a verified header: one per (time, body), whatever the header's spacing or order."""
+    fields = dict(part.strip().partition("=")[::2] for part in header.split(","))
+    return bytes.fromhex(fields["sig1"].strip().lower())
 
 
 def _unauthenticated(detail: str) -> LxError:
@@ -47,12 +53,16 @@ class WebhookService:
         except (ValueError, KeyError, TypeError):
             raise invalid_input("data") from None
         assert signature is not None
-        if not self.receipts.remember(hashlib.sha256(signature.encode()).digest(), event, input_id):
+        sig1 = _sig1(signature)
+        if self.receipts.seen(sig1):
             raise _unauthenticated("webhook:replayed")
-        if event not in (LIVE_INPUT_CONNECTED, LIVE_INPUT_DISCONNECTED):
-            return LxWebhookAckDto(event=event, effect="none")
-        at = _event_time(data.get("updated_at"))
-        effect = self.sessions.stream_event(input_id, connected=event == LIVE_INPUT_CONNECTED, at=at)
+        effect = "none"
+        if event in (LIVE_INPUT_CONNECTED, LIVE_INPUT_DISCONNECTED):
+            at = _event_time(data.get("updated_at"))
+            effect = self.sessions.stream_event(input_id, connected=event == LIVE_INPUT_CONNECTED, at=at)
+        # Recorded after the effect (which is idempotent): a crash in between lets the sender's retry through.
+        if not self.receipts.remember(sig1, event, input_id):
+            raise _unauthenticated("webhook:replayed")
         return LxWebhookAckDto(event=event, effect=effect)
 
 

@@ -25,15 +25,17 @@ class DisconnectReason(StrEnum):
 
 
 class CreateSessionRequest(RequestModel):
-    lat: float = Field(ge=-90, le=90, description="Latitude of the requested point (WGS84).", examples=[4.71])
-    lng: float = Field(ge=-180, le=180, description="Longitude of the requested point (WGS84).", examples=[-74.07])
+    lat: float = Field(strict=True, ge=-90, le=90, description="Latitude of the point (WGS84).", examples=[4.71])
+    lng: float = Field(strict=True, ge=-180, le=180, description="Longitude of the point (WGS84).", examples=[-74.07])
     maxDurationSeconds: int | None = Field(
         default=None,
+        strict=True,
         description="Bounds the LIVE meter (worst-case hold). Default 600; must lie in [10, 14400].",
         examples=[300],
     )
     waitTimeoutSeconds: int | None = Field(
         default=None,
+        strict=True,
         description="Pre-LIVE wait deadline in seconds. Default 300; the server clamps it to [5, 3600].",
         examples=[300],
     )
