@@ -63,6 +63,14 @@ class TestStart:
             first["whepUrl"],
         )
 
+    def test_start_after_live_returns_the_same_urls(self, api: Api, parties) -> None:
+        consumer, operator = parties
+        first = started(api, consumer, operator)
+        wiring.sessions().go_live(first["id"], datetime.now(UTC))
+        again = api("POST", f"/api/v1/sessions/{first['id']}/start", operator.key)
+        assert again.status == 200
+        assert (again.data["state"], again.data["whipUrl"]) == ("LIVE", first["whipUrl"])
+
     def test_the_consumer_cannot_start_and_a_stranger_cannot_see(self, api: Api, parties, workspace) -> None:
         consumer, operator = parties
         session_id = assigned(api, consumer, operator)

@@ -337,7 +337,8 @@ class PgSessionStore:
                 return StartOutcome(None, None, None, is_party=False)
             if head["operator"] != operator_workspace_id:
                 return StartOutcome(None, None, head["state"], is_party=True, is_operator=False)
-            if head["state"] != "ASSIGNED":
+            already_started = head["video_backend_ref"] is not None and head["state"] in ("ASSIGNED", "LIVE", "PAUSED")
+            if head["state"] != "ASSIGNED" and not already_started:
                 return StartOutcome(None, None, head["state"], is_party=True)
             if head["video_backend_ref"] is None:
                 ref, whip, whep = provision(session_id)
@@ -359,9 +360,10 @@ class PgSessionStore:
                 won = _won(row)
                 assert won is not None
                 return StartOutcome(won[0], won[1], "ASSIGNED", is_party=True)
+            # Idempotent: the live input already exists (a reload, a double click, or a call after LIVE).
             row = conn.execute(f"SELECT {COLUMNS} FROM sessions s WHERE s.id = %s", (session_id,)).fetchone()
             assert row is not None
-            return StartOutcome(_session(row), None, "ASSIGNED", is_party=True)
+            return StartOutcome(_session(row), None, head["state"], is_party=True)
 
     def by_video_ref(self, video_backend_ref: str) -> tuple[str, str] | None:
         """(session id, state) of the session holding this live input."""
