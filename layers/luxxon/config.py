@@ -20,6 +20,9 @@ class Settings(BaseModel):
     database_secret_arn: str | None = None
     database_host: str | None = None  # overrides the secret's host (the RDS Proxy endpoint)
     db_connect_timeout_s: int = 5
+    # Server-side prepared statements after N executions (psycopg's default is 5). Off by default: behind RDS Proxy
+    # they pin each client to one backend. Turn on for direct connections: planning is ~half a local request.
+    db_prepare_threshold: int | None = None
     # Pricing: the spot rate until live pricing lands.
     base_rate_micro_usdc: int = Field(default=1000, ge=0)
     # Session bounds (documented in README).

@@ -49,7 +49,7 @@ def connection() -> Conn:
             connect_timeout=get_settings().db_connect_timeout_s,
             application_name="luxxon",
             # Named server-side prepared statements pin a client to one backend behind RDS Proxy.
-            prepare_threshold=None,
+            prepare_threshold=get_settings().db_prepare_threshold,
         )
     return _conn
 
