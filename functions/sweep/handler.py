@@ -1,4 +1,9 @@
-"""The sweep, invoked every minute by EventBridge: redeliver the outbox (live-input teardowns that failed)."""
+"""The sweep, invoked every minute by EventBridge.
+
+- pre-LIVE sessions past `createdAt + waitTimeoutSeconds` → EXPIRED (operator released, live input torn down),
+- LIVE sessions past `startedAt + maxDurationSeconds` without /end → EXPIRED with the meter run,
+- the outbox: redeliver what failed (live-input teardowns).
+"""
 
 from typing import Any
 
@@ -12,6 +17,9 @@ from luxxon.observability import logger, metrics, traced
 @traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+    waiting, overrun = wiring.sessions().expire()
     delivered = wiring.outbox().drain(limit=200)
+    metrics.add_metric(name="SessionsExpiredWaiting", unit=MetricUnit.Count, value=waiting)
+    metrics.add_metric(name="SessionsExpiredLive", unit=MetricUnit.Count, value=overrun)
     metrics.add_metric(name="OutboxDelivered", unit=MetricUnit.Count, value=delivered)
-    return {"outboxDelivered": delivered}
+    return {"expiredWaiting": waiting, "expiredLive": overrun, "outboxDelivered": delivered}

@@ -241,7 +241,10 @@ class PgSessionStore:
         token = rows[0]["token"] if rows else ""
         return [r["id"] for r in rows], token
 
-    def end(self, session_id: str, workspace_id: str, meter_fn: MeterFn) -> EndOutcome:
+    def end(
+        self, session_id: str, workspace_id: str | None, meter_fn: MeterFn, final_state: str = "ENDED"
+    ) -> EndOutcome:
+        """LIVE → `final_state` with the meter run in the same transaction. `workspace_id` None: the system."""
         with transaction() as conn:
             head = conn.execute(
                 """
@@ -251,7 +254,8 @@ class PgSessionStore:
                        ARRAY(SELECT ARRAY[d.opened_at, d.closed_at] FROM disconnect_windows d
                              WHERE d.session_id = s.id) AS windows
                 FROM sessions s
-                WHERE s.id = %(id)s AND (s.consumer_workspace_id = %(ws)s OR s.operator_workspace_id = %(ws)s)
+                WHERE s.id = %(id)s AND (%(ws)s::uuid IS NULL
+                                         OR s.consumer_workspace_id = %(ws)s OR s.operator_workspace_id = %(ws)s)
                 FOR UPDATE OF s
                 """,
                 {"id": session_id, "ws": workspace_id},
@@ -266,7 +270,7 @@ class PgSessionStore:
             row = conn.execute(
                 f"""
                 WITH changed AS (
-                    UPDATE sessions s SET state = 'ENDED', ended_at = %(now)s, clean_seconds = %(clean)s,
+                    UPDATE sessions s SET state = %(final)s, ended_at = %(now)s, clean_seconds = %(clean)s,
                            charged_micro_usdc = %(charged)s, updated_at = clock_timestamp(), {_CLEAR_VIDEO}
                     FROM sessions old
                     WHERE old.id = s.id AND s.id = %(id)s AND s.state = 'LIVE'
@@ -274,11 +278,56 @@ class PgSessionStore:
                 ), {_RELEASE_OPERATOR}, {_TEARDOWN}
                 SELECT {COLUMNS}, {_TOKEN} FROM changed s
                 """,
-                {"id": session_id, "now": head["now"], "clean": bill.clean_seconds, "charged": bill.charged_micro_usdc},
+                {
+                    "id": session_id,
+                    "now": head["now"],
+                    "clean": bill.clean_seconds,
+                    "charged": bill.charged_micro_usdc,
+                    "final": final_state,
+                },
             ).fetchone()
         won = _won(row)
         assert won is not None  # the row is locked and was LIVE
-        return EndOutcome(won[0], won[1], "ENDED")
+        return EndOutcome(won[0], won[1], final_state)
+
+    def expire_waiting(self, limit: int) -> list[str]:
+        """REQUESTED/ASSIGNED sessions past `createdAt + waitTimeoutSeconds` → EXPIRED (no meter), with teardown."""
+        with transaction() as conn:
+            due = conn.execute(
+                "SELECT id, operator_workspace_id::text AS operator FROM sessions"
+                " WHERE state IN ('REQUESTED', 'ASSIGNED') AND wait_deadline_at < clock_timestamp()"
+                " ORDER BY wait_deadline_at LIMIT %s FOR UPDATE SKIP LOCKED",
+                (limit,),
+            ).fetchall()
+            for operator in sorted({r["operator"] for r in due if r["operator"]}):
+                _lock_workspace(conn, operator)
+            rows = conn.execute(
+                f"""
+                WITH changed AS (
+                    UPDATE sessions s SET state = 'EXPIRED', updated_at = clock_timestamp(), {_CLEAR_VIDEO}
+                    FROM sessions old
+                    WHERE old.id = s.id AND s.id = ANY(%(ids)s) AND s.state IN ('REQUESTED', 'ASSIGNED')
+                    RETURNING s.*, old.video_backend_ref AS old_ref
+                ), {_RELEASE_OPERATOR}, {_TEARDOWN}
+                SELECT s.id::text FROM changed s
+                """,
+                {"ids": [r["id"] for r in due]},
+            ).fetchall()
+        return [r["id"] for r in rows]
+
+    def overdue_live(self, limit: int) -> list[str]:
+        """LIVE sessions that ran past `startedAt + maxDurationSeconds` without /end."""
+        rows = (
+            connection()
+            .execute(
+                "SELECT id::text FROM sessions WHERE state = 'LIVE'"
+                " AND started_at + make_interval(secs => max_duration_seconds) < clock_timestamp()"
+                " ORDER BY started_at LIMIT %s",
+                (limit,),
+            )
+            .fetchall()
+        )
+        return [r["id"] for r in rows]
 
     def cas_go_live(self, session_id: str, started_at: datetime) -> Session | None:
         row = (
