@@ -50,3 +50,28 @@ def test_a_session_walks_its_lifecycle_over_http(http: Http, workspace: Workspac
     assert session_id in [s["id"] for s in inbox]
     assert http("POST", f"/api/v1/sessions/{session_id}/accept", supplier.key)[1]["data"]["state"] == "ASSIGNED"
     assert http("DELETE", f"/api/v1/sessions/{session_id}", consumer.key)[1]["data"]["state"] == "CANCELLED"
+
+
+def test_a_worker_that_dies_does_not_take_the_gateway_down(database_url: str) -> None:
+    import os
+    import signal
+    import threading
+
+    from luxxon.local.gateway import serve
+    from tests.e2e.conftest import _free_port, request
+
+    server = serve("127.0.0.1", _free_port(), workers=2)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert request(base, "GET", "/api/v1/health")[0] == 200
+        # When a worker process dies the way a sandbox can (SIGKILL)
+        for pid in list(server.pool._processes):  # the pool's own bookkeeping: which processes are its workers
+            os.kill(pid, signal.SIGKILL)
+        statuses = [request(base, "GET", "/api/v1/health")[0] for _ in range(3)]
+        # Then at most the request in flight fails (502 in the envelope) and the gateway serves again
+        assert statuses[-1] == 200
+        assert set(statuses) <= {200, 502}
+    finally:
+        server.shutdown()
+        server.server_close()

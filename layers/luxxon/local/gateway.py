@@ -10,9 +10,12 @@ from __future__ import annotations
 import base64
 import multiprocessing
 import re
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import import_module
@@ -110,7 +113,23 @@ class Gateway(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], workers: int) -> None:
         super().__init__(address, _Handler)
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        self._workers = workers
+        self._pool_lock = threading.Lock()
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def run(self, fn: Callable[..., Any], *args: Any, timeout: float = 30) -> Any:
+        """Invoke in a worker. A worker that died (as a sandbox can) takes the pool down: start a fresh one."""
+        pool = self.pool
+        try:
+            return pool.submit(fn, *args).result(timeout=timeout)
+        except BrokenProcessPool:
+            with self._pool_lock:
+                if self.pool is pool:
+                    self.pool = self._new_pool()
+            raise
 
     def server_close(self) -> None:
         super().server_close()
@@ -140,7 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = dict(self.headers.items())
         event = build_event(route, self.command, url.path, params, url.query, headers, body)
         try:
-            result = self.server.pool.submit(invoke, route.module, event).result(timeout=30)
+            result = self.server.run(invoke, route.module, event)
         except Exception:  # a crashed or timed-out invocation is API Gateway's 502 in the envelope
             self._reply(
                 502,

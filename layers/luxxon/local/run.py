@@ -71,7 +71,7 @@ def _child(args: list[str], env: dict[str, str], ready: str | None = None) -> su
 def _sweep_forever(server: gateway.Gateway, stop: threading.Event) -> None:
     while not stop.wait(SWEEP_EVERY_S):
         try:
-            server.pool.submit(gateway.invoke_scheduled, "functions.sweep.handler").result(timeout=60)
+            server.run(gateway.invoke_scheduled, "functions.sweep.handler", timeout=60)
         except Exception as error:  # noqa: BLE001 - a failed sweep is retried on the next tick
             print(f"sweep failed: {error}", flush=True)
 
