@@ -15,13 +15,19 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from urllib.parse import urljoin
 
 import aiohttp
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 
 from decoder_container.config import DecoderConfig
-from luxxon.adapters.webrtc import LOOPBACK, SignalingError, is_loopback_url, pin_host_candidates, wait_connected
+from luxxon.adapters.webrtc import (
+    LOOPBACK,
+    SignalingError,
+    exchange,
+    is_loopback_url,
+    pin_host_candidates,
+    wait_connected,
+)
 
 __all__ = ["SignalingError", "configuration", "end", "negotiate", "request_keyframe", "wait_connected"]
 
@@ -69,20 +75,9 @@ async def negotiate(
     offer = pc.localDescription.sdp
     if not bandwidth_estimation:
         offer = without_extensions(offer, [ABS_SEND_TIME])
-    async with http.post(
-        url,
-        data=offer,
-        headers={"Content-Type": SDP, "Accept": SDP},
-        timeout=aiohttp.ClientTimeout(total=timeout_s),
-    ) as response:
-        body = await response.text()
-        if response.status != 201:
-            raise SignalingError(response.status, body[:200])
-        location = response.headers.get("Location")
-    if not location:
-        raise SignalingError(response.status, "no Location header")
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
-    return urljoin(url, location)
+    answer, resource = await exchange(http, url, offer, timeout_s)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    return resource
 
 
 async def end(http: aiohttp.ClientSession, resource_url: str, timeout_s: float = 2.0) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -50,3 +52,19 @@ def p50(samples: list[float]) -> float:
 
 def p99(samples: list[float]) -> float:
     return sorted(samples)[int(len(samples) * 0.99) - 1]
+
+
+def start_edge_process(token: str, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    """The local edge in a process of its own (so its CPU can be read from /proc); returns it and its API base."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "luxxon.local.edge", "--port", "0", "--token", token, "--log-level", "WARNING", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if "api_base=" not in line:
+        process.kill()
+        raise RuntimeError(f"the edge did not start: {line!r}")
+    return process, line.split("api_base=")[1].strip()

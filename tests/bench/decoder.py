@@ -41,6 +41,8 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
+from tests.bench.common import start_edge_process
+
 WIDTH, HEIGHT, FPS = 640, 480, 30
 CLIP_FRAMES = 300
 BITRATE = 1_000_000
@@ -310,21 +312,6 @@ def quiet() -> contextlib.AbstractContextManager[Any]:
     return contextlib.redirect_stdout(io.StringIO())
 
 
-def start_edge() -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "luxxon.local.edge", "--port", "0", "--token", TOKEN, "--log-level", "WARNING"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if "api_base=" not in line:
-        process.kill()
-        raise RuntimeError(f"the edge did not start: {line!r}")
-    return process, line.split("api_base=")[1].strip()
-
-
 def leased(session_ids: list[str]) -> bool:
     from luxxon.db.connection import connection
 
@@ -482,7 +469,7 @@ async def bench(args: argparse.Namespace) -> None:
     from luxxon.admin import DEFAULT_SCOPES
     from luxxon.api import wiring
 
-    edge, api_base = start_edge()
+    edge, api_base = start_edge_process(TOKEN)
     os.environ.update(
         {
             "LX_CLOUDFLARE_API_BASE": api_base,

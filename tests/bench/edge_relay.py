@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 
 from luxxon.adapters.video import CloudflareStream
 from luxxon.local.camera import publish
 from luxxon.local.edge.client import Subscription, subscribe
+from tests.bench.common import start_edge_process
 
 TOKEN = "bench-token"
 WARMUP_S = 2.0
@@ -48,24 +47,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def start_edge_process(mode: str) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "luxxon.local.edge", "--port", "0", "--token", TOKEN, "--relay", mode]
-        + ["--log-level", "WARNING"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if "api_base=" not in line:
-        process.kill()
-        raise RuntimeError(f"the edge did not start: {line!r}")
-    return process, line.split("api_base=")[1].strip()
-
-
 async def measure(mode: str, counts: list[int], seconds: float) -> list[Sample]:
-    process, api_base = start_edge_process(mode)
+    process, api_base = start_edge_process(TOKEN, "--relay", mode)
     samples = []
     try:
         live_input = await asyncio.to_thread(CloudflareStream("bench", TOKEN, base_url=api_base).create_live_input, "b")

@@ -23,9 +23,10 @@ from aiohttp import ClientSession, web
 from av import VideoFrame
 
 from luxxon.adapters.video import CloudflareStream, LiveInput, VideoBackendError, verify_webhook_signature
+from luxxon.adapters.webrtc import SignalingError
 from luxxon.local.camera import Codec, Publication, publish
 from luxxon.local.edge import Edge, start_edge
-from luxxon.local.edge.client import SignalingError, Subscription, end_session, subscribe
+from luxxon.local.edge.client import Subscription, end_session, subscribe
 
 TOKEN = "edge-test-token"
 WEBHOOK_SECRET = "whsec-test"

@@ -14,7 +14,9 @@ import asyncio
 import ipaddress
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
 
 if TYPE_CHECKING:
     from aiortc import RTCConfiguration, RTCPeerConnection
@@ -77,3 +79,24 @@ async def wait_connected(pc: RTCPeerConnection, timeout_s: float) -> None:
         pc.remove_listener("connectionstatechange", check)
     if state != "connected":
         raise ConnectionError(f"connection {state}")
+
+
+SDP = "application/sdp"
+
+
+async def exchange(http: aiohttp.ClientSession, url: str, offer: str, timeout_s: float) -> tuple[str, str]:
+    """WHIP/WHEP signalling (RFC 9725): POST the complete offer; returns the SDP answer and the absolute URL of
+    the session resource (`Location`, which a DELETE ends). A refusal raises SignalingError."""
+    async with http.post(
+        url,
+        data=offer,
+        headers={"Content-Type": SDP, "Accept": SDP},
+        timeout=aiohttp.ClientTimeout(total=timeout_s),
+    ) as response:
+        body = await response.text()
+        if response.status != 201:
+            raise SignalingError(response.status, body[:200])
+        location = response.headers.get("Location")
+    if not location:
+        raise SignalingError(response.status, "no Location header")
+    return body, urljoin(url, location)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urljoin
 
 import aiohttp
 from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
@@ -17,7 +16,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from luxxon.adapters.webrtc import (
     LOOPBACK,
-    SignalingError,
+    exchange,
     is_loopback_url,
     pin_host_candidates,
     rtc_configuration,
@@ -37,18 +36,10 @@ def prepare_for(url: str) -> None:
 async def negotiate(url: str, pc: RTCPeerConnection, *, timeout_s: float = 10.0) -> str:
     """POST the peer's offer to a WHIP/WHEP endpoint, apply the answer; return the session resource URL."""
     await pc.setLocalDescription(await pc.createOffer())
-    async with (
-        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as http,
-        http.post(url, data=pc.localDescription.sdp, headers={"Content-Type": SDP}) as response,
-    ):
-        body = await response.text()
-        if response.status != 201:
-            raise SignalingError(response.status, body[:200])
-        location = response.headers.get("Location")
-    if not location:
-        raise SignalingError(response.status, "no Location header")
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
-    return urljoin(url, location)
+    async with aiohttp.ClientSession() as http:
+        answer, resource = await exchange(http, url, pc.localDescription.sdp, timeout_s)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    return resource
 
 
 async def end_session(resource_url: str, *, timeout_s: float = 5.0) -> int:
