@@ -1,4 +1,4 @@
-"""The sweep: one Lambda on an EventBridge schedule every minute (outbox redelivery today; expiry next)."""
+"""The sweep: one Lambda on an EventBridge schedule every minute (expiry and outbox redelivery)."""
 
 from __future__ import annotations
 
