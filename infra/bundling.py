@@ -2,7 +2,7 @@
 
 The layer holds the `luxxon` package (minus the dev-only `luxxon/local`) and the project's runtime dependencies
 (`[project] dependencies` in pyproject.toml) as wheels for the Lambda runtime's Python and architecture, in the
-`python/` layout. pip runs once per dependency set: its output is cached under cdk.out/.bundle-cache keyed on the
+`python/` layout. pip runs once per dependency set: its output is cached under infra/cdk.out/.bundle-cache keyed on the
 dependency list, the platform and the Python version, so every later synth (and the tests) only copies files.
 Asset hashes are computed here from the inputs, so CDK reuses a staged asset and never fingerprints the repo.
 """

@@ -27,7 +27,7 @@ LAYER_EXCLUDED = ("local",)  # luxxon/local is the dev-only local system; it nev
 MIGRATIONS_DIR = LAYER_PACKAGE_DIR / "db" / "migrations"
 INFRA_RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 DECODER_DOCKERFILE = "decoder_container/Dockerfile"  # relative to the repo root (the Docker build context)
-BUNDLE_CACHE_DIR = REPO_ROOT / "cdk.out" / ".bundle-cache"  # gitignored with cdk.out
+BUNDLE_CACHE_DIR = REPO_ROOT / "infra" / "cdk.out" / ".bundle-cache"  # gitignored with cdk.out
 
 # Database.
 DATABASE_NAME = "luxxon"

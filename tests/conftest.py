@@ -22,13 +22,13 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 def database_url() -> Iterator[str]:
     """A brand-new, migrated database for this run; dropped at the end. Never depends on leftovers."""
     from luxxon.config import get_settings
-    from luxxon.db import connection
+    from luxxon.db import connection, server
     from luxxon.local import database
 
     admin = database.server_url(ROOT / ".local")
     database.ensure_postgis(admin)
     name = f"lx_test_{uuid.uuid4().hex[:12]}"
-    url = database.create_database(admin, name)
+    url = server.create_database(admin, name)
     previous = os.environ.get("DATABASE_URL")
     os.environ["DATABASE_URL"] = url
     get_settings.cache_clear()
@@ -40,7 +40,7 @@ def database_url() -> Iterator[str]:
     else:
         os.environ["DATABASE_URL"] = previous
     get_settings.cache_clear()
-    database.drop_database(admin, name)
+    server.drop_database(admin, name)
 
 
 @dataclass

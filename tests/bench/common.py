@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from luxxon.config import get_settings
-from luxxon.db import connection
+from luxxon.db import connection, server
 from luxxon.local import database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +24,7 @@ def scratch_database(prefix: str = "lx_bench") -> Iterator[str]:
     admin = database.server_url(ROOT / ".local")
     database.ensure_postgis(admin)
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    url = database.create_database(admin, name)
+    url = server.create_database(admin, name)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LuxxonBench")
     get_settings.cache_clear()
@@ -33,7 +33,7 @@ def scratch_database(prefix: str = "lx_bench") -> Iterator[str]:
         yield url
     finally:
         connection.reset()
-        database.drop_database(admin, name)
+        server.drop_database(admin, name)
 
 
 def timed(fn: Callable[[], object], n: int) -> list[float]:

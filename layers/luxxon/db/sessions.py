@@ -27,16 +27,17 @@ COLUMNS = """
 """
 _TOKEN = "pg_current_xact_id()::text AS token"
 
+# A session `o` that keeps its operator BUSY: media flowing, or a live input provisioned.
+_STARTED = "(o.state IN ('LIVE', 'PAUSED') OR (o.state = 'ASSIGNED' AND o.video_backend_ref IS NOT NULL))"
 # Releases the operator workspace (BUSY → ONLINE) when it has no other started session.
-_RELEASE_OPERATOR = """
+_RELEASE_OPERATOR = f"""
 released AS (
     UPDATE workspaces w SET availability = 'ONLINE', updated_at = clock_timestamp()
     FROM changed c
     WHERE w.id = c.operator_workspace_id AND w.availability = 'BUSY'
       AND NOT EXISTS (
           SELECT 1 FROM sessions o
-          WHERE o.operator_workspace_id = w.id AND o.id NOT IN (SELECT id FROM changed)
-            AND (o.state IN ('LIVE', 'PAUSED') OR (o.state = 'ASSIGNED' AND o.video_backend_ref IS NOT NULL)))
+          WHERE o.operator_workspace_id = w.id AND o.id NOT IN (SELECT id FROM changed) AND {_STARTED})
     RETURNING w.id
 )"""
 
@@ -58,6 +59,23 @@ def _lock_workspace(conn: Conn, workspace_id: str | None) -> None:
     """Serialize the transitions that may release this operator (each then sees the others' committed work)."""
     if workspace_id is not None:
         conn.execute("SELECT 1 FROM workspaces WHERE id = %s FOR UPDATE", (workspace_id,))
+
+
+def _stop(conn: Conn, ids: list[Any], from_states: tuple[str, ...], to_state: str, select: str) -> list[Any]:
+    """The locked sessions `ids` in `from_states` → `to_state`, leaving the video plane: fields cleared, live input
+    torn down (outbox), operator released. Returns `select` over the changed rows, oldest first."""
+    return conn.execute(
+        f"""
+        WITH changed AS (
+            UPDATE sessions s SET state = %(to)s, updated_at = clock_timestamp(), {_CLEAR_VIDEO}
+            FROM sessions old
+            WHERE old.id = s.id AND s.id = ANY(%(ids)s) AND s.state = ANY(%(from)s)
+            RETURNING s.*, old.video_backend_ref AS old_ref
+        ), {_RELEASE_OPERATOR}, {_TEARDOWN}
+        SELECT {select} FROM changed s ORDER BY s.created_at, s.id
+        """,
+        {"ids": ids, "from": list(from_states), "to": to_state},
+    ).fetchall()
 
 
 def _session(row: dict[str, Any]) -> Session:
@@ -195,19 +213,8 @@ class PgSessionStore:
             if head is None:
                 return None
             _lock_workspace(conn, head["operator"])
-            row = conn.execute(
-                f"""
-                WITH changed AS (
-                    UPDATE sessions s SET state = 'CANCELLED', updated_at = clock_timestamp(), {_CLEAR_VIDEO}
-                    FROM sessions old
-                    WHERE old.id = s.id AND s.id = %(id)s AND s.state IN ('REQUESTED', 'ASSIGNED')
-                    RETURNING s.*, old.video_backend_ref AS old_ref
-                ), {_RELEASE_OPERATOR}, {_TEARDOWN}
-                SELECT {COLUMNS}, {_TOKEN} FROM changed s
-                """,
-                {"id": session_id},
-            ).fetchone()
-        return _won(row)
+            rows = _stop(conn, [session_id], ("REQUESTED", "ASSIGNED"), "CANCELLED", f"{COLUMNS}, {_TOKEN}")
+        return _won(rows[0] if rows else None)
 
     def cancel_all_assigned(self, operator_workspace_id: str) -> tuple[list[str], str]:
         with transaction() as conn:
@@ -217,25 +224,14 @@ class PgSessionStore:
                 (operator_workspace_id,),
             ).fetchall()
             _lock_workspace(conn, operator_workspace_id)
-            rows = conn.execute(
-                f"""
-                WITH changed AS (
-                    UPDATE sessions s SET state = 'CANCELLED', updated_at = clock_timestamp(), {_CLEAR_VIDEO}
-                    FROM sessions old
-                    WHERE old.id = s.id AND s.id = ANY(%(ids)s) AND s.state = 'ASSIGNED'
-                    RETURNING s.*, old.video_backend_ref AS old_ref
-                ), {_RELEASE_OPERATOR}, {_TEARDOWN}
-                SELECT s.id::text, {_TOKEN} FROM changed s ORDER BY s.created_at, s.id
-                """,
-                {"ids": [r["id"] for r in locked]},
-            ).fetchall()
+            ids = [r["id"] for r in locked]
+            rows = _stop(conn, ids, ("ASSIGNED",), "CANCELLED", f"s.id::text, {_TOKEN}")
             if not rows:
                 # Nothing to cancel: still give back a workspace left BUSY with no started session.
                 conn.execute(
                     "UPDATE workspaces w SET availability = 'ONLINE', updated_at = clock_timestamp()"
-                    " WHERE w.id = %s AND w.availability = 'BUSY' AND NOT EXISTS (SELECT 1 FROM sessions o"
-                    " WHERE o.operator_workspace_id = w.id AND (o.state IN ('LIVE', 'PAUSED')"
-                    " OR (o.state = 'ASSIGNED' AND o.video_backend_ref IS NOT NULL)))",
+                    f" WHERE w.id = %s AND w.availability = 'BUSY' AND NOT EXISTS (SELECT 1 FROM sessions o"
+                    f" WHERE o.operator_workspace_id = w.id AND {_STARTED})",
                     (operator_workspace_id,),
                 )
         token = rows[0]["token"] if rows else ""
@@ -301,18 +297,8 @@ class PgSessionStore:
             ).fetchall()
             for operator in sorted({r["operator"] for r in due if r["operator"]}):
                 _lock_workspace(conn, operator)
-            rows = conn.execute(
-                f"""
-                WITH changed AS (
-                    UPDATE sessions s SET state = 'EXPIRED', updated_at = clock_timestamp(), {_CLEAR_VIDEO}
-                    FROM sessions old
-                    WHERE old.id = s.id AND s.id = ANY(%(ids)s) AND s.state IN ('REQUESTED', 'ASSIGNED')
-                    RETURNING s.*, old.video_backend_ref AS old_ref
-                ), {_RELEASE_OPERATOR}, {_TEARDOWN}
-                SELECT s.id::text FROM changed s
-                """,
-                {"ids": [r["id"] for r in due]},
-            ).fetchall()
+            ids = [r["id"] for r in due]
+            rows = _stop(conn, ids, ("REQUESTED", "ASSIGNED"), "EXPIRED", "s.id::text")
         return [r["id"] for r in rows]
 
     def overdue_live(self, limit: int) -> list[str]:

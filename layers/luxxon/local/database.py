@@ -1,4 +1,4 @@
-"""Find or start PostgreSQL, make sure PostGIS is installable, create and migrate a database."""
+"""Find or start PostgreSQL and make sure PostGIS is installable (the SQL itself lives in luxxon.db.server)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import subprocess
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
-from luxxon.db.migrate import migrate
+from luxxon.db.server import postgis_available, with_dbname
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 PRIVATE_PORT = 55432
@@ -77,40 +76,13 @@ def database_name(default: str = "luxxon") -> str:
 
 def ensure_postgis(admin_url: str) -> None:
     """Install Debian's PostGIS package for the server's major version when the server lacks it (local only)."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        row = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'").fetchone()
-        major = conn.execute("SHOW server_version_num").fetchone()
-    if row is not None:
+    available, major = postgis_available(admin_url)
+    if available:
         return
-    assert major is not None
-    package = f"postgresql-{int(major[0]) // 10000}-postgis-3"
+    package = f"postgresql-{major}-postgis-3"
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise SystemExit(f"PostGIS is missing on the database server: install {package}")
     print(f"installing {package} (PostGIS) from Debian ...", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
     subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True, env=env)
-
-
-def with_dbname(url: str, dbname: str) -> str:
-    params = psycopg.conninfo.conninfo_to_dict(url)
-    params["dbname"] = dbname
-    return psycopg.conninfo.make_conninfo(**params)  # type: ignore[arg-type]
-
-
-def create_database(admin_url: str, dbname: str, *, fresh: bool = False) -> str:
-    """Create `dbname` on the server (dropping it first when `fresh`), migrate it, and return its URL."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if fresh:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    url = with_dbname(admin_url, dbname)
-    migrate(url)
-    return url
-
-
-def drop_database(admin_url: str, dbname: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))

@@ -21,6 +21,7 @@ import threading
 from pathlib import Path
 from typing import IO
 
+from luxxon.db import server as db_server
 from luxxon.local import database, gateway
 
 HOST = os.environ.get("LX_HOST", "127.0.0.1")
@@ -79,7 +80,7 @@ def _sweep_forever(server: gateway.Gateway, stop: threading.Event) -> None:
 def main() -> int:
     admin_url = database.server_url(Path.cwd() / ".local")
     database.ensure_postgis(admin_url)
-    url = database.create_database(admin_url, database.database_name())
+    url = db_server.create_database(admin_url, database.database_name())
     _ensure_redis()
     edge_token, webhook_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
     api_base = f"http://{HOST}:{PORT}/api/v1"
@@ -111,7 +112,7 @@ Luxxon is up.
   API          {api_base}
   OpenAPI      {api_base}/openapi.json   (docs: {api_base}/docs)
   Video edge   {edge_api} (WHIP/WHEP over 127.0.0.1)
-  Database     {database.with_dbname(url, database.database_name())}
+  Database     {db_server.with_dbname(url, database.database_name())}
 
 Create a consumer and a supplier (each prints its API key once):
   .venv/bin/python -m luxxon.admin create-workspace --name consumer --roles CONSUMER
