@@ -20,6 +20,7 @@ class Route:
     scopes: tuple[str, ...] = ()  # any one of these grants access; () with auth=True means any valid key
     auth: bool = True
     status: int = 200  # the success status code
+    needs: frozenset[str] = frozenset()  # what the handler touches (DATABASE, VIDEO, WEBHOOK_SECRET, FRAMES)
 
     @property
     def name(self) -> str:
@@ -31,8 +32,24 @@ class Route:
         return self.path.replace("{", "<").replace("}", ">")
 
 
-def _r(method: str, path: str, module: str, *scopes: str, auth: bool = True, status: int = 200) -> Route:
-    return Route(method, API_PREFIX + path, "functions." + module, tuple(scopes), auth, status)
+# What a handler touches; the stack grants each function exactly these (and a VPC attachment only with DATABASE
+# or FRAMES). VIDEO: the Cloudflare Stream secret (provisioning, and teardown after a transition that stops video).
+DATABASE, VIDEO, WEBHOOK_SECRET, FRAMES = "database", "video", "webhookSecret", "frames"
+TEARDOWN = (VIDEO,)
+
+
+def _r(
+    method: str,
+    path: str,
+    module: str,
+    *scopes: str,
+    auth: bool = True,
+    status: int = 200,
+    needs: tuple[str, ...] = (),
+) -> Route:
+    # Every authenticated route reads the API keys, so it needs the database.
+    wants = frozenset(needs) | ({DATABASE} if auth else set())
+    return Route(method, API_PREFIX + path, "functions." + module, tuple(scopes), auth, status, wants)
 
 
 CREATE, READ, OPERATE, ADMIN = "sessions:create", "sessions:read", "sessions:operate", "workspace:admin"
@@ -51,17 +68,17 @@ ROUTES: tuple[Route, ...] = (
     _r("POST", "/sessions", "sessions.create", CREATE, status=201),
     _r("GET", "/sessions", "sessions.list", READ),
     _r("GET", "/sessions/inbox", "sessions.inbox", OPERATE),
-    _r("POST", "/sessions/cancel-all-assignments", "sessions.cancel_all", OPERATE),
+    _r("POST", "/sessions/cancel-all-assignments", "sessions.cancel_all", OPERATE, needs=TEARDOWN),
     _r("GET", "/sessions/{id}", "sessions.get", READ),
-    _r("DELETE", "/sessions/{id}", "sessions.cancel", CREATE),
+    _r("DELETE", "/sessions/{id}", "sessions.cancel", CREATE, needs=TEARDOWN),
     _r("POST", "/sessions/{id}/accept", "sessions.accept", OPERATE),
-    _r("POST", "/sessions/{id}/end", "sessions.end", OPERATE, CREATE),
-    _r("POST", "/sessions/{id}/start", "sessions.start", OPERATE),
+    _r("POST", "/sessions/{id}/end", "sessions.end", OPERATE, CREATE, needs=TEARDOWN),
+    _r("POST", "/sessions/{id}/start", "sessions.start", OPERATE, needs=(VIDEO,)),
     _r("GET", "/sessions/{id}/viewer-token", "sessions.viewer_token", READ),
     _r("GET", "/sessions/{id}/producer-token", "sessions.producer_token", OPERATE),
-    _r("GET", "/sessions/{id}/frame", "sessions.frame", READ),
+    _r("GET", "/sessions/{id}/frame", "sessions.frame", READ, needs=(FRAMES,)),
     # Signed by the video edge (Webhook-Signature), not by an API key.
-    _r("POST", "/webhooks/stream", "webhooks.stream", auth=False),
+    _r("POST", "/webhooks/stream", "webhooks.stream", auth=False, needs=(DATABASE, WEBHOOK_SECRET)),
 )
 
 SCOPES: tuple[str, ...] = (CREATE, READ, OPERATE, WORKSPACE_READ, ADMIN)
