@@ -15,16 +15,14 @@ from decoder_container.config import DecoderConfig
 
 def run_worker(config: DecoderConfig) -> int:
     from decoder_container.worker import Worker
-    from luxxon.api import wiring
+    from luxxon import wiring
     from luxxon.config import get_settings
-    from luxxon.db.decoder import PgLeaseStore
 
-    sessions = wiring.sessions()
     worker = Worker(
         config,
-        leases=PgLeaseStore(),
+        leases=wiring.leases(),
         frames=wiring.frames(),
-        go_live=sessions.go_live,
+        go_live=wiring.sessions().go_live,
         frame_ttl_s=get_settings().frame_ttl_s,
     )
 

@@ -31,8 +31,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from decoder_container import webrtc
 from decoder_container.config import DecoderConfig
 from decoder_container.decode import DecodeTap, can_tap
-from luxxon.adapters.frames import Frame, FrameStore
-from luxxon.domain.decoder import Backoff, Cadence, Snapshot
+from luxxon.domain.decoder import Backoff, Cadence, FrameWrite
+from luxxon.domain.ports import Frame, FrameStore
 from luxxon.observability import logger
 
 GoLive = Callable[[str, datetime], Awaitable[bool]]  # True once the session is LIVE (or beyond ASSIGNED)
@@ -290,7 +290,7 @@ class SessionDecoder:
             now = time.monotonic()
             action = cadence.due(now, self._seq)
             try:
-                if action is Snapshot.WRITE:
+                if action is FrameWrite.WRITE:
                     seq, (frame, at) = self._seq, self._latest
                     jpeg = await loop.run_in_executor(self._encoder, self._encode_and_store, frame, at)
                     jpeg_at = at
@@ -299,7 +299,7 @@ class SessionDecoder:
                     if first_written is None:
                         first_written = datetime.fromtimestamp(at, UTC)
                         self.stats.first_jpeg_at = time.time()
-                elif action is Snapshot.REFRESH and jpeg is not None:
+                elif action is FrameWrite.REFRESH and jpeg is not None:
                     await loop.run_in_executor(self._encoder, self._store, jpeg, jpeg_at)
                     cadence.written(now, self._seq)
                 if not self._live and first_written is not None:

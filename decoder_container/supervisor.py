@@ -102,10 +102,10 @@ def publish_backlog() -> None:
     try:
         from aws_lambda_powertools.metrics import MetricUnit
 
-        from luxxon.db.decoder import PgLeaseStore
+        from luxxon import wiring
         from luxxon.observability import metrics
 
-        waiting = PgLeaseStore().backlog()
+        waiting = wiring.leases().backlog()
         metrics.add_metric(name="DecoderBacklog", unit=MetricUnit.Count, value=waiting)
         metrics.flush_metrics()
     except Exception as error:  # never let a metric take the supervisor down

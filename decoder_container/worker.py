@@ -29,9 +29,10 @@ import aiohttp
 
 from decoder_container.config import DecoderConfig
 from decoder_container.session import JpegEncoder, SessionDecoder
-from luxxon.adapters.frames import FrameStore
-from luxxon.domain.decoder import CpuGauge, Fence, Lease, LeaseStore, needs_decoder, owner_id, reconcile
-from luxxon.errors import ErrorCode, LxError
+from luxxon.domain.decoder import CpuGauge, Fence, needs_decoder, owner_id, reconcile
+from luxxon.domain.ports import FrameStore, Lease, LeaseStore
+from luxxon.domain.states import METERED
+from luxxon.errors import InvalidState, LxError
 from luxxon.observability import logger
 
 T = TypeVar("T")
@@ -203,9 +204,8 @@ class Worker:
         try:
             await self._call(self._go_live_sync, session_id, first_frame_at)
         except LxError as error:
-            current = error.detail.rsplit(":", 1)[-1]
-            if error.code is ErrorCode.INVALID_STATE and current in ("LIVE", "PAUSED"):
-                return True
+            if isinstance(error, InvalidState) and error.current in METERED:
+                return True  # already LIVE: another decoder got there, or a retry of ours that landed
             logger.info(
                 "decoder cannot turn the session LIVE", extra={"session_id": session_id, "detail": error.detail}
             )

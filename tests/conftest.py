@@ -112,8 +112,8 @@ WorkspaceFactory = Callable[..., Workspace]
 @pytest.fixture
 def workspace(database_url: str) -> WorkspaceFactory:
     """Create a workspace with its first key (through the admin bootstrap, as a local user would)."""
+    from luxxon import wiring
     from luxxon.admin import DEFAULT_SCOPES
-    from luxxon.api import wiring
 
     def make(
         *roles: str,
@@ -169,7 +169,7 @@ def edge() -> Iterator[RunningEdge]:
 @pytest.fixture
 def video_env(edge: RunningEdge, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningEdge]:
     """Point the API's video backend at the local edge and set the webhook secret (as `make run` does)."""
-    from luxxon.api import wiring
+    from luxxon import wiring
     from luxxon.config import get_settings
 
     monkeypatch.setenv("LX_CLOUDFLARE_API_BASE", edge.api_base)

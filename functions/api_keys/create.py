@@ -2,7 +2,8 @@ from http import HTTPStatus
 
 from aws_lambda_powertools.event_handler import Response
 
-from luxxon.api import http, wiring
+from luxxon import wiring
+from luxxon.api import http
 from luxxon.models.base import LxSuccessResponseDto
 from luxxon.models.identity import CreateApiKeyRequest, LxCreatedApiKeyDto
 

@@ -3,7 +3,8 @@ from http import HTTPStatus
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.metrics import MetricUnit
 
-from luxxon.api import http, wiring
+from luxxon import wiring
+from luxxon.api import http
 from luxxon.models.base import LxSuccessResponseDto
 from luxxon.models.sessions import CreateSessionRequest, LxSessionDto
 from luxxon.observability import metrics

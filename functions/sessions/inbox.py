@@ -3,7 +3,8 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from luxxon.api import http, wiring
+from luxxon import wiring
+from luxxon.api import http
 from luxxon.models.base import LxSuccessResponseDto
 from luxxon.models.sessions import LxSessionPageDto
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from luxxon.api import wiring
+from luxxon import wiring
 from luxxon.observability import logger, metrics, traced
 
 

@@ -2,7 +2,8 @@ import base64
 
 from aws_lambda_powertools.event_handler import Response
 
-from luxxon.api import http, wiring
+from luxxon import wiring
+from luxxon.api import http
 from luxxon.models.base import LxSuccessResponseDto
 from luxxon.models.sessions import LxWebhookAckDto
 
@@ -19,7 +20,7 @@ def stream_webhook() -> Response[LxSuccessResponseDto[LxWebhookAckDto]]:
     event = app.current_event
     raw = event.body or ""  # the signature covers the exact bytes sent, whatever their encoding
     body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode()
-    ack = wiring.webhooks().receive(event.headers.get("webhook-signature"), body)
+    ack = wiring.webhooks().receive(dict(event.headers), body)
     return http.ok(ack)
 
 

@@ -1,6 +1,7 @@
 from aws_lambda_powertools.event_handler import Response
 
-from luxxon.api import http, wiring
+from luxxon import wiring
+from luxxon.api import http
 from luxxon.models.base import LxSuccessResponseDto
 from luxxon.models.identity import LxWorkspaceDto, UpdateWorkspaceRequest
 

@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from luxxon.api import wiring
+from luxxon import wiring
 from luxxon.routes import ADMIN, CREATE, OPERATE, READ, SCOPES
 
 DEFAULT_SCOPES = {"CONSUMER": [CREATE, READ, ADMIN], "SUPPLIER": [OPERATE, READ, ADMIN]}

@@ -49,13 +49,14 @@ class LxError(Exception):
         self.code = code
         self.detail = detail
 
-    @property
-    def status_code(self) -> int:
-        return ERRORS[self.code][0]
 
-    @property
-    def message(self) -> str:
-        return ERRORS[self.code][1]
+class InvalidState(LxError):
+    """The session's current state forbids the operation (409, `session:<operation>:<CURRENT_STATE>`)."""
+
+    def __init__(self, operation: str, current: str) -> None:
+        super().__init__(ErrorCode.INVALID_STATE, f"session:{operation}:{current}")
+        self.operation = operation
+        self.current = current
 
 
 def not_authenticated(detail: str = "auth:missingBearer") -> LxError:
@@ -64,10 +65,6 @@ def not_authenticated(detail: str = "auth:missingBearer") -> LxError:
 
 def invalid_input(field: str) -> LxError:
     return LxError(ErrorCode.INVALID_INPUT, f"input:{field}")
-
-
-def invalid_state(operation: str, current_state: str) -> LxError:
-    return LxError(ErrorCode.INVALID_STATE, f"session:{operation}:{current_state}")
 
 
 def session_not_found() -> LxError:

@@ -217,7 +217,7 @@ def decoder_process(conn: Connection, env: dict[str, str]) -> None:
     os.environ.update(env)
     from decoder_container.config import DecoderConfig
     from decoder_container.worker import Worker
-    from luxxon.api import wiring
+    from luxxon import wiring
     from luxxon.db.decoder import PgLeaseStore
 
     worker = Worker(
@@ -345,7 +345,7 @@ async def until(check: Callable[[], bool], timeout_s: float, interval_s: float =
 
 async def latency(system: System, codec: str, warm: bool) -> tuple[float, float, float]:
     """(publisher connected -> first JPEG stored, -> LIVE, first frame decoded -> JPEG stored) in seconds."""
-    from luxxon.api import wiring
+    from luxxon import wiring
     from luxxon.local.camera import publish
 
     frames = wiring.frames()
@@ -392,7 +392,7 @@ class Run:
 
 
 async def steady(system: System, codec: str, count: int, clip: list[bytes], seconds: float) -> Run:
-    from luxxon.api import wiring
+    from luxxon import wiring
 
     decoder = Decoder(system.env)
     try:
@@ -466,8 +466,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def bench(args: argparse.Namespace) -> None:
+    from luxxon import wiring
     from luxxon.admin import DEFAULT_SCOPES
-    from luxxon.api import wiring
 
     edge, api_base = start_edge_process(TOKEN)
     os.environ.update(

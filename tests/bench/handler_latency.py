@@ -9,8 +9,8 @@ import sys
 import warnings
 from typing import Any
 
+from luxxon import wiring
 from luxxon.admin import DEFAULT_SCOPES
-from luxxon.api import wiring
 from luxxon.db import connection as db
 from luxxon.db.sessions import COLUMNS
 from luxxon.domain.identity import hash_key
@@ -63,7 +63,7 @@ def main() -> int:
         service = wiring.workspaces()
         consumer_ws, consumer_key = service.bootstrap("bench-c", ["CONSUMER"], DEFAULT_SCOPES["CONSUMER"])
         supplier_ws, supplier_key = service.bootstrap("bench-s", ["SUPPLIER"], DEFAULT_SCOPES["SUPPLIER"])
-        consumer = next(p for p in [wiring.identity_store().principal_by_key_hash(hash_key(consumer_key.key))] if p)
+        consumer = next(p for p in [wiring.workspace_store().principal_by_key_hash(hash_key(consumer_key.key))] if p)
         from luxxon.models.sessions import CreateSessionRequest
 
         def new_session() -> str:

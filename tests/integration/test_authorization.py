@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from luxxon.api import wiring
+from luxxon import wiring
 from luxxon.routes import ROUTES, SCOPES, Route
 from tests.conftest import Api, Workspace, WorkspaceFactory
 

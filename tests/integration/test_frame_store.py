@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from luxxon.adapters.frames import Frame, FrameStore, RedisFrameStore, S3FrameStore, from_settings
+from luxxon.adapters.frames import RedisFrameStore, S3FrameStore, from_settings
+from luxxon.domain.ports import Frame, FrameStore
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) + b"\xff\xd9"
 

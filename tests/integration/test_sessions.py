@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from luxxon.api import wiring
+from luxxon import wiring
 from luxxon.models.sessions import DisconnectReason
 from tests.conftest import Api, WorkspaceFactory
 

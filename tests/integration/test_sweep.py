@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from functions.sweep.handler import lambda_handler
-from luxxon.api import wiring
+from luxxon import wiring
 from luxxon.local.gateway import LambdaContext
 from tests.conftest import Api, RunningEdge, WorkspaceFactory
 

@@ -6,13 +6,17 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
 
-from luxxon.adapters.frames import Frame, RedisFrameStore
+from luxxon import wiring
+from luxxon.adapters.frames import RedisFrameStore
 from luxxon.adapters.video import CloudflareStream, sign_webhook
-from luxxon.api import wiring
+from luxxon.config import get_settings
+from luxxon.domain.ports import Frame, LiveInput, Principal
+from luxxon.domain.sessions import SessionService
 from tests.conftest import WEBHOOK_SECRET, Api, RunningEdge, Workspace, WorkspaceFactory
 
 pytestmark = pytest.mark.usefixtures("video_env")
@@ -314,25 +318,30 @@ class TestTransitionsRacingStart:
 
         monkeypatch.setattr(db_sessions, "connection", connection)
         monkeypatch.setattr(db_sessions, "transaction", transaction)
-        store, provisioning = db_sessions.PgSessionStore(), threading.Event()
+        edge, provisioning = wiring.video(), threading.Event()
 
-        def provision(_: str) -> tuple[str, str, str]:
-            provisioning.set()
-            time.sleep(0.5)  # the video backend's POST
-            return "li-raced", "https://edge/whip/secret", "https://edge/whep/x"
+        class SlowEdge:  # the local edge, with a POST that takes half a second
+            def create_live_input(self, sid: str) -> LiveInput:
+                provisioning.set()
+                time.sleep(0.5)
+                return edge.create_live_input(sid)
 
-        started = threading.Thread(target=store.start, args=(session_id, operator.id, provision))
-        started.start()
+        service = SessionService(db_sessions.PgSessionStore(), get_settings(), video=SlowEdge)
+        as_operator = Principal(operator.id, "key", frozenset(), frozenset({"SUPPLIER"}))
+        as_consumer = Principal(consumer.id, "key", frozenset(), frozenset({"CONSUMER"}))
+        start: dict[str, Any] = {}
+        starting = threading.Thread(target=lambda: start.update(s=service.start(as_operator, session_id).value))
+        starting.start()
         assert provisioning.wait(5)
         # When the cancel runs (it waits for the start to commit)
-        won = store.cas_cancel(session_id, consumer.id)
-        started.join(10)
+        cancelled = service.cancel(as_consumer, session_id).value
+        starting.join(10)
         # Then it cancels, writes the teardown of the live input the start created, and releases the operator
-        assert won is not None and won[0].state == "CANCELLED"
+        assert cancelled.state == "CANCELLED"
         with psycopg.connect(database_url) as conn:
             teardown = conn.execute(
                 "SELECT payload->>'uid' FROM outbox WHERE payload->>'sessionId' = %s", (session_id,)
             ).fetchall()
             busy = conn.execute("SELECT availability FROM workspaces WHERE id = %s", (operator.id,)).fetchone()
-        assert teardown == [("li-raced",)]
+        assert teardown == [(start["s"].videoBackendRef,)]
         assert busy == ("ONLINE",)

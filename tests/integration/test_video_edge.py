@@ -22,8 +22,9 @@ import pytest
 from aiohttp import ClientSession, web
 from av import VideoFrame
 
-from luxxon.adapters.video import CloudflareStream, LiveInput, VideoBackendError, verify_webhook_signature
+from luxxon.adapters.video import CloudflareStream, verify_webhook_signature
 from luxxon.adapters.webrtc import SignalingError
+from luxxon.domain.ports import LiveInput, VideoBackendError
 from luxxon.local.camera import Codec, Publication, publish
 from luxxon.local.edge import Edge, start_edge
 from luxxon.local.edge.client import Subscription, end_session, subscribe

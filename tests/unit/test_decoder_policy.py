@@ -13,8 +13,8 @@ from luxxon.domain.decoder import (
     Cadence,
     CpuGauge,
     Fence,
+    FrameWrite,
     LeaseStatus,
-    Snapshot,
     needs_decoder,
     owner_id,
     reconcile,
@@ -111,25 +111,25 @@ class TestBackoff:
 
 class TestCadence:
     def test_nothing_is_written_before_the_first_frame(self) -> None:
-        assert Cadence().due(now=10.0, seq=0) is Snapshot.NONE
+        assert Cadence().due(now=10.0, seq=0) is FrameWrite.NONE
 
     def test_the_first_frame_is_written_at_once(self) -> None:
-        assert Cadence(interval_s=1.0).due(now=10.0, seq=1) is Snapshot.WRITE
+        assert Cadence(interval_s=1.0).due(now=10.0, seq=1) is FrameWrite.WRITE
 
     def test_then_at_most_once_per_interval(self) -> None:
         cadence = Cadence(interval_s=1.0)
         cadence.written(10.0, seq=1)
-        assert cadence.due(10.5, seq=15) is Snapshot.NONE
+        assert cadence.due(10.5, seq=15) is FrameWrite.NONE
         assert cadence.next_check(10.5) == pytest.approx(0.5)
-        assert cadence.due(11.0, seq=30) is Snapshot.WRITE
+        assert cadence.due(11.0, seq=30) is FrameWrite.WRITE
 
     def test_without_a_new_frame_nothing_is_written_until_the_refresh(self) -> None:
         cadence = Cadence(interval_s=1.0, refresh_s=20.0)
         cadence.written(10.0, seq=30)
-        assert cadence.due(12.0, seq=30) is Snapshot.NONE
-        assert cadence.due(30.0, seq=30) is Snapshot.REFRESH
+        assert cadence.due(12.0, seq=30) is FrameWrite.NONE
+        assert cadence.due(30.0, seq=30) is FrameWrite.REFRESH
         cadence.written(30.0, seq=30)
-        assert cadence.due(31.0, seq=31) is Snapshot.WRITE
+        assert cadence.due(31.0, seq=31) is FrameWrite.WRITE
 
     @given(st.lists(st.floats(0.01, 3.0), min_size=1, max_size=50))
     def test_written_frames_are_never_closer_than_the_interval(self, gaps: list[float]) -> None:
@@ -137,7 +137,7 @@ class TestCadence:
         for gap in gaps:
             now += gap
             seq += 1
-            if cadence.due(now, seq) is Snapshot.WRITE:
+            if cadence.due(now, seq) is FrameWrite.WRITE:
                 cadence.written(now, seq)
                 writes.append(now)
         assert all(b - a >= 1.0 - 1e-3 for a, b in zip(writes, writes[1:], strict=False))

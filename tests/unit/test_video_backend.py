@@ -12,15 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from luxxon.adapters import video
-from luxxon.adapters.video import (
-    CloudflareStream,
-    LiveInput,
-    VideoBackend,
-    VideoBackendError,
-    sign_webhook,
-    verify_webhook_signature,
-)
+from luxxon.adapters.video import CloudflareStream, sign_webhook, verify_webhook_signature
 from luxxon.config import get_settings
+from luxxon.domain.ports import LiveInput, VideoBackend, VideoBackendError
 
 SECRET = "85011ed3a913c6ad5f9cf6c5573cc0a7"
 

@@ -7,23 +7,12 @@ was decoded, so readers can tell how fresh it is. Clients are imported on first 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
+
+from luxxon.domain.ports import Frame, FrameStore
 
 _STAMP = struct.Struct(">q")  # decode time in unix microseconds, ahead of the JPEG bytes (Redis)
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    jpeg: bytes
-    captured_at: datetime
-
-
-class FrameStore(Protocol):
-    def put(self, session_id: str, frame: Frame) -> None: ...
-    def get(self, session_id: str) -> Frame | None: ...
-    def delete(self, session_id: str) -> None: ...
 
 
 def _micros(at: datetime) -> int:

@@ -1,8 +1,8 @@
 """The video backend: one live input per session, a WHIP URL to publish and a WHEP URL to watch.
 
-`VideoBackend` is the interface the domain depends on. `CloudflareStream` implements it against Cloudflare
-Stream's live-inputs REST API; pointed at the local edge (`luxxon.local.edge`), which speaks the same subset,
-it is the same class in both places and only the base URL and credentials change.
+`CloudflareStream` implements the domain's `ports.VideoBackend` against Cloudflare Stream's live-inputs REST API;
+pointed at the local edge (`luxxon.local.edge`), which speaks the same subset, it is the same class in both places
+and only the base URL and credentials change. `CloudflareWebhooks` implements `ports.EdgeWebhooks`.
 
 The WHIP URL (`result.webRTC.url`) is the publisher's credential and the WHEP URL (`result.webRTCPlayback.url`)
 is a session-scoped secret: neither is ever logged nor shown in a `repr`.
@@ -20,8 +20,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from luxxon.domain.ports import EdgeEvent, LiveInput, VideoBackendError, WebhookRejected
 
 if TYPE_CHECKING:
     from luxxon.config import Settings
@@ -32,45 +35,6 @@ WEBHOOK_SIGNATURE_HEADER = "Webhook-Signature"
 LIVE_INPUT_CONNECTED = "live_input.connected"
 LIVE_INPUT_DISCONNECTED = "live_input.disconnected"
 _RETRYABLE_METHODS = frozenset({"GET", "DELETE"})
-
-
-@dataclass(frozen=True, slots=True)
-class LiveInput:
-    """One live input. `status` is the edge's connection status (e.g. "connected"), None when nobody publishes."""
-
-    uid: str
-    whip_url: str = field(repr=False)
-    whep_url: str = field(repr=False)
-    status: str | None = None
-
-
-class VideoBackendError(Exception):
-    """The video backend refused or could not be reached. `status` is the HTTP status (None: no response)."""
-
-    def __init__(self, message: str, *, status: int | None = None, codes: tuple[int, ...] = ()) -> None:
-        super().__init__(message)
-        self.status = status
-        self.codes = codes
-
-    @property
-    def retryable(self) -> bool:
-        """True when trying again later may succeed (network failure, throttling, a server-side error)."""
-        return self.status is None or self.status == 429 or self.status >= 500
-
-
-@runtime_checkable
-class VideoBackend(Protocol):
-    def create_live_input(self, session_id: str) -> LiveInput:
-        """Provision a live input for a session (WebRTC in, WebRTC out, no recording)."""
-        ...
-
-    def get_live_input(self, uid: str) -> LiveInput | None:
-        """The live input, or None when it does not exist (never created, or deleted)."""
-        ...
-
-    def delete_live_input(self, uid: str) -> None:
-        """Tear the live input down. Idempotent: deleting one that does not exist is not an error."""
-        ...
 
 
 class CloudflareStream:
@@ -105,11 +69,12 @@ class CloudflareStream:
         settings = settings or get_settings()
         api_base = settings.cloudflare_api_base
         if settings.cloudflare_secret_arn:
-            from aws_lambda_powertools.utilities import parameters
+            from luxxon.secrets_manager import read_json_secret
 
-            secret = parameters.get_secret(settings.cloudflare_secret_arn, transform="json", max_age=300)
-            if not isinstance(secret, dict):
-                raise VideoBackendError("the Cloudflare secret is not a JSON object")
+            try:
+                secret = read_json_secret(settings.cloudflare_secret_arn)
+            except ValueError:
+                raise VideoBackendError("the Cloudflare secret is not a JSON object") from None
             account_id = str(secret.get("account_id") or secret.get("accountId") or "")
             api_token = str(secret.get("api_token") or secret.get("apiToken") or "")
             api_base = str(secret.get("api_base") or api_base)
@@ -240,3 +205,46 @@ def verify_webhook_signature(
         return False
     expected = sign_webhook(body, secret, int(timestamp)).partition(",sig1=")[2]
     return hmac.compare_digest(expected, signature)
+
+
+class CloudflareWebhooks:
+    """Verifies and parses Cloudflare's live-input notifications (`ports.EdgeWebhooks`).
+
+    Authentic: `Webhook-Signature` signs exactly the body with our secret, within `tolerance_s` of now. The receipt
+    (replay key) is the verified HMAC itself: one per (time, body), whatever the header's spacing or field order.
+    """
+
+    def __init__(self, secret: Callable[[], str], tolerance_s: int = 300) -> None:
+        self._secret = secret
+        self._tolerance_s = tolerance_s
+
+    def verify(self, headers: Mapping[str, str], body: bytes, now: float | None = None) -> EdgeEvent:
+        signature = next((v for k, v in headers.items() if k.lower() == WEBHOOK_SIGNATURE_HEADER.lower()), None)
+        if not verify_webhook_signature(signature, body, self._secret(), tolerance_s=self._tolerance_s, now=now):
+            raise WebhookRejected("badSignature")
+        assert signature is not None
+        try:
+            payload: dict[str, Any] = json.loads(body)
+            data = payload["data"]
+            event, input_id = str(data["event_type"]), str(data["input_id"])
+        except (ValueError, KeyError, TypeError):
+            raise WebhookRejected("malformed", malformed_field="data") from None
+        connected = {LIVE_INPUT_CONNECTED: True, LIVE_INPUT_DISCONNECTED: False}.get(event)
+        return EdgeEvent(_sig1(signature), event, input_id, connected, _event_time(data.get("updated_at")))
+
+
+def _sig1(header: str) -> bytes:
+    fields = dict(part.strip().partition("=")[::2] for part in header.split(","))
+    return bytes.fromhex(fields["sig1"].strip().lower())
+
+
+def _event_time(raw: object) -> datetime:
+    """When the edge saw the event (`data.updated_at`), else now."""
+    if isinstance(raw, str):
+        try:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return datetime.now(UTC)

@@ -27,8 +27,9 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-from luxxon.api import wiring
-from luxxon.domain.identity import Principal, authenticate, authorize
+from luxxon import wiring
+from luxxon.domain.identity import authenticate, authorize
+from luxxon.domain.ports import Principal
 from luxxon.errors import ERRORS, ErrorCode, LxError
 from luxxon.models.base import LxErrorResponseDto, now_iso
 from luxxon.observability import logger, metrics, traced
@@ -113,7 +114,7 @@ def _middleware(route: Route) -> Callable[[APIGatewayRestResolver, NextMiddlewar
         _checked_token(headers)
         if route.auth:
             try:
-                who = authenticate(headers.get("authorization"), wiring.identity_store())
+                who = authenticate(headers.get("authorization"), wiring.workspace_store())
             except (psycopg.OperationalError, psycopg.InterfaceError):
                 logger.exception("authorization store unavailable")
                 raise LxError(ErrorCode.AUTHZ_ERROR, "auth:storeUnavailable") from None

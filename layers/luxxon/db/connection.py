@@ -20,22 +20,26 @@ Conn = psycopg.Connection[dict[str, Any]]
 _conn: Conn | None = None
 
 
+def conninfo_from_secret(secret: dict[str, Any], host: str | None = None, **options: Any) -> str:
+    """Connection info from an RDS-managed secret (host, port, username, password, dbname), over TLS."""
+    return psycopg.conninfo.make_conninfo(
+        host=host or secret["host"],
+        port=secret.get("port", 5432),
+        user=secret["username"],
+        password=secret["password"],
+        dbname=secret.get("dbname", "luxxon"),
+        sslmode="require",
+        **options,
+    )
+
+
 def _conninfo() -> str:
     settings = get_settings()
     if settings.database_secret_arn:
-        # In AWS: the RDS-managed secret holds host, port, username, password and dbname.
-        from aws_lambda_powertools.utilities import parameters
+        # In AWS: the RDS-managed secret; the host is the RDS Proxy endpoint when one is configured.
+        from luxxon.secrets_manager import read_json_secret
 
-        secret = parameters.get_secret(settings.database_secret_arn, transform="json", max_age=300)
-        assert isinstance(secret, dict)
-        return psycopg.conninfo.make_conninfo(
-            host=settings.database_host or secret["host"],
-            port=secret.get("port", 5432),
-            user=secret["username"],
-            password=secret["password"],
-            dbname=secret.get("dbname", "luxxon"),
-            sslmode="require",
-        )
+        return conninfo_from_secret(read_json_secret(settings.database_secret_arn), settings.database_host)
     return settings.database_url
 
 

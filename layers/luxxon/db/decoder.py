@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from luxxon.db.connection import Conn, connection
-from luxxon.domain.decoder import Lease, LeaseStatus
+from luxxon.domain.ports import Lease, LeaseStatus
+from luxxon.domain.states import VIDEO_ACTIVE, SessionState, sql_in
 
-# Mirrors the partial index sessions_needs_decoder_idx (0002_video.sql).
-_NEEDS_DECODER = "s.state IN ('ASSIGNED', 'LIVE', 'PAUSED') AND s.whep_url IS NOT NULL"
+# The predicate of the partial index sessions_needs_decoder_idx (0002_video.sql), rendered from the state set.
+_NEEDS_DECODER = f"s.state IN ({sql_in(VIDEO_ACTIVE)}) AND s.whep_url IS NOT NULL"
 
 # Up to `limit` sessions that need a decoder and have no live lease. Session rows being changed right now (a
 # transition, /start provisioning) or being claimed by another decoder are skipped, not waited for. The upsert
@@ -77,11 +78,11 @@ class PgLeaseStore:
         if limit <= 0:
             return []
         rows = self._connect().execute(_CLAIM, {"owner": owner, "limit": limit, "ttl": ttl_s}).fetchall()
-        return [Lease(r["session_id"], r["state"], r["whep_url"], r["generation"]) for r in rows]
+        return [Lease(r["session_id"], SessionState(r["state"]), r["whep_url"], r["generation"]) for r in rows]
 
     def renew(self, owner: str, keep: Sequence[str], ttl_s: float) -> list[LeaseStatus]:
         rows = self._connect().execute(_RENEW, {"owner": owner, "keep": list(keep), "ttl": ttl_s}).fetchall()
-        return [LeaseStatus(r["session_id"], r["state"], r["whep_url"], r["renewed"]) for r in rows]
+        return [LeaseStatus(r["session_id"], SessionState(r["state"]), r["whep_url"], r["renewed"]) for r in rows]
 
     def release(self, owner: str, session_ids: Sequence[str] | None = None) -> int:
         if session_ids is None:

@@ -6,17 +6,17 @@ from luxxon.db.connection import connection
 
 
 class PgReceiptStore:
-    def seen(self, signature: bytes) -> bool:
-        found = connection().execute("SELECT 1 FROM webhook_receipts WHERE signature_sha256 = %s", (signature,))
+    def seen(self, receipt: bytes) -> bool:
+        found = connection().execute("SELECT 1 FROM webhook_receipts WHERE signature_sha256 = %s", (receipt,))
         return found.fetchone() is not None
 
-    def remember(self, signature: bytes, event: str, input_id: str | None) -> bool:
+    def remember(self, receipt: bytes, event: str, input_id: str | None) -> bool:
         row = (
             connection()
             .execute(
                 "INSERT INTO webhook_receipts (signature_sha256, event, input_id) VALUES (%s, %s, %s)"
                 " ON CONFLICT DO NOTHING RETURNING 1",
-                (signature, event, input_id),
+                (receipt, event, input_id),
             )
             .fetchone()
         )

@@ -11,49 +11,22 @@ once, even when the old one is alive but cut off from the database.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
 
-# A session needs a decoder from /start (a live input and its WHEP URL exist) until it is terminal.
-ACTIVE_STATES = frozenset({"ASSIGNED", "LIVE", "PAUSED"})
+from luxxon.domain.ports import LeaseStatus
+from luxxon.domain.states import VIDEO_ACTIVE, SessionState
 
 
-def needs_decoder(state: str, whep_url: str | None) -> bool:
-    return state in ACTIVE_STATES and bool(whep_url)
+def needs_decoder(state: SessionState, whep_url: str | None) -> bool:
+    """A session needs a decoder from /start (a live input and its WHEP URL exist) until it is terminal."""
+    return state in VIDEO_ACTIVE and bool(whep_url)
 
 
 def owner_id(host: str, pid: int, nonce: str) -> str:
     """A lease owner: one decoder process incarnation (a restarted process is a new owner)."""
     return f"{host}:{pid}:{nonce}"
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """A session this process just claimed."""
-
-    session_id: str
-    state: str
-    whep_url: str
-    generation: int  # 1 on the first claim, +1 on each takeover
-
-
-@dataclass(frozen=True, slots=True)
-class LeaseStatus:
-    """One lease this owner held at renewal time, and what became of it."""
-
-    session_id: str
-    state: str
-    whep_url: str | None
-    renewed: bool  # False: released in the same statement (the session is terminal, or no longer decoded here)
-
-
-class LeaseStore(Protocol):
-    def claim(self, owner: str, limit: int, ttl_s: float) -> list[Lease]: ...
-    def renew(self, owner: str, keep: Sequence[str], ttl_s: float) -> list[LeaseStatus]: ...
-    def release(self, owner: str, session_ids: Sequence[str] | None = None) -> int: ...
-    def backlog(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +92,9 @@ class Backoff:
         self.attempt = 0
 
 
-class Snapshot(Enum):
+class FrameWrite(Enum):
+    """What to do with the latest decoded frame now."""
+
     NONE = "none"
     WRITE = "write"  # encode the latest decoded frame and store it
     REFRESH = "refresh"  # no new frame: store the last JPEG again so it outlives the store's TTL
@@ -135,17 +110,17 @@ class Cadence:
     last_write: float | None = None
     last_seq: int = 0
 
-    def due(self, now: float, seq: int) -> Snapshot:
+    def due(self, now: float, seq: int) -> FrameWrite:
         """`seq` counts decoded frames (0: none yet)."""
         if seq == 0:
-            return Snapshot.NONE
+            return FrameWrite.NONE
         if self.last_write is None:
-            return Snapshot.WRITE
+            return FrameWrite.WRITE
         if now - self.last_write < self.interval_s - 1e-3:
-            return Snapshot.NONE
+            return FrameWrite.NONE
         if seq != self.last_seq:
-            return Snapshot.WRITE
-        return Snapshot.REFRESH if now - self.last_write >= self.refresh_s else Snapshot.NONE
+            return FrameWrite.WRITE
+        return FrameWrite.REFRESH if now - self.last_write >= self.refresh_s else FrameWrite.NONE
 
     def written(self, now: float, seq: int) -> None:
         self.last_write, self.last_seq = now, seq

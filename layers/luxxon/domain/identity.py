@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
-from typing import Protocol
 
+from luxxon.domain.ports import NewKey, Principal, WorkspaceStore
 from luxxon.errors import ErrorCode, LxError, not_authenticated
 
 SUPPLIER = "SUPPLIER"  # the role that may operate sessions
@@ -16,27 +15,8 @@ _KEY_RE = re.compile(r"^lxxn_[A-Za-z0-9_-]{43}$")
 DISPLAY_PREFIX_LEN = 12
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    workspace_id: str
-    key_id: str
-    scopes: frozenset[str]
-    roles: frozenset[str]
-
-    @property
-    def is_supplier(self) -> bool:
-        return SUPPLIER in self.roles
-
-
-@dataclass(frozen=True, slots=True)
-class NewKey:
-    key: str  # shown once, never stored
-    prefix: str
-    key_hash: bytes
-
-
-class PrincipalStore(Protocol):
-    def principal_by_key_hash(self, key_hash: bytes) -> Principal | None: ...
+def is_supplier(principal: Principal) -> bool:
+    return SUPPLIER in principal.roles
 
 
 def new_api_key() -> NewKey:
@@ -58,7 +38,7 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-def authenticate(authorization: str | None, store: PrincipalStore) -> Principal:
+def authenticate(authorization: str | None, store: WorkspaceStore) -> Principal:
     """Resolve the bearer API key to its principal. Revoked keys fail on the very next request."""
     token = bearer_token(authorization)
     if not _KEY_RE.match(token):

@@ -7,28 +7,12 @@ and whatever fails (or was cut short by a crash) is retried by the sweep with ba
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from luxxon.domain.ports import Entry, OutboxStore
 from luxxon.observability import logger
 
-LIVE_INPUT_DELETE = "live_input.delete"
 MAX_BACKOFF_S = 300
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    id: int
-    kind: str
-    payload: dict[str, Any]
-    attempts: int
-
-
-class OutboxStore(Protocol):
-    def claim_for_sessions(self, session_ids: list[str]) -> list[Entry]: ...
-    def claim_due(self, limit: int) -> list[Entry]: ...
-    def mark_delivered(self, entry_id: int) -> None: ...
-    def mark_failed(self, entry_id: int, error: str, retry_in_s: int) -> None: ...
 
 
 class OutboxService:

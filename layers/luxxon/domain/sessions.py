@@ -1,26 +1,40 @@
 """The session lifecycle: request → accept → (start → first frame) LIVE → end, and the pre-LIVE exits.
 
-Every transition is one compare-and-swap in the store (`... WHERE state = ...`). When a CAS matches nothing,
-the loser re-reads the row and reports what it found: SESSION_NOT_FOUND when the caller cannot see the
-session, INVALID_STATE `session:<op>:<CURRENT_STATE>` otherwise.
+This module decides; the store (`ports.SessionStore`) executes. A transition is either one compare-and-swap
+(`cas_accept`, `cas_go_live`: the loser gets the session re-read and explains itself), or a unit of work that locks
+the row, decides from what it locked, then runs the compare-and-swap (cancel, start, end, expiry). The caller who
+cannot see a session gets SESSION_NOT_FOUND; a state that forbids the operation is INVALID_STATE
+`session:<op>:<CURRENT_STATE>`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 from uuid import UUID
 
-from luxxon.adapters.frames import Frame, FrameStore
 from luxxon.config import Settings
 from luxxon.domain import meter, pricing
-from luxxon.domain.identity import Principal
+from luxxon.domain.identity import is_supplier
 from luxxon.domain.outbox import OutboxService
-from luxxon.errors import ErrorCode, LxError, invalid_input, invalid_state, session_not_found
+from luxxon.domain.ports import (
+    Frame,
+    FrameStore,
+    LiveInput,
+    Locked,
+    NewSession,
+    Principal,
+    Session,
+    SessionStore,
+    Transition,
+    VideoBackend,
+    VideoBackendError,
+)
+from luxxon.domain.results import Written
+from luxxon.domain.states import METERED, PRE_LIVE, VIDEO_ACTIVE, SessionState
+from luxxon.errors import ErrorCode, InvalidState, LxError, invalid_input, session_not_found
 from luxxon.models.base import iso_ms
 from luxxon.models.sessions import (
     CreateSessionRequest,
@@ -30,113 +44,10 @@ from luxxon.models.sessions import (
     LxSessionDto,
     LxSessionPageDto,
     LxViewerTokenDto,
-    SessionState,
 )
 from luxxon.observability import logger
 
-if TYPE_CHECKING:
-    from luxxon.adapters.video import VideoBackend
-
-T = TypeVar("T")
-Window = tuple[datetime, datetime | None]
-MeterFn = Callable[[datetime, datetime, list[Window], int, int], meter.Meter]
-Provision = Callable[[str], tuple[str, str, str]]  # session id -> (live input uid, WHIP URL, WHEP URL)
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    id: str
-    consumer_workspace_id: str
-    operator_workspace_id: str | None
-    state: str
-    max_duration_seconds: int
-    wait_timeout_seconds: int
-    rate_per_second_micro_usdc: int
-    hold_micro_usdc: int
-    started_at: datetime | None
-    ended_at: datetime | None
-    clean_seconds: int
-    charged_micro_usdc: int
-    settlement_tx_hash: str | None
-    video_backend_ref: str | None
-    created_at: datetime
-    requested_lat: float | None
-    requested_lng: float | None
-    authorized: bool
-    whep_url: str | None
-    whip_url: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Written(Generic[T]):
-    """The result of a write and the consistency token of the transaction that made it."""
-
-    value: T
-    token: str
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """What a CAS loser needs to explain itself."""
-
-    state: str
-    consumer_workspace_id: str
-    operator_workspace_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class NewSession:
-    consumer_workspace_id: str
-    lat: float
-    lng: float
-    geofence_radius_m: int
-    max_duration_seconds: int
-    wait_timeout_seconds: int
-    rate_per_second_micro_usdc: int
-    hold_micro_usdc: int
-
-
-@dataclass(frozen=True, slots=True)
-class EndOutcome:
-    """The ended session, or the state that prevented ending (None: not visible to the caller)."""
-
-    session: Session | None
-    token: str | None
-    current_state: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class StartOutcome:
-    """The started session, or why not: not a party (404), not its operator (403), or its current state (409)."""
-
-    session: Session | None
-    token: str | None
-    current_state: str | None
-    is_party: bool
-    is_operator: bool = True
-
-
-class SessionStore(Protocol):
-    def insert(self, new: NewSession) -> tuple[Session, str]: ...
-    def get_visible(self, session_id: str, workspace_id: str) -> Session | None: ...
-    def snapshot(self, session_id: str) -> Snapshot | None: ...
-    def list_for(
-        self, workspace_id: str, state: str | None, after: tuple[datetime, str] | None, limit: int
-    ) -> list[Session]: ...
-    def inbox(self, workspace_id: str, limit: int) -> list[Session]: ...
-    def cas_accept(self, session_id: str, operator_workspace_id: str) -> tuple[Session, str] | None: ...
-    def cas_cancel(self, session_id: str, consumer_workspace_id: str) -> tuple[Session, str] | None: ...
-    def cancel_all_assigned(self, operator_workspace_id: str) -> tuple[list[str], str]: ...
-    def end(
-        self, session_id: str, workspace_id: str | None, meter_fn: MeterFn, final_state: str = "ENDED"
-    ) -> EndOutcome: ...
-    def expire_waiting(self, limit: int) -> list[str]: ...
-    def overdue_live(self, limit: int) -> list[str]: ...
-    def cas_go_live(self, session_id: str, started_at: datetime) -> Session | None: ...
-    def start(self, session_id: str, operator_workspace_id: str, provision: Provision) -> StartOutcome: ...
-    def by_video_ref(self, video_backend_ref: str) -> tuple[str, str] | None: ...
-    def open_window(self, session_id: str, reason: str, at: datetime) -> bool: ...
-    def close_window(self, session_id: str, reason: str, at: datetime) -> bool: ...
+S = SessionState
 
 
 def parse_session_id(raw: str) -> str:
@@ -153,7 +64,7 @@ def to_dto(session: Session, viewer_workspace_id: str) -> LxSessionDto:
         id=session.id,
         consumerWorkspaceId=session.consumer_workspace_id,
         operatorWorkspaceId=session.operator_workspace_id,
-        state=SessionState(session.state),
+        state=session.state,
         maxDurationSeconds=session.max_duration_seconds,
         waitTimeoutSeconds=session.wait_timeout_seconds,
         ratePerSecondMicroUsdc=str(session.rate_per_second_micro_usdc),
@@ -188,6 +99,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise invalid_input("cursor") from None
 
 
+def _won(transition: Transition) -> Session:
+    assert transition.won and transition.session is not None, "a CAS on a locked row in the expected state applies"
+    return transition.session
+
+
 class SessionService:
     def __init__(
         self,
@@ -213,7 +129,7 @@ class SessionService:
         wait = s.default_wait_timeout_seconds if request.waitTimeoutSeconds is None else request.waitTimeoutSeconds
         wait = min(max(wait, s.min_wait_timeout_seconds), s.max_wait_timeout_seconds)
         rate = pricing.spot_rate_micro_usdc(request.lat, request.lng, s.base_rate_micro_usdc)
-        session, token = self.store.insert(
+        created = self.store.insert(
             NewSession(
                 consumer_workspace_id=principal.workspace_id,
                 lat=request.lat,
@@ -225,118 +141,113 @@ class SessionService:
                 hold_micro_usdc=pricing.hold_micro_usdc(rate, duration),
             )
         )
-        return Written(to_dto(session, principal.workspace_id), token)
+        return Written(to_dto(_won(created), principal.workspace_id), created.token)
 
     def get(self, principal: Principal, session_id: str) -> LxSessionDto:
         return to_dto(self._visible(principal, session_id), principal.workspace_id)
 
     def list_for(self, principal: Principal, state: str | None, cursor: str | None, limit: int) -> LxSessionPageDto:
-        if state is not None and state not in SessionState.__members__:
+        if state is not None and state not in S.__members__:
             raise invalid_input("state")
         after = decode_cursor(cursor) if cursor else None
-        rows = self.store.list_for(principal.workspace_id, state, after, limit + 1)
+        rows = self.store.list_for(principal.workspace_id, S(state) if state else None, after, limit + 1)
         return self._page(rows, limit, principal)
 
     def cancel(self, principal: Principal, session_id: str) -> Written[LxSessionDto]:
-        session_id = parse_session_id(session_id)
-        won = self.store.cas_cancel(session_id, principal.workspace_id)
-        if won is None:
-            snap = self._visible_snapshot(session_id, principal)
-            if snap.consumer_workspace_id != principal.workspace_id:
+        """REQUESTED or ASSIGNED → CANCELLED, by the consumer; a started live input is torn down."""
+        with self.store.atomic():
+            session = self._lock_visible(principal, session_id).session
+            if session.consumer_workspace_id != principal.workspace_id:
                 raise LxError(ErrorCode.NOT_AUTHORIZED, "session:notConsumer")
-            raise invalid_state("cancel", snap.state)
-        session, token = won
+            if session.state not in PRE_LIVE:
+                raise InvalidState("cancel", session.state)
+            # Lock the operator too: the transitions that may release it then see each other's committed work.
+            self.store.lock_workspaces([session.operator_workspace_id])
+            (cancelled,) = self.store.cas_stop([session.id], PRE_LIVE, S.CANCELLED)
+            self.store.release_if_idle([session.operator_workspace_id])
         self._teardown([session.id])
-        return Written(to_dto(session, principal.workspace_id), token)
+        return Written(to_dto(_won(cancelled), principal.workspace_id), cancelled.token)
 
     # -- operator side -------------------------------------------------------------------------------------------
     def inbox(self, principal: Principal, limit: int) -> LxSessionPageDto:
-        if not principal.is_supplier:
+        if not is_supplier(principal):
             raise LxError(ErrorCode.NOT_OPERATOR, "session:notSupplier")
         return self._page(self.store.inbox(principal.workspace_id, limit), limit, principal)
 
     def accept(self, principal: Principal, session_id: str) -> Written[LxSessionDto]:
-        if not principal.is_supplier:
+        """REQUESTED → ASSIGNED with the caller as operator: one compare-and-swap."""
+        if not is_supplier(principal):
             raise LxError(ErrorCode.NOT_AUTHORIZED, "session:notSupplier")
-        session_id = parse_session_id(session_id)
-        won = self.store.cas_accept(session_id, principal.workspace_id)
-        if won is None:
-            snap = self.store.snapshot(session_id)
-            if snap is None:
+        accepted = self.store.cas_accept(parse_session_id(session_id), principal.workspace_id)
+        if not accepted.won:
+            current = accepted.session
+            if current is None:
                 raise session_not_found()
-            if snap.consumer_workspace_id == principal.workspace_id:
+            if current.consumer_workspace_id == principal.workspace_id:
                 raise LxError(ErrorCode.NOT_AUTHORIZED, "session:ownRequest")
-            raise invalid_state("accept", snap.state)
-        session, token = won
-        return Written(to_dto(session, principal.workspace_id), token)
+            raise InvalidState("accept", current.state)
+        return Written(to_dto(_won(accepted), principal.workspace_id), accepted.token)
 
     def cancel_all_assignments(self, principal: Principal) -> Written[LxSessionCancelAllResponseDto]:
-        if not principal.is_supplier:
+        if not is_supplier(principal):
             raise LxError(ErrorCode.NOT_OPERATOR, "session:notSupplier")
-        cancelled, token = self.store.cancel_all_assigned(principal.workspace_id)
-        self._teardown(cancelled)
-        return Written(LxSessionCancelAllResponseDto(count=len(cancelled), cancelled=cancelled), token)
+        with self.store.atomic():
+            ids = self.store.lock_assigned_to(principal.workspace_id)
+            self.store.lock_workspaces([principal.workspace_id])
+            cancelled = self.store.cas_stop(ids, {S.ASSIGNED}, S.CANCELLED) if ids else []
+            # Also gives back a workspace left BUSY with no started session when there was nothing to cancel.
+            self.store.release_if_idle([principal.workspace_id])
+        cancelled_ids = [t.session.id for t in cancelled if t.session is not None]
+        self._teardown(cancelled_ids)
+        token = cancelled[0].token if cancelled else None
+        return Written(LxSessionCancelAllResponseDto(count=len(cancelled_ids), cancelled=cancelled_ids), token)
 
     def start(self, principal: Principal, session_id: str) -> Written[LxSessionDto]:
         """Provision the live input (once) and return the WHIP/WHEP URLs. The state stays ASSIGNED until the
-        decoder buffers the first frame. Idempotent: a repeat or concurrent call returns the same URLs."""
-        session_id = parse_session_id(session_id)
-        outcome = self.store.start(session_id, principal.workspace_id, self._provision)
-        if not outcome.is_party:
-            raise session_not_found()
-        if not outcome.is_operator:
-            raise LxError(ErrorCode.NOT_OPERATOR, "session:notOperator")
-        if outcome.session is None:
-            raise invalid_state("start", outcome.current_state or "UNKNOWN")
-        return Written(to_dto(outcome.session, principal.workspace_id), outcome.token or "")
+        decoder buffers the first frame. Idempotent: a repeat or concurrent call returns the same URLs (the row lock
+        makes a concurrent start wait for the first, so no second live input is ever created)."""
+        with self.store.atomic():
+            session = self._lock_visible(principal, session_id).session
+            if session.operator_workspace_id != principal.workspace_id:
+                raise LxError(ErrorCode.NOT_OPERATOR, "session:notOperator")
+            if session.video_backend_ref is not None and session.state in VIDEO_ACTIVE:
+                return Written(to_dto(session, principal.workspace_id), None)  # a reload, a double click, after LIVE
+            if session.state is not S.ASSIGNED:
+                raise InvalidState("start", session.state)
+            live = self._provision(session.id)
+            self.store.lock_workspaces([principal.workspace_id])
+            started = self.store.cas_attach_video(session.id, live.uid, live.whip_url, live.whep_url)
+            self.store.mark_busy(principal.workspace_id)
+        return Written(to_dto(_won(started), principal.workspace_id), started.token)
 
     def producer_token(self, principal: Principal, session_id: str) -> LxProducerTokenDto:
         session = self._visible(principal, session_id)
         if session.operator_workspace_id != principal.workspace_id:
             raise LxError(ErrorCode.NOT_OPERATOR, "session:notOperator")
         if session.whip_url is None:
-            raise invalid_state("producerToken", session.state)
+            raise InvalidState("producerToken", session.state)
         return LxProducerTokenDto(whipUrl=session.whip_url)
-
-    def _provision(self, session_id: str) -> tuple[str, str, str]:
-        from luxxon.adapters.video import VideoBackendError  # urllib: only the handlers that provision pay for it
-
-        assert self._video is not None, "no video backend wired"
-        try:
-            live = self._video().create_live_input(session_id)
-        except VideoBackendError as error:
-            raise LxError(ErrorCode.VIDEO_BACKEND_ERROR, "video:createLiveInput") from error
-        return live.uid, live.whip_url, live.whep_url
-
-    def _teardown(self, session_ids: list[str]) -> None:
-        """Deliver the teardown the transition wrote to the outbox; what fails now, the sweep retries."""
-        if self._outbox is not None and session_ids:
-            try:
-                self._outbox().flush(session_ids)
-            except Exception:  # the transition is committed; the sweep redelivers what is left in the outbox
-                logger.exception("outbox flush failed", extra={"sessions": session_ids})
 
     # -- either side ---------------------------------------------------------------------------------------------
     def end(self, principal: Principal, session_id: str) -> Written[LxSessionDto]:
-        outcome = self.store.end(parse_session_id(session_id), principal.workspace_id, meter.run)
-        if outcome.session is None or outcome.token is None:
-            if outcome.current_state is None:
-                raise session_not_found()
-            raise invalid_state("end", outcome.current_state)
-        self._teardown([outcome.session.id])
-        return Written(to_dto(outcome.session, principal.workspace_id), outcome.token)
+        """LIVE → ENDED by either party, the meter run in the same transaction."""
+        with self.store.atomic():
+            locked = self._lock_visible(principal, session_id)
+            ended = self._finish(locked, S.ENDED, "end")
+        self._teardown([locked.session.id])
+        return Written(to_dto(_won(ended), principal.workspace_id), ended.token)
 
     def viewer_token(self, principal: Principal, session_id: str) -> LxViewerTokenDto:
         session = self._visible(principal, session_id)
         if session.whep_url is None:
-            raise invalid_state("viewerToken", session.state)
+            raise InvalidState("viewerToken", session.state)
         return LxViewerTokenDto(whepUrl=session.whep_url)
 
     def frame(self, principal: Principal, session_id: str) -> Frame:
         """The latest decoded JPEG. Before the first frame (and after the session stops) there is none."""
         session = self._visible(principal, session_id)
         assert self._frames is not None, "no frame store wired"
-        frame = self._frames().get(session.id) if session.state in ("ASSIGNED", "LIVE", "PAUSED") else None
+        frame = self._frames().get(session.id) if session.state in VIDEO_ACTIVE else None
         if frame is None:
             raise LxError(ErrorCode.FRAME_NOT_AVAILABLE, f"frame:{session.state}")
         return frame
@@ -344,17 +255,16 @@ class SessionService:
     # -- system --------------------------------------------------------------------------------------------------
     def go_live(self, session_id: str, first_frame_at: datetime) -> Session:
         """ASSIGNED → LIVE on the first decoded frame; `startedAt` is that frame's time (the meter's anchor)."""
-        session = self.store.cas_go_live(session_id, first_frame_at)
-        if session is None:
-            snap = self.store.snapshot(session_id)
-            if snap is None:
+        live = self.store.cas_go_live(session_id, first_frame_at)
+        if not live.won:
+            if live.session is None:
                 raise session_not_found()
-            raise invalid_state("live", snap.state)
-        return session
+            raise InvalidState("live", live.session.state)
+        return _won(live)
 
     def disconnected(self, session_id: str, reason: DisconnectReason, at: datetime) -> bool:
-        """Open a disconnect window (once per reason); only a LIVE session has a meter to pause."""
-        return self.store.open_window(session_id, reason.value, at)
+        """Open a disconnect window (once per reason); only a session with a running meter has one to pause."""
+        return self.store.open_window(session_id, reason.value, at, METERED)
 
     def reconnected(self, session_id: str, reason: DisconnectReason, at: datetime) -> bool:
         """Close the open window of this reason, if any."""
@@ -364,37 +274,79 @@ class SessionService:
         """The sweep: pre-LIVE sessions past their wait deadline → EXPIRED (no meter); LIVE sessions past
         maxDurationSeconds → EXPIRED with the meter run (capped at the hold). Both tear their live input down.
         Returns (pre-LIVE expired, LIVE expired)."""
-        waiting = self.store.expire_waiting(limit)
+        with self.store.atomic():
+            due = self.store.lock_past_wait_deadline(limit)
+            operators = {s.operator_workspace_id for s in due}
+            self.store.lock_workspaces(operators)
+            waiting = [t.session.id for t in self.store.cas_stop([s.id for s in due], PRE_LIVE, S.EXPIRED) if t.session]
+            self.store.release_if_idle(operators)
         overrun = []
         for session_id in self.store.overdue_live(limit):
-            outcome = self.store.end(session_id, None, meter.run, final_state=SessionState.EXPIRED.value)
-            if outcome.session is not None:  # else /end (or another sweep) got there first
-                overrun.append(session_id)
+            with self.store.atomic():
+                locked = self.store.lock(session_id)
+                if locked is None or locked.session.state is not S.LIVE:
+                    continue  # /end (or another sweep) got there first
+                self._finish(locked, S.EXPIRED, "expire")
+            overrun.append(session_id)
         self._teardown(waiting + overrun)
         return len(waiting), len(overrun)
 
     def stream_event(self, video_backend_ref: str, connected: bool, at: datetime) -> str:
         """A live input connected or disconnected: close or open the session's NETWORK_ERROR window."""
-        found = self.store.by_video_ref(video_backend_ref)
-        if found is None:
+        session = self.store.by_video_ref(video_backend_ref)
+        if session is None:
             return "none"
-        session_id, _state = found
         if connected:
-            return "windowClosed" if self.reconnected(session_id, DisconnectReason.NETWORK_ERROR, at) else "none"
-        return "windowOpened" if self.disconnected(session_id, DisconnectReason.NETWORK_ERROR, at) else "none"
+            return "windowClosed" if self.reconnected(session.id, DisconnectReason.NETWORK_ERROR, at) else "none"
+        return "windowOpened" if self.disconnected(session.id, DisconnectReason.NETWORK_ERROR, at) else "none"
 
     # -- helpers -------------------------------------------------------------------------------------------------
+    def _finish(self, locked: Locked, to_state: SessionState, operation: str) -> Transition:
+        """LIVE → `to_state` with the meter run (inside the caller's unit of work, the row locked)."""
+        session = locked.session
+        if session.state is not S.LIVE:
+            raise InvalidState(operation, session.state)
+        assert session.started_at is not None  # LIVE implies started
+        self.store.lock_workspaces([session.operator_workspace_id])
+        bill = meter.run(
+            session.started_at,
+            locked.now,
+            locked.windows,
+            session.rate_per_second_micro_usdc,
+            session.max_duration_seconds,
+        )
+        ended = self.store.cas_end(session.id, to_state, locked.now, bill.clean_seconds, bill.charged_micro_usdc)
+        self.store.release_if_idle([session.operator_workspace_id])
+        return ended
+
+    def _provision(self, session_id: str) -> LiveInput:
+        assert self._video is not None, "no video backend wired"
+        try:
+            live = self._video().create_live_input(session_id)
+        except VideoBackendError as error:
+            raise LxError(ErrorCode.VIDEO_BACKEND_ERROR, "video:createLiveInput") from error
+        return live
+
+    def _teardown(self, session_ids: Iterable[str]) -> None:
+        """Deliver the teardown the transition wrote to the outbox; what fails now, the sweep retries."""
+        ids = list(session_ids)
+        if self._outbox is not None and ids:
+            try:
+                self._outbox().flush(ids)
+            except Exception:  # the transition is committed; the sweep redelivers what is left in the outbox
+                logger.exception("outbox flush failed", extra={"sessions": ids})
+
     def _visible(self, principal: Principal, session_id: str) -> Session:
-        session = self.store.get_visible(parse_session_id(session_id), principal.workspace_id)
-        if session is None:
+        session = self.store.get(parse_session_id(session_id))
+        if session is None or not session.is_party(principal.workspace_id):
             raise session_not_found()
         return session
 
-    def _visible_snapshot(self, session_id: str, principal: Principal) -> Snapshot:
-        snap = self.store.snapshot(session_id)
-        if snap is None or principal.workspace_id not in (snap.consumer_workspace_id, snap.operator_workspace_id):
+    def _lock_visible(self, principal: Principal, session_id: str) -> Locked:
+        locked = self.store.lock(parse_session_id(session_id))
+        if locked is None or not locked.session.is_party(principal.workspace_id):
             raise session_not_found()
-        return snap
+        return locked
 
     @staticmethod
     def _page(rows: list[Session], limit: int, principal: Principal) -> LxSessionPageDto:

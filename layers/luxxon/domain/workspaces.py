@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
 from uuid import UUID
 
-from luxxon.domain.identity import NewKey, Principal, new_api_key
-from luxxon.domain.sessions import Written
+from luxxon.domain.identity import new_api_key
+from luxxon.domain.ports import Principal, Row, WorkspaceStore
+from luxxon.domain.results import Written
 from luxxon.errors import ErrorCode, LxError, invalid_input
 from luxxon.models.base import iso_ms
 from luxxon.models.identity import (
@@ -18,29 +18,6 @@ from luxxon.models.identity import (
     LxWorkspaceDto,
     UpdateWorkspaceRequest,
 )
-
-Row = dict[str, Any]
-
-
-class IdentityStore(Protocol):
-    def create_workspace(
-        self,
-        name: str,
-        roles: list[str],
-        availability: str,
-        wallet_address: str | None,
-        coverage_geojson: dict[str, Any] | None,
-        coverage_circle: tuple[float, float, float] | None,
-    ) -> Row: ...
-    def get_workspace(self, workspace_id: str) -> Row | None: ...
-    def coverage_is_valid(self, geojson: dict[str, Any]) -> bool: ...
-    def update_workspace(
-        self, workspace_id: str, name: str | None, availability: str | None, coverage_geojson: dict[str, Any] | None
-    ) -> Row | None: ...
-    def create_key(self, workspace_id: str, name: str, scopes: list[str], key: NewKey) -> Row: ...
-    def get_key(self, workspace_id: str, key_id: str) -> Row | None: ...
-    def list_keys(self, workspace_id: str) -> list[Row]: ...
-    def revoke_key(self, workspace_id: str, key_id: str) -> Row | None: ...
 
 
 def workspace_dto(row: Row) -> LxWorkspaceDto:
@@ -71,7 +48,7 @@ def _key_not_found() -> LxError:
 
 
 class WorkspaceService:
-    def __init__(self, store: IdentityStore) -> None:
+    def __init__(self, store: WorkspaceStore) -> None:
         self.store = store
 
     def me(self, principal: Principal) -> LxMeDto:

@@ -15,8 +15,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from luxxon import wiring
 from luxxon.admin import DEFAULT_SCOPES
-from luxxon.api import wiring
 from luxxon.local.camera import publish
 
 

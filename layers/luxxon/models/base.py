@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,6 +49,3 @@ class LxErrorResponseDto(BaseModel):
         description="Short, safe-to-expose label scoping the failure site.",
     )
     timestamp: str = Field(examples=["2026-05-13T12:00:00.000Z"])
-
-
-JsonObject = dict[str, Any]

@@ -5,17 +5,8 @@ from enum import StrEnum
 
 from pydantic import Field, field_validator
 
+from luxxon.domain.states import SessionState
 from luxxon.models.base import Dto, RequestModel
-
-
-class SessionState(StrEnum):
-    REQUESTED = "REQUESTED"
-    ASSIGNED = "ASSIGNED"
-    LIVE = "LIVE"
-    PAUSED = "PAUSED"
-    ENDED = "ENDED"
-    EXPIRED = "EXPIRED"
-    CANCELLED = "CANCELLED"
 
 
 class DisconnectReason(StrEnum):

@@ -1,4 +1,4 @@
-"""Workspaces and API keys."""
+"""Workspace and API-key statements (`ports.WorkspaceStore`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 
 from luxxon.db.connection import connection
-from luxxon.domain.identity import NewKey, Principal
+from luxxon.domain.ports import NewKey, Principal
 
 _WORKSPACE = """
     w.id::text, w.name, w.roles, w.availability, ST_AsGeoJSON(w.coverage_area, 7)::jsonb AS coverage_area,
@@ -18,7 +18,7 @@ _KEY = "k.id::text, k.name, k.prefix, k.scopes, k.created_at, k.revoked_at"
 _TOKEN = "pg_current_xact_id()::text AS token"
 
 
-class PgIdentityStore:
+class PgWorkspaceStore:
     def principal_by_key_hash(self, key_hash: bytes) -> Principal | None:
         row = (
             connection()

@@ -1,7 +1,8 @@
-"""The composition root: domain services wired to their stores and adapters, built once per process.
+"""The composition root: every service wired to its stores and adapters, built once per process.
 
-Adapters (video backend, frame store, secrets) are built on first use, so a handler that never touches them
-never imports their clients.
+Used alike by the API handlers, the sweep, the decoder, the admin CLI and the local system. Adapters (video
+backend, frame store, secrets) are built on first use, so a handler that never touches them never imports their
+clients.
 """
 
 from __future__ import annotations
@@ -10,29 +11,30 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from luxxon.config import get_settings
-from luxxon.db.identity import PgIdentityStore
 from luxxon.db.outbox import PgOutboxStore
 from luxxon.db.sessions import PgSessionStore
-from luxxon.domain.outbox import LIVE_INPUT_DELETE, OutboxService
+from luxxon.db.workspaces import PgWorkspaceStore
+from luxxon.domain.outbox import OutboxService
+from luxxon.domain.ports import LIVE_INPUT_DELETE
 from luxxon.domain.sessions import SessionService
 
 if TYPE_CHECKING:
-    from luxxon.adapters.frames import FrameStore
-    from luxxon.adapters.video import VideoBackend
+    from luxxon.db.decoder import PgLeaseStore
+    from luxxon.domain.ports import FrameStore, VideoBackend
     from luxxon.domain.webhooks import WebhookService
     from luxxon.domain.workspaces import WorkspaceService
 
 
 @cache
-def identity_store() -> PgIdentityStore:
-    return PgIdentityStore()
+def workspace_store() -> PgWorkspaceStore:
+    return PgWorkspaceStore()
 
 
 @cache
 def video() -> VideoBackend:
     from luxxon.adapters.video import CloudflareStream
 
-    return CloudflareStream.from_settings()
+    return CloudflareStream.from_settings(get_settings())
 
 
 @cache
@@ -42,9 +44,9 @@ def frames() -> FrameStore:
     s = get_settings()
     password = None
     if s.frame_store == "redis" and s.redis_auth_secret_arn:
-        from aws_lambda_powertools.utilities import parameters
+        from luxxon.secrets_manager import read_secret
 
-        password = str(parameters.get_secret(s.redis_auth_secret_arn, max_age=300))
+        password = read_secret(s.redis_auth_secret_arn)
     return frame_stores.from_settings(s.frame_store, s.redis_url, s.frames_bucket, s.frame_ttl_s, password)
 
 
@@ -62,24 +64,32 @@ def sessions() -> SessionService:
 def workspaces() -> WorkspaceService:
     from luxxon.domain.workspaces import WorkspaceService
 
-    return WorkspaceService(identity_store())
+    return WorkspaceService(workspace_store())
 
 
 @cache
 def webhooks() -> WebhookService:
+    from luxxon.adapters.video import CloudflareWebhooks
     from luxxon.db.webhooks import PgReceiptStore
     from luxxon.domain.webhooks import WebhookService
 
-    s = get_settings()
-    return WebhookService(PgReceiptStore(), sessions(), webhook_secret, s.webhook_tolerance_s)
+    edge = CloudflareWebhooks(webhook_secret, get_settings().webhook_tolerance_s)
+    return WebhookService(edge, PgReceiptStore(), sessions())
+
+
+@cache
+def leases() -> PgLeaseStore:
+    from luxxon.db.decoder import PgLeaseStore
+
+    return PgLeaseStore()
 
 
 def webhook_secret() -> str:
     s = get_settings()
     if s.stream_webhook_secret_arn:
-        from aws_lambda_powertools.utilities import parameters
+        from luxxon.secrets_manager import read_secret
 
-        return str(parameters.get_secret(s.stream_webhook_secret_arn, max_age=300))
+        return read_secret(s.stream_webhook_secret_arn)
     if not s.stream_webhook_secret:
         raise RuntimeError("LX_STREAM_WEBHOOK_SECRET (or LX_STREAM_WEBHOOK_SECRET_ARN) is not set")
     return s.stream_webhook_secret.get_secret_value()

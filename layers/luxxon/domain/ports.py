@@ -1,0 +1,292 @@
+"""The domain's ports: the records it exchanges with the outside world and the interfaces the outside implements.
+
+`luxxon.db` implements the stores (SQL), `luxxon.adapters` the video edge, its webhooks and the frame store; the
+composition root (`luxxon.wiring`) plugs them in. Nothing here imports a driver, an SDK or an adapter, and a store
+never calls back into the domain: it runs statements and returns records; the domain decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from luxxon.domain.states import SessionState
+
+Window = tuple[datetime, datetime | None]  # a disconnect window: opened at, closed at (None: still open)
+Row = dict[str, Any]
+
+
+# -- sessions -----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Session:
+    id: str
+    consumer_workspace_id: str
+    operator_workspace_id: str | None
+    state: SessionState
+    max_duration_seconds: int
+    wait_timeout_seconds: int
+    rate_per_second_micro_usdc: int
+    hold_micro_usdc: int
+    started_at: datetime | None
+    ended_at: datetime | None
+    clean_seconds: int
+    charged_micro_usdc: int
+    settlement_tx_hash: str | None
+    video_backend_ref: str | None
+    created_at: datetime
+    requested_lat: float | None
+    requested_lng: float | None
+    authorized: bool
+    whep_url: str | None = field(repr=False)
+    whip_url: str | None = field(repr=False)
+
+    def is_party(self, workspace_id: str) -> bool:
+        return workspace_id in (self.consumer_workspace_id, self.operator_workspace_id)
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    consumer_workspace_id: str
+    lat: float
+    lng: float
+    geofence_radius_m: int
+    max_duration_seconds: int
+    wait_timeout_seconds: int
+    rate_per_second_micro_usdc: int
+    hold_micro_usdc: int
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """The one result of a write to a session.
+
+    won: the statement applied; `session` is the session after it and `token` the consistency token of the
+    transaction. Lost (a compare-and-swap that matched nothing): `session` is the session as re-read just now
+    (None: there is no such session) and `token` is None.
+    """
+
+    won: bool
+    session: Session | None
+    token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Locked:
+    """A session row locked inside a unit of work, with what a decision about it needs."""
+
+    session: Session
+    now: datetime  # the database clock when the lock was taken
+    windows: list[Window]
+
+
+class SessionStore(Protocol):
+    def atomic(self) -> AbstractContextManager[None]:
+        """A unit of work: every call inside runs in one transaction (committed on exit, rolled back on error)."""
+        ...
+
+    # reads
+    def get(self, session_id: str) -> Session | None: ...
+    def list_for(
+        self, workspace_id: str, state: SessionState | None, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Session]: ...
+    def inbox(self, workspace_id: str, limit: int) -> list[Session]: ...
+    def overdue_live(self, limit: int) -> list[str]: ...
+    def by_video_ref(self, video_backend_ref: str) -> Session | None: ...
+
+    # locks (inside `atomic`)
+    def lock(self, session_id: str) -> Locked | None: ...
+    def lock_assigned_to(self, operator_workspace_id: str) -> list[str]: ...
+    def lock_past_wait_deadline(self, limit: int) -> list[Session]: ...
+    def lock_workspaces(self, workspace_ids: Iterable[str | None]) -> None: ...
+
+    # writes: every state change is a compare-and-swap (`cas_`) on the states it may leave
+    def insert(self, new: NewSession) -> Transition: ...
+    def cas_accept(self, session_id: str, operator_workspace_id: str) -> Transition: ...
+    def cas_attach_video(self, session_id: str, ref: str, whip_url: str, whep_url: str) -> Transition: ...
+    def cas_go_live(self, session_id: str, started_at: datetime) -> Transition: ...
+    def cas_stop(
+        self, session_ids: Sequence[str], from_states: Iterable[SessionState], to_state: SessionState
+    ) -> list[Transition]: ...
+    def cas_end(
+        self, session_id: str, to_state: SessionState, ended_at: datetime, clean_seconds: int, charged: int
+    ) -> Transition: ...
+    def mark_busy(self, workspace_id: str) -> None: ...
+    def release_if_idle(self, workspace_ids: Iterable[str | None]) -> None: ...
+    def open_window(self, session_id: str, reason: str, at: datetime, states: Iterable[SessionState]) -> bool: ...
+    def close_window(self, session_id: str, reason: str, at: datetime) -> bool: ...
+
+
+# -- workspaces and keys ------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the workspace, the key used, what that key may do and what the workspace is."""
+
+    workspace_id: str
+    key_id: str
+    scopes: frozenset[str]
+    roles: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    key: str = field(repr=False)  # shown once, never stored
+    prefix: str
+    key_hash: bytes
+
+
+class WorkspaceStore(Protocol):
+    def principal_by_key_hash(self, key_hash: bytes) -> Principal | None: ...
+    def create_workspace(
+        self,
+        name: str,
+        roles: list[str],
+        availability: str,
+        wallet_address: str | None,
+        coverage_geojson: dict[str, Any] | None,
+        coverage_circle: tuple[float, float, float] | None,
+    ) -> Row: ...
+    def get_workspace(self, workspace_id: str) -> Row | None: ...
+    def coverage_is_valid(self, geojson: dict[str, Any]) -> bool: ...
+    def update_workspace(
+        self, workspace_id: str, name: str | None, availability: str | None, coverage_geojson: dict[str, Any] | None
+    ) -> Row | None: ...
+    def create_key(self, workspace_id: str, name: str, scopes: list[str], key: NewKey) -> Row: ...
+    def get_key(self, workspace_id: str, key_id: str) -> Row | None: ...
+    def list_keys(self, workspace_id: str) -> list[Row]: ...
+    def revoke_key(self, workspace_id: str, key_id: str) -> Row | None: ...
+
+
+# -- the outbox ---------------------------------------------------------------------------------------------------
+LIVE_INPUT_DELETE = "live_input.delete"  # payload: {"uid": <live input>, "sessionId": <session>}
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+class OutboxStore(Protocol):
+    def claim_for_sessions(self, session_ids: list[str]) -> list[Entry]: ...
+    def claim_due(self, limit: int) -> list[Entry]: ...
+    def mark_delivered(self, entry_id: int) -> None: ...
+    def mark_failed(self, entry_id: int, error: str, retry_in_s: int) -> None: ...
+
+
+# -- the video edge -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class LiveInput:
+    """One live input. `status` is the edge's connection status (e.g. "connected"), None when nobody publishes."""
+
+    uid: str
+    whip_url: str = field(repr=False)
+    whep_url: str = field(repr=False)
+    status: str | None = None
+
+
+class VideoBackendError(Exception):
+    """The video backend refused or could not be reached. `status` is the HTTP status (None: no response)."""
+
+    def __init__(self, message: str, *, status: int | None = None, codes: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.codes = codes
+
+    @property
+    def retryable(self) -> bool:
+        """True when trying again later may succeed (network failure, throttling, a server-side error)."""
+        return self.status is None or self.status == 429 or self.status >= 500
+
+
+@runtime_checkable
+class VideoBackend(Protocol):
+    def create_live_input(self, session_id: str) -> LiveInput:
+        """Provision a live input for a session (WebRTC in, WebRTC out, no recording)."""
+        ...
+
+    def get_live_input(self, uid: str) -> LiveInput | None:
+        """The live input, or None when it does not exist (never created, or deleted)."""
+        ...
+
+    def delete_live_input(self, uid: str) -> None:
+        """Tear the live input down. Idempotent: deleting one that does not exist is not an error."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeEvent:
+    """A verified notification from the video edge about one live input."""
+
+    receipt: bytes  # identifies this notification: the same bytes on a redelivery (replay protection)
+    event_type: str  # the edge's name for it
+    input_id: str
+    connected: bool | None  # True: a publisher connected; False: it disconnected; None: another kind of event
+    at: datetime | None  # when the edge saw it (None: not stated)
+
+
+class WebhookRejected(Exception):
+    """A notification that is not authentic (`reason`), or authentic but malformed (`malformed_field`)."""
+
+    def __init__(self, reason: str, malformed_field: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.malformed_field = malformed_field
+
+
+class EdgeWebhooks(Protocol):
+    def verify(self, headers: Mapping[str, str], body: bytes, now: float | None = None) -> EdgeEvent:
+        """The event, or WebhookRejected."""
+        ...
+
+
+class ReceiptStore(Protocol):
+    def seen(self, receipt: bytes) -> bool: ...
+    def remember(self, receipt: bytes, event: str, input_id: str | None) -> bool:
+        """Record a notification; False when it was already recorded (a replay)."""
+        ...
+
+
+# -- frames -------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Frame:
+    jpeg: bytes
+    captured_at: datetime
+
+
+class FrameStore(Protocol):
+    def put(self, session_id: str, frame: Frame) -> None: ...
+    def get(self, session_id: str) -> Frame | None: ...
+    def delete(self, session_id: str) -> None: ...
+
+
+# -- decoder leases -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A session this decoder process just claimed."""
+
+    session_id: str
+    state: SessionState
+    whep_url: str = field(repr=False)
+    generation: int  # 1 on the first claim, +1 on each takeover
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseStatus:
+    """One lease this owner held at renewal time, and what became of it."""
+
+    session_id: str
+    state: SessionState
+    whep_url: str | None = field(repr=False)
+    renewed: bool  # False: released in the same statement (the session is terminal, or no longer decoded here)
+
+
+class LeaseStore(Protocol):
+    def claim(self, owner: str, limit: int, ttl_s: float) -> list[Lease]: ...
+    def renew(self, owner: str, keep: Sequence[str], ttl_s: float) -> list[LeaseStatus]: ...
+    def release(self, owner: str, session_ids: Sequence[str] | None = None) -> int: ...
+    def backlog(self) -> int: ...
