@@ -17,6 +17,7 @@ lint: $(VENV)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 test: lint
 	$(PY) -m pytest

@@ -184,3 +184,22 @@ def video_env(edge: RunningEdge, database_url: str, monkeypatch: pytest.MonkeyPa
     get_settings.cache_clear()
     for getter in (wiring.video, wiring.outbox, wiring.sessions, wiring.webhooks, wiring.frames):
         getter.cache_clear()
+
+
+# -- sessions with a video plane (the local edge) ---------------------------------------------------------------
+@pytest.fixture
+def parties(workspace: WorkspaceFactory) -> tuple[Workspace, Workspace]:
+    return workspace("CONSUMER"), workspace("SUPPLIER")
+
+
+def assigned(api: Api, consumer: Workspace, operator: Workspace) -> str:
+    session_id = api("POST", "/api/v1/sessions", consumer.key, {"lat": 1, "lng": 2}).data["id"]
+    assert api("POST", f"/api/v1/sessions/{session_id}/accept", operator.key).status == 200
+    return session_id
+
+
+def started(api: Api, consumer: Workspace, operator: Workspace) -> dict:
+    session_id = assigned(api, consumer, operator)
+    reply = api("POST", f"/api/v1/sessions/{session_id}/start", operator.key)
+    assert reply.status == 200, reply.body
+    return reply.data

@@ -1,167 +1,154 @@
-"""Workspaces, API keys and /me."""
+"""Who may call what: every route of the table against every kind of caller."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import subprocess
-import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 
-import psycopg
 import pytest
 
-from luxxon.config import get_settings
-from luxxon.db import connection
-from tests.conftest import ROOT, Api, WorkspaceFactory
+from luxxon import wiring
+from luxxon.routes import ROUTES, SCOPES, Route
+from tests.conftest import Api, Workspace, WorkspaceFactory
 
-SQUARE = {"type": "Polygon", "coordinates": [[[-74.1, 4.6], [-74.0, 4.6], [-74.0, 4.7], [-74.1, 4.7], [-74.1, 4.6]]]}
-
-
-def test_me_names_the_workspace_and_the_key(api: Api, workspace: WorkspaceFactory) -> None:
-    me = workspace("CONSUMER")
-    data = api("GET", "/api/v1/me", me.key).data
-    assert data["authType"] == "apiKey"
-    assert data["workspace"]["id"] == me.id
-    assert data["apiKey"]["id"] == me.key_id
-    assert data["apiKey"]["prefix"] == me.key[:12]
-    assert "key" not in data["apiKey"]
+AUTH_ROUTES = [r for r in ROUTES if r.auth]
+ALL_SCOPES = list(SCOPES)
+SAMPLE_ID = "00000000-0000-4000-8000-000000000000"
+BODIES = {
+    "functions.sessions.create": {"lat": 1.0, "lng": 2.0},
+    "functions.api_keys.create": {"name": "ci", "scopes": ["sessions:read"]},
+    "functions.workspaces.update": {"name": "renamed"},
+}
 
 
-def test_a_key_is_shown_once_and_stored_only_as_its_hash(
-    api: Api, workspace: WorkspaceFactory, database_url: str
-) -> None:
-    admin = workspace("CONSUMER")
-    reply = api(
-        "POST", "/api/v1/api-keys", admin.key, {"name": "agent", "scopes": ["sessions:read", "sessions:create"]}
-    )
-    assert reply.status == 201
-    created = reply.data
-    assert created["key"].startswith("lxxn_")
-    assert created["scopes"] == ["sessions:create", "sessions:read"]
-    listed = api("GET", "/api/v1/api-keys", admin.key).data["items"]
-    assert [k["id"] for k in listed][-1] == created["id"]
-    assert all("key" not in k for k in listed)
-    with psycopg.connect(database_url) as conn:
-        dump = json.dumps(conn.execute("SELECT to_jsonb(k) FROM api_keys k").fetchall())
-        stored = conn.execute("SELECT key_hash FROM api_keys WHERE id = %s", (created["id"],)).fetchone()
-    assert created["key"] not in dump
-    assert stored is not None and bytes(stored[0]) == hashlib.sha256(created["key"].encode()).digest()
-    assert api("GET", "/api/v1/sessions", created["key"]).status == 200
+def path_of(route: Route, session_id: str = SAMPLE_ID) -> str:
+    return route.path.replace("{id}", session_id)
 
 
-def test_unknown_scopes_are_rejected(api: Api, workspace: WorkspaceFactory) -> None:
-    reply = api("POST", "/api/v1/api-keys", workspace().key, {"name": "x", "scopes": ["sessions:everything"]})
-    assert (reply.status, reply.error) == (400, ("INVALID_INPUT", "input:scopes"))
+def ids(route: Route) -> str:
+    return f"{route.method} {route.path}"
 
 
-def test_revoking_an_unknown_or_foreign_key_is_not_found(api: Api, workspace: WorkspaceFactory) -> None:
-    mine, theirs = workspace(), workspace()
-    for key_id in ("nope", theirs.key_id):
-        reply = api("DELETE", f"/api/v1/api-keys/{key_id}", mine.key)
-        assert (reply.status, reply.error[0]) == (404, "API_KEY_NOT_FOUND")
-    assert api("GET", "/api/v1/me", theirs.key).status == 200
+@pytest.mark.parametrize("route", AUTH_ROUTES, ids=ids)
+def test_no_key_is_not_authenticated(api: Api, route: Route) -> None:
+    reply = api(route.method, path_of(route), None, BODIES.get(route.module))
+    assert (reply.status, reply.error) == (401, ("NOT_AUTHENTICATED", "auth:missingBearer"))
 
 
-def test_a_supplier_sets_availability_and_coverage(api: Api, workspace: WorkspaceFactory) -> None:
-    me = workspace("SUPPLIER", availability="OFFLINE")
-    reply = api("PATCH", "/api/v1/workspaces/me", me.key, {"availability": "ONLINE", "coverageArea": SQUARE})
-    assert reply.status == 200
-    assert reply.headers["x-lx-consistency-token"].isdigit()
-    data = api("GET", "/api/v1/workspaces/me", me.key).data
-    assert data["availability"] == "ONLINE"
-    assert data["coverageArea"]["type"] == "MultiPolygon"
-    session = api("POST", "/api/v1/sessions", workspace("CONSUMER").key, {"lat": 4.65, "lng": -74.05}).data
-    assert [s["id"] for s in api("GET", "/api/v1/sessions/inbox", me.key).data["items"]] == [session["id"]]
-
-
+@pytest.mark.parametrize("route", AUTH_ROUTES, ids=ids)
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("authorization", "detail"),
     [
-        ({"availability": "BUSY"}, "availability"),
-        ({"coverageArea": {"type": "Point", "coordinates": [0, 0]}}, "coverageArea.type"),
-        ({"coverageArea": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [0, 0]]]}}, "coverageArea"),
-        ({"coverageArea": {"type": "Polygon", "coordinates": "square"}}, "coverageArea.coordinates"),
-        ({"name": ""}, "name"),
-        ({"name": "nul\x00byte"}, "name"),
-        ({"coverageArea": {"type": "Polygon", "coordinates": [[[500, 0], [1, 1], [1, 0], [500, 0]]]}}, "coverageArea"),
-        (
-            {"coverageArea": {"type": "Polygon", "coordinates": [[[0, 0, 5], [1, 1, 5], [1, 0, 5], [0, 0, 5]]]}},
-            "coverageArea",
-        ),
-        (
-            {"coverageArea": {"type": "Polygon", "coordinates": [[["a", "b"], [1, 1], [1, 0], ["a", "b"]]]}},
-            "coverageArea",
-        ),
+        ("Basic abc", "auth:malformedBearer"),
+        ("Bearer lxxn_short", "auth:malformedKey"),
+        ("Bearer eyJ.x.y", "auth:malformedKey"),
     ],
 )
-def test_bad_workspace_updates_are_400_and_change_nothing(
-    api: Api, workspace: WorkspaceFactory, body: dict, field: str
-) -> None:
-    me = workspace("SUPPLIER", availability="OFFLINE")
-    before = api("GET", "/api/v1/workspaces/me", me.key).data
-    reply = api("PATCH", "/api/v1/workspaces/me", me.key, body)
-    assert reply.status == 400
-    assert reply.error == ("INVALID_INPUT", f"input:{field}")
-    assert api("GET", "/api/v1/workspaces/me", me.key).data == before
+def test_a_malformed_key_is_not_authenticated(api: Api, route: Route, authorization: str, detail: str) -> None:
+    reply = api(route.method, path_of(route), None, BODIES.get(route.module), headers={"Authorization": authorization})
+    assert (reply.status, reply.error) == (401, ("NOT_AUTHENTICATED", detail))
 
 
-def test_a_malformed_consistency_token_is_400(api: Api, workspace: WorkspaceFactory) -> None:
-    reply = api("GET", "/api/v1/sessions", workspace().key, headers={"x-lx-consistency-token": "drop table"})
-    assert (reply.status, reply.error) == (400, ("INVALID_INPUT", "input:x-lx-consistency-token"))
+@pytest.mark.parametrize("route", AUTH_ROUTES, ids=ids)
+def test_an_unknown_well_formed_key_is_not_authenticated(api: Api, route: Route) -> None:
+    reply = api(route.method, path_of(route), "lxxn_" + "A" * 43, BODIES.get(route.module))
+    assert (reply.status, reply.error) == (401, ("NOT_AUTHENTICATED", "auth:unknownOrRevokedKey"))
 
 
-def test_a_consistency_token_from_a_write_is_accepted_on_a_read(api: Api, workspace: WorkspaceFactory) -> None:
-    me = workspace()
-    written = api("POST", "/api/v1/sessions", me.key, {"lat": 0, "lng": 0})
-    token = written.headers["x-lx-consistency-token"]
-    reply = api("GET", f"/api/v1/sessions/{written.data['id']}", me.key, headers={"x-lx-consistency-token": token})
-    assert reply.status == 200
+@pytest.mark.parametrize("route", AUTH_ROUTES, ids=ids)
+def test_a_revoked_key_fails_on_the_next_request(api: Api, workspace: WorkspaceFactory, route: Route) -> None:
+    admin = workspace("CONSUMER", "SUPPLIER", scopes=ALL_SCOPES)
+    victim = api("POST", "/api/v1/api-keys", admin.key, {"name": "soon revoked", "scopes": ALL_SCOPES}).data
+    assert api("GET", "/api/v1/me", victim["key"]).status == 200
+    assert api("DELETE", f"/api/v1/api-keys/{victim['id']}", admin.key).status == 200
+    reply = api(route.method, path_of(route), victim["key"], BODIES.get(route.module))
+    assert (reply.status, reply.error) == (401, ("NOT_AUTHENTICATED", "auth:unknownOrRevokedKey"))
 
 
-def test_an_unreachable_authorization_store_is_authz_error(
-    api: Api, workspace: WorkspaceFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    key = workspace().key
-    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/nowhere")
-    monkeypatch.setenv("LX_DB_CONNECT_TIMEOUT_S", "1")
-    get_settings.cache_clear()
-    connection.reset()
-    try:
-        reply = api("GET", "/api/v1/me", key)
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
-        connection.reset()
-    assert (reply.status, reply.error) == (503, ("AUTHZ_ERROR", "auth:storeUnavailable"))
+@pytest.mark.parametrize("route", [r for r in AUTH_ROUTES if r.scopes], ids=ids)
+def test_a_key_without_the_routes_scope_is_not_authorized(api: Api, workspace: WorkspaceFactory, route: Route) -> None:
+    other_scopes = [s for s in ALL_SCOPES if s not in route.scopes]
+    caller = workspace("CONSUMER", "SUPPLIER", scopes=other_scopes)
+    reply = api(route.method, path_of(route), caller.key, BODIES.get(route.module))
+    assert reply.status == 403
+    assert reply.error == ("NOT_AUTHORIZED", "scope:" + "|".join(route.scopes))
 
 
-def test_the_admin_command_creates_a_workspace_and_prints_its_key_once(api: Api, database_url: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "luxxon.admin", "create-workspace", "--name", "cli", "--roles", "SUPPLIER",
-         "--availability", "ONLINE", "--coverage", "4.71,-74.07,5000"],
-        capture_output=True, text=True, check=True, cwd=ROOT, env={**os.environ, "DATABASE_URL": database_url},
-    )  # fmt: skip
-    printed = json.loads(result.stdout)
-    assert printed["workspace"]["roles"] == ["SUPPLIER"]
-    assert printed["workspace"]["coverageArea"]["type"] == "MultiPolygon"
-    me = api("GET", "/api/v1/me", printed["apiKey"]["key"]).data
-    assert me["workspace"]["id"] == printed["workspace"]["id"]
-    assert set(me["apiKey"]["scopes"]) == {"sessions:operate", "sessions:read", "workspace:admin"}
+def test_public_routes_need_no_key(api: Api) -> None:
+    for route in (r for r in ROUTES if not r.auth and not r.module.startswith("functions.webhooks")):
+        assert api(route.method, route.path).status == 200, route
 
 
-def test_migrations_are_safe_to_run_twice(database_url: str) -> None:
-    from luxxon.db.migrate import migrate
+# --- the parties of one session ---------------------------------------------------------------------------------------
 
-    assert migrate(database_url) == []
+Setup = Callable[[Api, Workspace, Workspace], str]
 
 
-def test_a_body_that_is_not_utf8_is_400(workspace: WorkspaceFactory) -> None:
-    from luxxon.local.gateway import build_event, invoke, match
+def requested(api: Api, consumer: Workspace, operator: Workspace) -> str:
+    return api("POST", "/api/v1/sessions", consumer.key, {"lat": 1.0, "lng": 2.0}).data["id"]
 
-    route, params = match("POST", "/api/v1/sessions")  # type: ignore[misc]
-    headers = {"Authorization": f"Bearer {workspace().key}", "content-type": "application/json"}
-    event = build_event(route, "POST", "/api/v1/sessions", params, "", headers, b'{"lat": "\xff\xfe"}')
-    result = invoke(route.module, event)
-    body = json.loads(result["body"])
-    assert (result["statusCode"], body["code"], body["detail"]) == (400, "INVALID_INPUT", "input:body")
+
+def assigned(api: Api, consumer: Workspace, operator: Workspace) -> str:
+    session_id = requested(api, consumer, operator)
+    assert api("POST", f"/api/v1/sessions/{session_id}/accept", operator.key).status == 200
+    return session_id
+
+
+def live(api: Api, consumer: Workspace, operator: Workspace) -> str:
+    session_id = assigned(api, consumer, operator)
+    wiring.sessions().go_live(session_id, datetime.now(UTC))
+    return session_id
+
+
+# route module -> (session setup, expected status for the consumer, the operator, a stranger)
+PARTIES: dict[str, tuple[Setup, int, int, int]] = {
+    "functions.sessions.get": (assigned, 200, 200, 404),
+    "functions.sessions.cancel": (assigned, 200, 403, 404),
+    "functions.sessions.accept": (requested, 403, 200, 200),
+    "functions.sessions.end": (live, 200, 200, 404),
+}
+# Routes whose party rules need the video plane: tested in test_video_api.py.
+VIDEO_ROUTES = {
+    "functions.sessions.start",
+    "functions.sessions.viewer_token",
+    "functions.sessions.producer_token",
+    "functions.sessions.frame",
+}
+
+
+def test_every_session_route_has_a_row_in_the_party_table() -> None:
+    session_routes = {r.module for r in ROUTES if "{id}" in r.path and r.module.startswith("functions.sessions")}
+    assert session_routes == set(PARTIES) | VIDEO_ROUTES
+
+
+@pytest.mark.parametrize("module", sorted(PARTIES))
+@pytest.mark.parametrize("party", ["consumer", "operator", "stranger"])
+def test_session_routes_by_party(api: Api, workspace: WorkspaceFactory, module: str, party: str) -> None:
+    setup, *expected = PARTIES[module]
+    consumer = workspace("CONSUMER", "SUPPLIER", scopes=ALL_SCOPES)
+    operator = workspace("SUPPLIER", scopes=ALL_SCOPES)
+    stranger = workspace("CONSUMER", "SUPPLIER", scopes=ALL_SCOPES)
+    session_id = setup(api, consumer, operator)
+    caller = {"consumer": consumer, "operator": operator, "stranger": stranger}[party]
+    route = next(r for r in ROUTES if r.module == module)
+    reply = api(route.method, path_of(route, session_id), caller.key)
+    assert reply.status == expected[["consumer", "operator", "stranger"].index(party)], reply.body
+
+
+def test_whip_url_never_reaches_the_consumer(api: Api, workspace: WorkspaceFactory, database_url: str) -> None:
+    import psycopg
+
+    consumer, operator = workspace("CONSUMER"), workspace("SUPPLIER")
+    session_id = assigned(api, consumer, operator)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE sessions SET whip_url = 'https://edge/secret/publish', whep_url = 'https://edge/play'"
+            " WHERE id = %s",
+            (session_id,),
+        )
+    as_consumer = api("GET", f"/api/v1/sessions/{session_id}", consumer.key).data
+    as_operator = api("GET", f"/api/v1/sessions/{session_id}", operator.key).data
+    assert (as_consumer["whipUrl"], as_consumer["whepUrl"]) == (None, "https://edge/play")
+    assert as_operator["whipUrl"] == "https://edge/secret/publish"
+    listed = api("GET", "/api/v1/sessions", consumer.key).data["items"]
+    assert all(item["whipUrl"] is None for item in listed)

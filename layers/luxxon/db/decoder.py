@@ -12,7 +12,8 @@ from luxxon.db.connection import Conn, connection
 from luxxon.domain.ports import Lease, LeaseStatus
 from luxxon.domain.states import VIDEO_ACTIVE, SessionState, sql_in
 
-# The predicate of the partial index sessions_needs_decoder_idx (0002_video.sql), rendered from the state set.
+# The partial index sessions_needs_decoder_idx (0002_video.sql) and its predicate, rendered from the same state set.
+PARTIAL_INDEXES = {"sessions_needs_decoder_idx": VIDEO_ACTIVE}
 _NEEDS_DECODER = f"s.state IN ({sql_in(VIDEO_ACTIVE)}) AND s.whep_url IS NOT NULL"
 
 # Up to `limit` sessions that need a decoder and have no live lease. Session rows being changed right now (a

@@ -17,21 +17,14 @@ from luxxon.domain.states import METERED, PRE_LIVE, VIDEO_ACTIVE, SessionState, 
 
 S = SessionState
 
-# The columns of the domain `Session`, in its field order.
-COLUMNS = """
-    s.id::text, s.consumer_workspace_id::text, s.operator_workspace_id::text, s.state,
-    s.max_duration_seconds, s.wait_timeout_seconds, s.rate_per_second_micro_usdc, s.hold_micro_usdc,
-    s.started_at, s.ended_at, s.clean_seconds, s.charged_micro_usdc, s.settlement_tx_hash,
-    s.video_backend_ref, s.created_at,
-    ST_Y(s.requested_at_point::geometry) AS requested_lat, ST_X(s.requested_at_point::geometry) AS requested_lng,
-    s.authorized, s.whep_url, s.whip_url
-"""
+# The domain `Session` of a row `s` (SQL type lx_session, migration 0003: the one definition of the shape).
+COLUMNS = "(lx_session_of(s)).*"
 _TOKEN = "pg_current_xact_id()::text AS token"
 
-# The partial indexes these statements must be able to use (their predicates are checked against the state sets by
-# tests/integration/test_db_schema.py).
-_REQUESTED = f"s.state IN ({sql_in({S.REQUESTED})})"  # sessions_requested_point_gix
-_PRE_LIVE = f"state IN ({sql_in(PRE_LIVE)})"  # sessions_wait_deadline_idx
+# Partial indexes on `sessions` and the state set each predicate must equal (checked against the live schema by
+# tests/integration/test_db_schema.py). Statements that must use one render its predicate from the same set.
+PARTIAL_INDEXES = {"sessions_requested_point_gix": frozenset({S.REQUESTED}), "sessions_wait_deadline_idx": PRE_LIVE}
+_PRE_LIVE = f"state IN ({sql_in(PRE_LIVE)})"
 
 
 def _session(row: dict[str, Any]) -> Session:
@@ -53,7 +46,7 @@ class PgSessionStore:
 
     # -- reads ---------------------------------------------------------------------------------------------------
     def get(self, session_id: str) -> Session | None:
-        row = connection().execute(f"SELECT {COLUMNS} FROM sessions s WHERE s.id = %s", (session_id,)).fetchone()
+        row = connection().execute("SELECT * FROM lx_session_get(%s)", (session_id,)).fetchone()
         return None if row is None else _session(row)
 
     def list_for(
@@ -79,22 +72,8 @@ class PgSessionStore:
         return [_session(r) for r in connection().execute(sql, params).fetchall()]
 
     def inbox(self, workspace_id: str, limit: int) -> list[Session]:
-        # REQUESTED sessions whose point lies in the supplier's coverage area: the partial GiST index on
-        # REQUESTED points answers the bounding-box test, then the exact intersection runs on those rows only.
-        rows = (
-            connection()
-            .execute(
-                f"""
-                SELECT {COLUMNS} FROM workspaces w
-                JOIN sessions s ON {_REQUESTED} AND ST_Intersects(s.requested_at_point, w.coverage_area)
-                WHERE w.id = %(ws)s AND s.consumer_workspace_id <> w.id
-                ORDER BY s.created_at, s.id
-                LIMIT %(limit)s
-                """,
-                {"ws": workspace_id, "limit": limit},
-            )
-            .fetchall()
-        )
+        # REQUESTED sessions inside the supplier's coverage area, oldest first (lx_session_inbox, migration 0003).
+        rows = connection().execute("SELECT * FROM lx_session_inbox(%s, %s)", (workspace_id, limit)).fetchall()
         return [_session(r) for r in rows]
 
     def overdue_live(self, limit: int) -> list[str]:
@@ -210,12 +189,7 @@ class PgSessionStore:
     def cas_accept(self, session_id: str, operator_workspace_id: str) -> Transition:
         return self._cas(
             session_id,
-            f"""
-            UPDATE sessions s SET state = %(to)s, operator_workspace_id = %(op)s,
-                   assigned_at = clock_timestamp(), updated_at = clock_timestamp()
-            WHERE s.id = %(id)s AND s.state = %(from)s AND s.consumer_workspace_id <> %(op)s
-            RETURNING {COLUMNS}, {_TOKEN}
-            """,
+            f"SELECT a.*, {_TOKEN} FROM lx_session_cas_accept(%(id)s, %(op)s, %(from)s, %(to)s) a",
             {"op": operator_workspace_id, "from": S.REQUESTED.value, "to": S.ASSIGNED.value},
         )
 
@@ -257,13 +231,13 @@ class PgSessionStore:
                            video_backend_ref = NULL, whip_url = NULL, whep_url = NULL
                     FROM sessions old
                     WHERE old.id = s.id AND s.id = ANY(%(ids)s::uuid[]) AND s.state = ANY(%(from)s)
-                    RETURNING s.*, old.video_backend_ref AS old_ref
+                    RETURNING lx_session_of(s) AS session, old.video_backend_ref AS old_ref
                 ), teardown AS (
                     INSERT INTO outbox (kind, payload)
-                    SELECT %(kind)s, jsonb_build_object('uid', c.old_ref, 'sessionId', c.id::text)
+                    SELECT %(kind)s, jsonb_build_object('uid', c.old_ref, 'sessionId', (c.session).id)
                     FROM changed c WHERE c.old_ref IS NOT NULL
                 )
-                SELECT {COLUMNS}, {_TOKEN} FROM changed s ORDER BY s.created_at, s.id
+                SELECT (c.session).*, {_TOKEN} FROM changed c ORDER BY (c.session).created_at, (c.session).id
                 """,
                 {"ids": list(session_ids), "from": names(from_states), "to": to_state.value, "kind": LIVE_INPUT_DELETE},
             )
@@ -284,13 +258,13 @@ class PgSessionStore:
                        video_backend_ref = NULL, whip_url = NULL, whep_url = NULL
                 FROM sessions old
                 WHERE old.id = s.id AND s.id = %(id)s AND s.state = %(from)s
-                RETURNING s.*, old.video_backend_ref AS old_ref
+                RETURNING lx_session_of(s) AS session, old.video_backend_ref AS old_ref
             ), teardown AS (
                 INSERT INTO outbox (kind, payload)
-                SELECT %(kind)s, jsonb_build_object('uid', c.old_ref, 'sessionId', c.id::text)
+                SELECT %(kind)s, jsonb_build_object('uid', c.old_ref, 'sessionId', (c.session).id)
                 FROM changed c WHERE c.old_ref IS NOT NULL
             )
-            SELECT {COLUMNS}, {_TOKEN} FROM changed s
+            SELECT (c.session).*, {_TOKEN} FROM changed c
             """,
             {
                 "to": to_state.value,

@@ -20,16 +20,7 @@ _TOKEN = "pg_current_xact_id()::text AS token"
 
 class PgWorkspaceStore:
     def principal_by_key_hash(self, key_hash: bytes) -> Principal | None:
-        row = (
-            connection()
-            .execute(
-                "SELECT k.id::text AS key_id, k.workspace_id::text, k.scopes, w.roles"
-                " FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id"
-                " WHERE k.key_hash = %s AND k.revoked_at IS NULL",
-                (key_hash,),
-            )
-            .fetchone()
-        )
+        row = connection().execute("SELECT * FROM lx_principal(%s)", (key_hash,)).fetchone()
         if row is None:
             return None
         return Principal(

@@ -1,0 +1,167 @@
+"""Workspaces, API keys and /me."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import psycopg
+import pytest
+
+from luxxon.config import get_settings
+from luxxon.db import connection
+from tests.conftest import ROOT, Api, WorkspaceFactory
+
+SQUARE = {"type": "Polygon", "coordinates": [[[-74.1, 4.6], [-74.0, 4.6], [-74.0, 4.7], [-74.1, 4.7], [-74.1, 4.6]]]}
+
+
+def test_me_names_the_workspace_and_the_key(api: Api, workspace: WorkspaceFactory) -> None:
+    me = workspace("CONSUMER")
+    data = api("GET", "/api/v1/me", me.key).data
+    assert data["authType"] == "apiKey"
+    assert data["workspace"]["id"] == me.id
+    assert data["apiKey"]["id"] == me.key_id
+    assert data["apiKey"]["prefix"] == me.key[:12]
+    assert "key" not in data["apiKey"]
+
+
+def test_a_key_is_shown_once_and_stored_only_as_its_hash(
+    api: Api, workspace: WorkspaceFactory, database_url: str
+) -> None:
+    admin = workspace("CONSUMER")
+    reply = api(
+        "POST", "/api/v1/api-keys", admin.key, {"name": "agent", "scopes": ["sessions:read", "sessions:create"]}
+    )
+    assert reply.status == 201
+    created = reply.data
+    assert created["key"].startswith("lxxn_")
+    assert created["scopes"] == ["sessions:create", "sessions:read"]
+    listed = api("GET", "/api/v1/api-keys", admin.key).data["items"]
+    assert [k["id"] for k in listed][-1] == created["id"]
+    assert all("key" not in k for k in listed)
+    with psycopg.connect(database_url) as conn:
+        dump = json.dumps(conn.execute("SELECT to_jsonb(k) FROM api_keys k").fetchall())
+        stored = conn.execute("SELECT key_hash FROM api_keys WHERE id = %s", (created["id"],)).fetchone()
+    assert created["key"] not in dump
+    assert stored is not None and bytes(stored[0]) == hashlib.sha256(created["key"].encode()).digest()
+    assert api("GET", "/api/v1/sessions", created["key"]).status == 200
+
+
+def test_unknown_scopes_are_rejected(api: Api, workspace: WorkspaceFactory) -> None:
+    reply = api("POST", "/api/v1/api-keys", workspace().key, {"name": "x", "scopes": ["sessions:everything"]})
+    assert (reply.status, reply.error) == (400, ("INVALID_INPUT", "input:scopes"))
+
+
+def test_revoking_an_unknown_or_foreign_key_is_not_found(api: Api, workspace: WorkspaceFactory) -> None:
+    mine, theirs = workspace(), workspace()
+    for key_id in ("nope", theirs.key_id):
+        reply = api("DELETE", f"/api/v1/api-keys/{key_id}", mine.key)
+        assert (reply.status, reply.error[0]) == (404, "API_KEY_NOT_FOUND")
+    assert api("GET", "/api/v1/me", theirs.key).status == 200
+
+
+def test_a_supplier_sets_availability_and_coverage(api: Api, workspace: WorkspaceFactory) -> None:
+    me = workspace("SUPPLIER", availability="OFFLINE")
+    reply = api("PATCH", "/api/v1/workspaces/me", me.key, {"availability": "ONLINE", "coverageArea": SQUARE})
+    assert reply.status == 200
+    assert reply.headers["x-lx-consistency-token"].isdigit()
+    data = api("GET", "/api/v1/workspaces/me", me.key).data
+    assert data["availability"] == "ONLINE"
+    assert data["coverageArea"]["type"] == "MultiPolygon"
+    session = api("POST", "/api/v1/sessions", workspace("CONSUMER").key, {"lat": 4.65, "lng": -74.05}).data
+    assert [s["id"] for s in api("GET", "/api/v1/sessions/inbox", me.key).data["items"]] == [session["id"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"availability": "BUSY"}, "availability"),
+        ({"coverageArea": {"type": "Point", "coordinates": [0, 0]}}, "coverageArea.type"),
+        ({"coverageArea": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [0, 0]]]}}, "coverageArea"),
+        ({"coverageArea": {"type": "Polygon", "coordinates": "square"}}, "coverageArea.coordinates"),
+        ({"name": ""}, "name"),
+        ({"name": "nul\x00byte"}, "name"),
+        ({"coverageArea": {"type": "Polygon", "coordinates": [[[500, 0], [1, 1], [1, 0], [500, 0]]]}}, "coverageArea"),
+        (
+            {"coverageArea": {"type": "Polygon", "coordinates": [[[0, 0, 5], [1, 1, 5], [1, 0, 5], [0, 0, 5]]]}},
+            "coverageArea",
+        ),
+        (
+            {"coverageArea": {"type": "Polygon", "coordinates": [[["a", "b"], [1, 1], [1, 0], ["a", "b"]]]}},
+            "coverageArea",
+        ),
+    ],
+)
+def test_bad_workspace_updates_are_400_and_change_nothing(
+    api: Api, workspace: WorkspaceFactory, body: dict, field: str
+) -> None:
+    me = workspace("SUPPLIER", availability="OFFLINE")
+    before = api("GET", "/api/v1/workspaces/me", me.key).data
+    reply = api("PATCH", "/api/v1/workspaces/me", me.key, body)
+    assert reply.status == 400
+    assert reply.error == ("INVALID_INPUT", f"input:{field}")
+    assert api("GET", "/api/v1/workspaces/me", me.key).data == before
+
+
+def test_a_malformed_consistency_token_is_400(api: Api, workspace: WorkspaceFactory) -> None:
+    reply = api("GET", "/api/v1/sessions", workspace().key, headers={"x-lx-consistency-token": "drop table"})
+    assert (reply.status, reply.error) == (400, ("INVALID_INPUT", "input:x-lx-consistency-token"))
+
+
+def test_a_consistency_token_from_a_write_is_accepted_on_a_read(api: Api, workspace: WorkspaceFactory) -> None:
+    me = workspace()
+    written = api("POST", "/api/v1/sessions", me.key, {"lat": 0, "lng": 0})
+    token = written.headers["x-lx-consistency-token"]
+    reply = api("GET", f"/api/v1/sessions/{written.data['id']}", me.key, headers={"x-lx-consistency-token": token})
+    assert reply.status == 200
+
+
+def test_an_unreachable_authorization_store_is_authz_error(
+    api: Api, workspace: WorkspaceFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = workspace().key
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/nowhere")
+    monkeypatch.setenv("LX_DB_CONNECT_TIMEOUT_S", "1")
+    get_settings.cache_clear()
+    connection.reset()
+    try:
+        reply = api("GET", "/api/v1/me", key)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+        connection.reset()
+    assert (reply.status, reply.error) == (503, ("AUTHZ_ERROR", "auth:storeUnavailable"))
+
+
+def test_the_admin_command_creates_a_workspace_and_prints_its_key_once(api: Api, database_url: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "luxxon.admin", "create-workspace", "--name", "cli", "--roles", "SUPPLIER",
+         "--availability", "ONLINE", "--coverage", "4.71,-74.07,5000"],
+        capture_output=True, text=True, check=True, cwd=ROOT, env={**os.environ, "DATABASE_URL": database_url},
+    )  # fmt: skip
+    printed = json.loads(result.stdout)
+    assert printed["workspace"]["roles"] == ["SUPPLIER"]
+    assert printed["workspace"]["coverageArea"]["type"] == "MultiPolygon"
+    me = api("GET", "/api/v1/me", printed["apiKey"]["key"]).data
+    assert me["workspace"]["id"] == printed["workspace"]["id"]
+    assert set(me["apiKey"]["scopes"]) == {"sessions:operate", "sessions:read", "workspace:admin"}
+
+
+def test_migrations_are_safe_to_run_twice(database_url: str) -> None:
+    from luxxon.db.migrate import migrate
+
+    assert migrate(database_url) == []
+
+
+def test_a_body_that_is_not_utf8_is_400(workspace: WorkspaceFactory) -> None:
+    from luxxon.local.gateway import build_event, invoke, match
+
+    route, params = match("POST", "/api/v1/sessions")  # type: ignore[misc]
+    headers = {"Authorization": f"Bearer {workspace().key}", "content-type": "application/json"}
+    event = build_event(route, "POST", "/api/v1/sessions", params, "", headers, b'{"lat": "\xff\xfe"}')
+    result = invoke(route.module, event)
+    body = json.loads(result["body"])
+    assert (result["statusCode"], body["code"], body["detail"]) == (400, "INVALID_INPUT", "input:body")
