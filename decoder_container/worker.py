@@ -31,7 +31,7 @@ from decoder_container.config import DecoderConfig
 from decoder_container.session import JpegEncoder, SessionDecoder
 from luxxon.domain.decoder import CpuGauge, Fence, needs_decoder, owner_id, reconcile
 from luxxon.domain.ports import FrameStore, Lease, LeaseStore
-from luxxon.domain.states import METERED
+from luxxon.domain.states import METERED, SessionState
 from luxxon.errors import InvalidState, LxError
 from luxxon.observability import logger
 
@@ -166,7 +166,7 @@ class Worker:
         decoder = SessionDecoder(
             lease.session_id,
             lease.whep_url,
-            live=lease.state != "ASSIGNED",
+            live=lease.state is not SessionState.ASSIGNED,
             config=self.config,
             http=self._http,
             frames=self._frames,

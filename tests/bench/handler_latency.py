@@ -12,26 +12,18 @@ from typing import Any
 from luxxon import wiring
 from luxxon.admin import DEFAULT_SCOPES
 from luxxon.db import connection as db
-from luxxon.db.sessions import COLUMNS
 from luxxon.domain.identity import hash_key
 from luxxon.local.gateway import build_event, invoke, match
 from tests.bench.common import p50, p99, scratch_database, timed
 
 N = 2000
-AUTH_SQL = (
-    "SELECT k.id::text AS key_id, k.workspace_id::text, k.scopes, w.roles"
-    " FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.key_hash = %s AND k.revoked_at IS NULL"
+# The statements the handlers send (luxxon.db: the hot ones are PL/pgSQL functions, migration 0003).
+AUTH_SQL = "SELECT * FROM lx_principal(%s)"
+GET_SQL = "SELECT * FROM lx_session_get(%(id)s)"
+ACCEPT_SQL = (
+    "SELECT a.*, pg_current_xact_id()::text AS token"
+    " FROM lx_session_cas_accept(%(id)s, %(op)s, 'REQUESTED', 'ASSIGNED') a"
 )
-GET_SQL = (
-    f"SELECT {COLUMNS} FROM sessions s"
-    " WHERE s.id = %(id)s AND (s.consumer_workspace_id = %(ws)s OR s.operator_workspace_id = %(ws)s)"
-)
-ACCEPT_SQL = f"""
-    UPDATE sessions s SET state = 'ASSIGNED', operator_workspace_id = %(op)s,
-           assigned_at = clock_timestamp(), updated_at = clock_timestamp()
-    WHERE s.id = %(id)s AND s.state = 'REQUESTED' AND s.consumer_workspace_id <> %(op)s
-    RETURNING {COLUMNS}, pg_current_xact_id()::text AS token
-"""
 
 
 class RoundTrips:

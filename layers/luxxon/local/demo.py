@@ -17,6 +17,7 @@ from typing import Any
 
 from luxxon import wiring
 from luxxon.admin import DEFAULT_SCOPES
+from luxxon.domain.states import SessionState
 from luxxon.local.camera import publish
 
 
@@ -66,7 +67,7 @@ async def run(api: str, seconds: float, codec: str, out: str) -> int:
     try:
         while True:
             status, body, _ = call(api, "GET", f"/sessions/{session_id}", consumer)
-            if body["data"]["state"] == "LIVE":
+            if body["data"]["state"] == SessionState.LIVE:
                 break
             if time.monotonic() - began > 30:
                 step("the session did not turn LIVE within 30 s: is the decoder running (make run)?")
