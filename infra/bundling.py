@@ -129,21 +129,23 @@ def _ignore_top(root: Path, names: Iterable[str]) -> Any:
     return ignore
 
 
-def layer_code() -> lambda_.Code:
-    """The shared layer: luxxon + its runtime dependencies, `python/` layout.
-
-    Its hash covers the resolved distributions (names and versions, from their .dist-info folders), so a newer
-    wheel resolved on another machine is a new asset, not a silent reuse of the old one.
-    """
+def layer_hash() -> str:
+    """The shared layer's content hash: the resolved distributions (names and versions, from their .dist-info
+    folders), the platform and Python version, and the luxxon tree. A newer wheel resolved on another machine is a new
+    asset, not a silent reuse of the old one."""
     resolved = sorted(path.name for path in _dependencies_dir().glob("*.dist-info"))
-    asset_hash = hashlib.sha256(
+    return hashlib.sha256(
         "\n".join(
             [*resolved, *c.PIP_PLATFORMS, c.PYTHON_VERSION, tree_hash(c.LAYER_PACKAGE_DIR, c.LAYER_EXCLUDED)]
         ).encode()
     ).hexdigest()
+
+
+def layer_code(asset_hash: str | None = None) -> lambda_.Code:
+    """The shared layer: luxxon + its runtime dependencies, `python/` layout, as an asset keyed on `layer_hash()`."""
     return lambda_.Code.from_asset(
         str(c.LAYER_PACKAGE_DIR.parent),
-        asset_hash=asset_hash,
+        asset_hash=asset_hash or layer_hash(),
         asset_hash_type=AssetHashType.CUSTOM,
         bundling=BundlingOptions(image=_NO_DOCKER, local=_LayerBundler()),
     )

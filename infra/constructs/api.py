@@ -1,25 +1,46 @@
 """The REST API: one Lambda per row of the route table, built in one loop.
 
-Adding an endpoint is a handler module + a row in luxxon.routes: nothing here changes. Every function gets the
-same grants (database through the proxy, Cloudflare secrets, frames read) because the handlers share one layer
-and any of them may touch those stores; a route that needs more is a new capability, not a per-route branch.
+Adding an endpoint is a handler module + a row in luxxon.routes: nothing here changes. Each function is granted
+exactly what its row declares in `needs` (GRANTS below) and nothing else: DATABASE the proxy path and the database
+secret, VIDEO the Cloudflare Stream secret, WEBHOOK_SECRET the webhook signing secret, FRAMES read access to the
+frames store. Only code that reaches the database or Redis is attached to the VPC; /health and the docs run outside
+it with no grant at all. Routes that can tear video down (VIDEO) write outbox rows, so they are the API's outbox
+writers (the settlement capability grants those its queue).
+
+Every function runs with SnapStart: API Gateway invokes (and may invoke only) its `live` alias, which each deploy
+moves to the version it publishes.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 
 from aws_cdk import CfnOutput, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra import constants as c
-from infra.constructs.platform import Consumer, Platform, acknowledge, log_retention, managed_policy_finding
+from infra.constructs.common import Consumer, acknowledge, log_retention, managed_policy_finding
+from infra.constructs.platform import Platform
 from infra.gateway_responses import add_gateway_responses
-from luxxon.routes import API_PREFIX, ROUTES, Route
+from luxxon.routes import API_PREFIX, DATABASE, FRAMES, ROUTES, VIDEO, WEBHOOK_SECRET, Route
+
+# What each need of a route row grants its function.
+GRANTS: dict[str, Callable[[Platform, Consumer], None]] = {
+    DATABASE: lambda platform, consumer: platform.database.connect(consumer),
+    VIDEO: lambda platform, consumer: platform.secrets.grant_cloudflare(consumer),
+    WEBHOOK_SECRET: lambda platform, consumer: platform.secrets.grant_webhook(consumer),
+    FRAMES: lambda platform, consumer: platform.frames.grant_read(consumer),
+}
+# Needs that reach a store inside the VPC (the RDS Proxy, ElastiCache); S3 would not need it, Redis does.
+IN_VPC = frozenset({DATABASE, FRAMES})
+# Needs whose code writes outbox rows (a transition that stops video queues the live-input teardown).
+OUTBOX = frozenset({VIDEO})
 
 # Access log: one JSON object per request.
 ACCESS_LOG_FORMAT = {
@@ -80,28 +101,47 @@ class Api(Construct):
         add_gateway_responses(self.rest_api)
 
         self.functions: dict[str, lambda_.Function] = {}
+        self.aliases: dict[str, lambda_.Alias] = {}
+        self._frame_readers: ec2.SecurityGroup | None = None
         for route in ROUTES:
+            unknown = route.needs - GRANTS.keys()
+            if unknown:
+                raise ValueError(f"{route.module}: no grant for needs {sorted(unknown)}")
+            in_vpc = bool(route.needs & IN_VPC)
             function = platform.functions.function(
                 self,
                 construct_name(route),
                 handler=f"{route.module}.lambda_handler",
                 description=f"{route.method} {route.path}",
+                in_vpc=in_vpc,
+                security_group=self._frame_reader_group(platform) if FRAMES in route.needs else None,
+                snap_start=True,
             )
             consumer = Consumer.of_function(function)
-            platform.database.connect(consumer)
-            platform.secrets.grant_cloudflare(consumer)
-            platform.frames.grant_read(consumer)
-            platform.outbox_writers.append(consumer)
+            for need in sorted(route.needs):
+                GRANTS[need](platform, consumer)
+            if route.needs & OUTBOX:
+                platform.outbox_writers.append(consumer)
+            alias = platform.functions.live_alias(function)
             self.rest_api.root.resource_for_path(route.path).add_method(
                 route.method,
-                apigw.LambdaIntegration(function, allow_test_invoke=False),
+                apigw.LambdaIntegration(alias, allow_test_invoke=False),
                 operation_name=route.name,
             )
             platform.monitoring.watch_function(function, route.name)
             self.functions[route.name] = function
+            self.aliases[route.name] = alias
         platform.monitoring.watch_api(self.rest_api)
         self._acknowledge()
         CfnOutput(scope, "ApiBaseUrl", value=f"{self.rest_api.url.rstrip('/')}{API_PREFIX}")
+
+    def _frame_reader_group(self, platform: Platform) -> ec2.SecurityGroup:
+        """The frame readers' own security group: only they get the path to Redis, not every database client."""
+        if self._frame_readers is None:
+            self._frame_readers = platform.functions.new_security_group(
+                self, "FrameReadersSecurityGroup", "Lambda functions reading frames"
+            )
+        return self._frame_readers
 
     def _acknowledge(self) -> None:
         reasons = {

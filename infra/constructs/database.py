@@ -17,9 +17,9 @@ from constructs import Construct
 
 from infra import constants as c
 from infra.bundling import package_code, tree_hash
+from infra.constructs.common import Consumer, acknowledge, log_retention, managed_policy_finding
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.network import Network
-from infra.constructs.platform import Consumer, acknowledge, log_retention, managed_policy_finding
 
 ENGINE_VERSION = rds.AuroraPostgresEngineVersion.VER_16_13
 
@@ -200,7 +200,7 @@ class Database(Construct):
 
     def connect(self, consumer: Consumer) -> None:
         """Network path to the proxy on 5432, read access to the secret, and the two variables the code reads."""
-        consumer.connections.allow_to(self.proxy, ec2.Port.tcp(c.DATABASE_PORT), "PostgreSQL via RDS Proxy")
+        consumer.reach(self.proxy, ec2.Port.tcp(c.DATABASE_PORT), "PostgreSQL via RDS Proxy")
         self.secret.grant_read(consumer.grantee)
         consumer.add_environment(c.ENV_DATABASE_SECRET_ARN, self.secret.secret_arn)
         consumer.add_environment(c.ENV_DATABASE_HOST, self.proxy.endpoint)

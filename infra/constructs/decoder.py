@@ -17,7 +17,8 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra import constants as c
-from infra.constructs.platform import Consumer, Platform, acknowledge, log_retention
+from infra.constructs.common import Consumer, acknowledge, log_retention
+from infra.constructs.platform import Platform
 
 # The Docker build context is the repo root; only what the Dockerfile copies goes in (and into the asset hash).
 IMAGE_CONTEXT = [

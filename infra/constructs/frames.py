@@ -15,8 +15,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra import constants as c
+from infra.constructs.common import Consumer, acknowledge
 from infra.constructs.network import Network
-from infra.constructs.platform import Consumer, acknowledge
 
 FRAME_TTL = Duration.days(1)  # frames are a live view: nothing needs one older than a day
 
@@ -151,7 +151,7 @@ class FramesStore(Construct):
                 "one prefix, single named actions.",
             )
         if self.redis is not None:
-            consumer.connections.allow_to(self.connections, ec2.Port.tcp(c.REDIS_PORT), "Frames Redis")
+            consumer.reach(self.connections, ec2.Port.tcp(c.REDIS_PORT), "Frames Redis")
             self.auth.grant_read(consumer.grantee)
             url = f"rediss://{self.redis.attr_primary_end_point_address}:{self.redis.attr_primary_end_point_port}/0"
             consumer.add_environment(c.ENV_REDIS_URL, url)

@@ -1,14 +1,20 @@
 """The shared function builder: the one place that holds a Lambda's defaults.
 
-Runtime, architecture, memory, timeout, X-Ray, a log group with the stage's retention, the shared layer, the VPC
-and security group, Powertools' environment. Each function gets its own role holding only what it is granted:
-write to its own log group, the VPC ENI actions (one shared managed policy), X-Ray (added by CDK), then whatever
-the capability grants it.
+Runtime, architecture, memory, timeout, X-Ray, a log group with the stage's retention, the shared layer, Powertools'
+environment, and (for code that reaches the database or Redis) the VPC and a security group; code that reaches
+neither runs outside the VPC, with no network interface, no security group and no VPC-access policy. Each function gets
+its own role holding only what it is granted: write to its own log group, the VPC ENI actions (one shared managed
+policy, VPC functions only), X-Ray (added by CDK), then whatever the capability grants it.
+
+SnapStart (`snap_start=True`, the API functions): Lambda initializes a published version once and resumes new
+sandboxes from its snapshot. Every deploy that changes a function (its code, configuration or the shared layer)
+publishes a new version, the `live` alias moves to it, and callers invoke the alias. SnapStart excludes provisioned
+concurrency, EFS and /tmp above 512 MB: this builder uses none of them.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Annotations, Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -16,13 +22,14 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra import constants as c
-from infra.bundling import layer_code, package_code
+from infra.bundling import layer_code, layer_hash, package_code
+from infra.constructs.common import acknowledge, log_retention
 from infra.constructs.network import Network
-from infra.constructs.platform import acknowledge, log_retention
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.X86_64 if c.ARCHITECTURE == "x86_64" else lambda_.Architecture.ARM_64
 DEFAULT_TIMEOUT = Duration.seconds(15)  # under API Gateway's 29 s integration timeout
+LIVE_ALIAS = "live"
 
 
 class FunctionFactory(Construct):
@@ -30,10 +37,13 @@ class FunctionFactory(Construct):
         super().__init__(scope, construct_id)
         self.settings = settings
         self.network = network
+        # A new layer must publish new versions of the functions using it: the version hash covers the function's
+        # own properties, where the layer is only a stable reference.
+        self.layer_hash = layer_hash()
         self.layer = lambda_.LayerVersion(
             self,
             "SharedLayer",
-            code=layer_code(),
+            code=layer_code(self.layer_hash),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
             description="luxxon shared package and its runtime dependencies",
@@ -89,9 +99,15 @@ class FunctionFactory(Construct):
         code: lambda_.Code | None = None,
         timeout: Duration = DEFAULT_TIMEOUT,
         memory_mb: int | None = None,
+        in_vpc: bool = True,
         security_group: ec2.ISecurityGroup | None = None,
+        snap_start: bool = False,
         environment: dict[str, str] | None = None,
     ) -> lambda_.Function:
+        """A function with the defaults. `in_vpc=False`: no VPC attachment at all (code that reaches neither the
+        database nor Redis); `snap_start=True`: SnapStart on published versions (put `live_alias` in front)."""
+        if security_group is not None and not in_vpc:
+            raise ValueError(f"{construct_id}: a security group needs the VPC")
         log_group = logs.LogGroup(
             scope,
             f"{construct_id}Logs",
@@ -103,8 +119,11 @@ class FunctionFactory(Construct):
             f"{construct_id}Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Execution role: {description}",
-            managed_policies=[self.vpc_access],
+            managed_policies=[self.vpc_access] if in_vpc else [],
         )
+        # The version a deploy replaces is deleted once the deploy succeeds: a SnapStart version keeps its snapshot
+        # cached (and billed) while it is active, and nothing invokes an old one.
+        versions = lambda_.VersionOptions(removal_policy=RemovalPolicy.DESTROY) if snap_start else None
         function = lambda_.Function(
             scope,
             construct_id,
@@ -119,9 +138,11 @@ class FunctionFactory(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             role=role,
-            vpc=self.network.vpc,
-            vpc_subnets=self.network.app_subnets,
-            security_groups=[security_group or self.security_group],
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snap_start else None,
+            current_version_options=versions,
+            vpc=self.network.vpc if in_vpc else None,
+            vpc_subnets=self.network.app_subnets if in_vpc else None,
+            security_groups=[security_group or self.security_group] if in_vpc else None,
             environment={
                 "POWERTOOLS_SERVICE_NAME": c.SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": c.METRICS_NAMESPACE,
@@ -130,6 +151,8 @@ class FunctionFactory(Construct):
                 **(environment or {}),
             },
         )
+        if snap_start:
+            function.invalidate_version_based_on(self.layer_hash)
         log_group.grant_write(role)
         acknowledge(
             role,
@@ -145,3 +168,17 @@ class FunctionFactory(Construct):
         )
         self.created.append(function)
         return function
+
+    @staticmethod
+    def live_alias(function: lambda_.Function) -> lambda_.Alias:
+        """The `live` alias on the version this deploy publishes: what API Gateway invokes (and is allowed to)."""
+        Annotations.of(function).acknowledge_warning(
+            "@aws-cdk/aws-lambda:snapStartRequirePublish", "Every deploy publishes a version: the live alias below."
+        )
+        return lambda_.Alias(
+            function,
+            "LiveAlias",
+            alias_name=LIVE_ALIAS,
+            version=function.current_version,
+            description="The version the last deploy published (SnapStart snapshots exist only for versions)",
+        )

@@ -8,7 +8,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.constants import StageSettings
-from infra.constructs.platform import log_retention
+from infra.constructs.common import log_retention
 
 
 class Network(Construct):

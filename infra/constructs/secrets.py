@@ -1,8 +1,8 @@
 """Third-party credentials in Secrets Manager: Cloudflare Stream, its webhook signing secret, the chain relayer.
 
-    luxxon/<stage>/cloudflare       JSON {"accountId", "apiToken"}   -> LX_CLOUDFLARE_SECRET_ARN (adapters.video)
-    luxxon/<stage>/stream-webhook   plain string                     -> LX_STREAM_WEBHOOK_SECRET_ARN (api.wiring)
-    luxxon/<stage>/chain            JSON {"rpcUrl", "settlementAddress", "relayerPrivateKey"} -> LX_CHAIN_SECRET_ARN
+    luxxon/<stage>/cloudflare      JSON {"accountId", "apiToken"} -> LX_CLOUDFLARE_SECRET_ARN (adapters.video)
+    luxxon/<stage>/stream-webhook  plain string                   -> LX_STREAM_WEBHOOK_SECRET_ARN (webhook route)
+    luxxon/<stage>/chain           JSON {"rpcUrl", "settlementAddress", "relayerPrivateKey"} -> LX_CHAIN_SECRET_ARN
 
 Created with placeholder values; the operator writes the real ones with `aws secretsmanager put-secret-value`
 (see README, "Deploy to AWS"). The code reads them through Powertools parameters (`get_secret(..., max_age=...)`)
@@ -18,7 +18,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra import constants as c
-from infra.constructs.platform import Consumer, acknowledge
+from infra.constructs.common import Consumer, acknowledge
 
 PLACEHOLDER = "SET_ME"
 
@@ -89,10 +89,13 @@ class ExternalSecrets(Construct):
         return secret
 
     def grant_cloudflare(self, consumer: Consumer) -> None:
-        """Read access to the Cloudflare Stream credentials and the webhook signing secret."""
+        """Read access to the Cloudflare Stream API credentials (code that provisions or tears down live inputs)."""
         self.cloudflare.grant_read(consumer.grantee)
-        self.webhook.grant_read(consumer.grantee)
         consumer.add_environment(c.ENV_CLOUDFLARE_SECRET_ARN, self.cloudflare.secret_arn)
+
+    def grant_webhook(self, consumer: Consumer) -> None:
+        """Read access to the Stream webhook signing secret (the webhook receiver only)."""
+        self.webhook.grant_read(consumer.grantee)
         consumer.add_environment(c.ENV_WEBHOOK_SECRET_ARN, self.webhook.secret_arn)
 
     def grant_chain(self, consumer: Consumer) -> None:

@@ -14,7 +14,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import constants as c
-from infra.constructs.platform import Consumer, Platform
+from infra.constructs.common import Consumer
+from infra.constructs.platform import Platform
 
 RELAYER_TIMEOUT = Duration.seconds(60)
 MAX_RECEIVES = 5

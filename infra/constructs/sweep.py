@@ -8,7 +8,8 @@ from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
 from infra import constants as c
-from infra.constructs.platform import Consumer, Platform
+from infra.constructs.common import Consumer
+from infra.constructs.platform import Platform
 
 
 class Sweep(Construct):

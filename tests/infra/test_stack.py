@@ -1,33 +1,22 @@
-"""The CDK app, synthesized once per test module: properties of the templates, cdk-nag, and cfn-lint.
-
-Three stacks from one app (the cdk-nag AwsSolutions plugin on all of them): dev as `infra.app` builds it
-(S3 frames); prod with Redis frames (readers, rotation, Multi-AZ cache); and dev with the sweep and settlement
-capabilities added, the extension points the later issues fill in.
-"""
+"""The CDK app's templates (synthesized once per session, see synthesized.py): properties, cdk-nag, and cfn-lint."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App
-from aws_cdk.assertions import Template
 
 from infra import constants as c
-from infra.app import build
 from infra.bundling import tree_hash
 from infra.constructs.database import ENGINE_VERSION
-from infra.constructs.settlement import Settlement
 from infra.gateway_responses import GATEWAY_ERRORS, TIMESTAMP
-from infra.stack import CAPABILITIES, LuxxonStack
-from luxxon.routes import ROUTES
+from luxxon.routes import FRAMES, ROUTES, VIDEO
+from tests.infra.synthesized import Synth, as_list, function_by_handler, statements
 
 pytestmark = pytest.mark.infra
 
@@ -44,69 +33,6 @@ STAR_RESOURCE_ACTIONS = {
     "ec2:AssignPrivateIpAddresses",
     "ec2:UnassignPrivateIpAddresses",
 }
-
-
-@dataclass
-class Synth:
-    outdir: Path
-    seconds: float
-    templates: dict[str, dict[str, Any]]
-    assertions: dict[str, Template]
-
-    def resources(self, stage: str, type_: str) -> dict[str, dict[str, Any]]:
-        return {k: v for k, v in self.templates[stage]["Resources"].items() if v["Type"] == type_}
-
-    def one(self, stage: str, type_: str) -> tuple[str, dict[str, Any]]:
-        (item,) = self.resources(stage, type_).items()
-        return item
-
-
-@pytest.fixture(scope="module")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app = App(outdir=str(outdir), context={"stage": "dev"})
-    stacks = {
-        "dev": build(app),  # exactly what `cdk synth` runs, cdk-nag included
-        # prod with the Redis frames store (`-c frame_store=redis`), so both kinds are covered
-        "prod": LuxxonStack(app, "Luxxon-prod", settings=c.stage_settings("prod", "redis")),
-        "extended": LuxxonStack(
-            app,
-            "Luxxon-extended",
-            settings=c.stage_settings("dev"),
-            capabilities=(*CAPABILITIES, Settlement),
-        ),
-    }
-    started = time.perf_counter()
-    app.synth()  # raises if cdk-nag reports an unacknowledged error
-    seconds = time.perf_counter() - started
-    templates = {
-        name: json.loads((outdir / f"{stack.stack_name}.template.json").read_text()) for name, stack in stacks.items()
-    }
-    for name, template in templates.items():
-        size = (outdir / f"{stacks[name].stack_name}.template.json").stat().st_size
-        print(f"\n[synth] {name}: {len(template['Resources'])} resources, {size / 1024:.0f} KiB", end="")
-    print(f"\n[synth] three stacks in {seconds:.1f} s (after construction)")
-    return Synth(
-        outdir=outdir,
-        seconds=seconds,
-        templates=templates,
-        assertions={name: Template.from_json(template) for name, template in templates.items()},
-    )
-
-
-def _statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    found = []
-    for logical_id, resource in template["Resources"].items():
-        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::Role"):
-            props = resource["Properties"]
-            documents = [props.get("PolicyDocument")] + [p["PolicyDocument"] for p in props.get("Policies", [])]
-            for document in filter(None, documents):
-                found += [(logical_id, statement) for statement in document["Statement"]]
-    return found
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def _api_paths(synth: Synth, stage: str) -> dict[str, str]:
@@ -127,20 +53,12 @@ def _api_paths(synth: Synth, stage: str) -> dict[str, str]:
     return paths
 
 
-def _function_by_handler(synth: Synth, stage: str) -> dict[str, tuple[str, dict[str, Any]]]:
-    return {
-        fn["Properties"]["Handler"]: (logical_id, fn)
-        for logical_id, fn in synth.resources(stage, "AWS::Lambda::Function").items()
-        if "Handler" in fn["Properties"]
-    }
-
-
 # --- API --------------------------------------------------------------------------------------------------------
 
 
 def test_every_route_has_its_own_function_with_the_layer_and_its_handler(synth: Synth) -> None:
     # Given the route table, When the dev stack is synthesized
-    functions = _function_by_handler(synth, "dev")
+    functions = function_by_handler(synth, "dev")
     (layer_id, _) = synth.one("dev", "AWS::Lambda::LayerVersion")
     # Then each row has one function running `<module>.lambda_handler` with the shared layer and the defaults
     handlers = [f"{route.module}.lambda_handler" for route in ROUTES]
@@ -152,17 +70,9 @@ def test_every_route_has_its_own_function_with_the_layer_and_its_handler(synth: 
         assert props["Runtime"] == f"python{c.PYTHON_VERSION}"
         assert props["Architectures"] == [c.ARCHITECTURE]
         assert props["TracingConfig"] == {"Mode": "Active"}
-        assert props["VpcConfig"]["SubnetIds"]
         env = props["Environment"]["Variables"]
         assert env["POWERTOOLS_SERVICE_NAME"] == c.SERVICE_NAME
-        assert {c.ENV_DATABASE_SECRET_ARN, c.ENV_DATABASE_HOST, c.ENV_CLOUDFLARE_SECRET_ARN, c.ENV_FRAME_STORE} <= set(
-            env
-        )
-        assert env[c.ENV_DATABASE_HOST] == {"Fn::GetAtt": [_proxy_id(synth), "Endpoint"]}
-
-
-def _proxy_id(synth: Synth, stage: str = "dev") -> str:
-    return synth.one(stage, "AWS::RDS::DBProxy")[0]
+        assert env[c.ENV_STAGE] == "dev"
 
 
 def _asset_dir(synth: Synth, props: dict[str, Any]) -> Path:
@@ -172,7 +82,7 @@ def _asset_dir(synth: Synth, props: dict[str, Any]) -> Path:
 
 def test_function_asset_holds_the_functions_package_and_the_layer_holds_luxxon_and_its_wheels(synth: Synth) -> None:
     # Given the synthesized assets
-    _, function = _function_by_handler(synth, "dev")["functions.sessions.get.lambda_handler"]
+    _, function = function_by_handler(synth, "dev")["functions.sessions.get.lambda_handler"]
     code = _asset_dir(synth, function["Properties"])
     _, layer = synth.one("dev", "AWS::Lambda::LayerVersion")
     python = _asset_dir(synth, layer["Properties"]) / "python"
@@ -193,16 +103,18 @@ def test_api_methods_are_exactly_the_route_table(synth: Synth) -> None:
     # Given the API's resources and methods
     paths = _api_paths(synth, "dev")
     functions = synth.resources("dev", "AWS::Lambda::Function")
+    aliases = synth.resources("dev", "AWS::Lambda::Alias")
     methods = set()
     for method in synth.resources("dev", "AWS::ApiGateway::Method").values():
         props = method["Properties"]
         path = paths[props["ResourceId"]["Ref"]]
         methods.add((props["HttpMethod"], path))
-        # Then each is a Lambda proxy integration to the function of its own row
+        # Then each is a Lambda proxy integration to (the live alias of) the function of its own row
         integration = props["Integration"]
         assert integration["Type"] == "AWS_PROXY"
         target = json.dumps(integration["Uri"])
-        (function_id,) = [fid for fid in functions if f'"{fid}", "Arn"' in target]
+        (alias_id,) = [aid for aid in aliases if f'{{"Ref": "{aid}"}}' in target]
+        function_id = aliases[alias_id]["Properties"]["FunctionName"]["Ref"]
         handler = functions[function_id]["Properties"]["Handler"]
         route = next(r for r in ROUTES if (r.method, r.path) == (props["HttpMethod"], path))
         assert handler == f"{route.module}.lambda_handler"
@@ -298,7 +210,7 @@ def test_migrations_custom_resource_runs_the_runner_after_the_cluster_exists(syn
     writer_ids = list(synth.resources("dev", "AWS::RDS::DBInstance"))
     assert {cluster_id, *writer_ids} <= set(resource["DependsOn"])
     # And its handler runs luxxon.db.migrate with the layer, in the VPC, with the admin secret
-    _, function = _function_by_handler(synth, "dev")[c.MIGRATIONS_HANDLER]
+    _, function = function_by_handler(synth, "dev")[c.MIGRATIONS_HANDLER]
     assert function["Properties"]["Layers"]
     assert function["Properties"]["Environment"]["Variables"][c.ENV_DATABASE_SECRET_ARN]
     assert (_asset_dir(synth, function["Properties"]) / "runtime" / "migrations.py").is_file()
@@ -349,13 +261,15 @@ def test_frames_store_is_s3_with_a_lifecycle_rule_or_redis_per_configuration(syn
     bucket_id, _ = synth.one("dev", "AWS::S3::Bucket")
     object_grants = [
         statement
-        for _, statement in _statements(synth.templates["dev"])
+        for _, statement in statements(synth.templates["dev"])
         if {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, f"/{c.FRAMES_PREFIX}*"]]}
-        in _as_list(statement["Resource"])
+        in as_list(statement["Resource"])
     ]
-    readers = [s for s in object_grants if _as_list(s["Action"]) == ["s3:GetObject"]]
-    writers = [s for s in object_grants if "s3:PutObject" in _as_list(s["Action"])]
-    assert len(readers) == len(ROUTES) and len(writers) == 1  # every API function reads, the decoder writes
+    readers = [s for s in object_grants if as_list(s["Action"]) == ["s3:GetObject"]]
+    writers = [s for s in object_grants if "s3:PutObject" in as_list(s["Action"])]
+    # the routes that declare FRAMES read (GET /sessions/{id}/frame), the decoder writes
+    assert len(readers) == len([route for route in ROUTES if FRAMES in route.needs]) >= 1
+    assert len(writers) == 1
 
     _, redis = synth.one("prod", "AWS::ElastiCache::ReplicationGroup")
     props = redis["Properties"]
@@ -400,9 +314,11 @@ def test_security_groups_open_only_the_database_and_cache_paths(synth: Synth) ->
         }
         proxy, cluster = by_description["RDS Proxy"], by_description["Aurora cluster"]
         functions, decoder = by_description["Lambda functions of the API"], by_description["Decoder tasks"]
+        frame_readers = by_description["Lambda functions reading frames"]
         migrations = by_description["Migrations function"]
         expected = {
             (proxy, functions, c.DATABASE_PORT),
+            (proxy, frame_readers, c.DATABASE_PORT),
             (proxy, decoder, c.DATABASE_PORT),
             (cluster, proxy, c.DATABASE_PORT),
             (cluster, migrations, c.DATABASE_PORT),
@@ -410,24 +326,25 @@ def test_security_groups_open_only_the_database_and_cache_paths(synth: Synth) ->
         if stage == "prod":
             redis = by_description["Frames Redis"]
             expected |= {
-                (redis, functions, c.REDIS_PORT),
+                (redis, frame_readers, c.REDIS_PORT),  # only the frame readers reach Redis, not every API function
                 (redis, decoder, c.REDIS_PORT),
                 (cluster, by_description["Secret rotation"], c.DATABASE_PORT),
             }
         assert allowed == expected
-        # And the functions' group sends only HTTPS out, plus PostgreSQL (and Redis) to those groups
-        function_egress = groups[functions]["Properties"]["SecurityGroupEgress"]
-        assert [(r["CidrIp"], r["FromPort"]) for r in function_egress] == [("0.0.0.0/0", 443)]
+        # And the functions' groups send only HTTPS out, plus PostgreSQL (and Redis) to those groups
+        for group in (functions, frame_readers):
+            egress = groups[group]["Properties"]["SecurityGroupEgress"]
+            assert [(r["CidrIp"], r["FromPort"]) for r in egress] == [("0.0.0.0/0", 443)]
 
 
 def test_no_iam_statement_has_a_wildcard_action_or_a_star_resource_on_data(synth: Synth) -> None:
     for stage, template in synth.templates.items():
-        statements = _statements(template)
-        assert statements
-        for logical_id, statement in statements:
-            actions = _as_list(statement["Action"])
+        found = statements(template)
+        assert found
+        for logical_id, statement in found:
+            actions = as_list(statement["Action"])
             assert not [a for a in actions if "*" in a], (stage, logical_id, actions)
-            if "*" in _as_list(statement.get("Resource", [])):
+            if "*" in as_list(statement.get("Resource", [])):
                 assert set(actions) <= STAR_RESOURCE_ACTIONS, (stage, logical_id, actions)
 
 
@@ -442,7 +359,7 @@ def test_every_log_group_has_the_stage_retention_and_every_function_logs_to_one(
 
 
 def test_tracing_is_active_on_every_python_function_and_the_api(synth: Synth) -> None:
-    for handler, (logical_id, function) in _function_by_handler(synth, "extended").items():
+    for handler, (logical_id, function) in function_by_handler(synth, "extended").items():
         if function["Properties"]["Runtime"].startswith("python"):
             assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}, (handler, logical_id)
     synth.assertions["prod"].has_resource_properties("AWS::ApiGateway::Stage", {"TracingEnabled": True})
@@ -462,7 +379,7 @@ def test_alarms_watch_5xx_rate_function_errors_and_decoder_lag_and_notify_the_to
 
 def test_sweep_and_settlement_plug_in_as_one_capability_each(synth: Synth) -> None:
     # Given the stack with Settlement appended to the capability list (the sweep is in every stack)
-    functions = _function_by_handler(synth, "extended")
+    functions = function_by_handler(synth, "extended")
     sweep_id, _ = functions[c.SWEEP_HANDLER]
     relayer_id, _ = functions[c.RELAYER_HANDLER]
     # Then the sweep runs every minute
@@ -482,10 +399,12 @@ def test_sweep_and_settlement_plug_in_as_one_capability_each(synth: Synth) -> No
         if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
     ]
     assert [d["Dimensions"][0]["Value"] for d in depth] == [{"Fn::GetAtt": [dlq_id, "QueueName"]}]
-    # And the code that writes the outbox (API handlers, the sweep) knows the queue
+    # And the code that writes the outbox (the routes that can tear video down, the sweep) knows the queue; no
+    # other route does
     for route in ROUTES:
         _, function = functions[f"{route.module}.lambda_handler"]
-        assert c.ENV_SETTLEMENT_QUEUE_URL in function["Properties"]["Environment"]["Variables"]
+        knows = c.ENV_SETTLEMENT_QUEUE_URL in function["Properties"]["Environment"]["Variables"]
+        assert knows is (VIDEO in route.needs), route.module
     assert c.ENV_SETTLEMENT_QUEUE_URL in functions[c.SWEEP_HANDLER][1]["Properties"]["Environment"]["Variables"]
 
 

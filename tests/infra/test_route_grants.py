@@ -1,0 +1,271 @@
+"""Least privilege per route: each API function gets exactly what its row of the route table declares in `needs`.
+
+Functions are identified by their handler string (`functions.<module>.lambda_handler`); the decoder by its task role.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+from infra import constants as c
+from luxxon.routes import DATABASE, FRAMES, ROUTES, VIDEO, WEBHOOK_SECRET, Route
+from tests.infra.synthesized import STAGES, Synth, as_list, function_by_handler, statements
+
+pytestmark = pytest.mark.infra
+
+DECODER = "decoder"
+PUBLIC = ("functions.health.get", "functions.docs.openapi", "functions.docs.page")
+# What the issue names, written out so a change to the route table that widens them shows up here.
+CLOUDFLARE_READERS = (
+    "functions.sessions.start",
+    "functions.sessions.cancel",
+    "functions.sessions.cancel_all",
+    "functions.sessions.end",
+)
+WEBHOOK_READERS = ("functions.webhooks.stream",)
+FRAME_READERS = ("functions.sessions.frame",)
+DATA_RESOURCE_TYPES = (
+    "AWS::SecretsManager::Secret",
+    "AWS::SecretsManager::SecretTargetAttachment",
+    "AWS::RDS::DBCluster",
+    "AWS::RDS::DBProxy",
+    "AWS::S3::Bucket",
+    "AWS::ElastiCache::ReplicationGroup",
+    "AWS::SQS::Queue",
+)
+
+
+def _handler(module: str) -> str:
+    return f"{module}.lambda_handler"
+
+
+def _routes(need: str) -> set[str]:
+    return {_handler(route.module) for route in ROUTES if need in route.needs}
+
+
+def _principals(synth: Synth, stage: str) -> dict[str, str]:
+    """IAM role logical id -> who runs with it: a function's handler string, or `decoder` for the task role."""
+    functions = _functions(synth, stage)
+    names = {fn["Properties"]["Role"]["Fn::GetAtt"][0]: handler for handler, (_, fn) in functions.items()}
+    _, task = synth.one(stage, "AWS::ECS::TaskDefinition")
+    names[task["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0]] = DECODER
+    return names
+
+
+def _functions(synth: Synth, stage: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    return function_by_handler(synth, stage)
+
+
+def _grants(synth: Synth, stage: str) -> dict[str, list[dict[str, Any]]]:
+    """Who -> every IAM statement its role holds (inline policies, the role's own, attached managed policies)."""
+    template = synth.templates[stage]
+    resources = template["Resources"]
+    names = _principals(synth, stage)
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for logical_id, statement in statements(template):
+        resource = resources[logical_id]
+        if resource["Type"] == "AWS::IAM::Policy":
+            roles = [role["Ref"] for role in resource["Properties"]["Roles"]]
+        elif resource["Type"] == "AWS::IAM::Role":
+            roles = [logical_id]
+        else:  # a managed policy: every role attaching it
+            roles = [
+                role_id
+                for role_id, role in resources.items()
+                if role["Type"] == "AWS::IAM::Role"
+                and {"Ref": logical_id} in role["Properties"].get("ManagedPolicyArns", [])
+            ]
+        for role_id in roles:
+            if role_id in names:
+                found[names[role_id]].append(statement)
+    return found
+
+
+def _referenced(value: Any) -> set[str]:
+    """Logical ids a template fragment points at (Ref and Fn::GetAtt, at any depth)."""
+    if isinstance(value, dict):
+        found: set[str] = set()
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str):
+                found.add(inner)
+            elif key == "Fn::GetAtt":
+                found.add(inner[0])
+            else:
+                found |= _referenced(inner)
+        return found
+    if isinstance(value, list):
+        return set().union(*(_referenced(inner) for inner in value)) if value else set()
+    return set()
+
+
+def _who_can(grants: dict[str, list[dict[str, Any]]], logical_id: str, action: str) -> set[str]:
+    return {
+        who
+        for who, found in grants.items()
+        for statement in found
+        if action in as_list(statement["Action"]) and logical_id in _referenced(statement.get("Resource"))
+    }
+
+
+def _secret(synth: Synth, stage: str, name: str) -> str:
+    (logical_id,) = [
+        logical_id
+        for logical_id, secret in synth.resources(stage, "AWS::SecretsManager::Secret").items()
+        if secret["Properties"].get("Name") == f"{c.APP_NAME}/{'prod' if stage == 'prod' else 'dev'}/{name}"
+    ]
+    return logical_id
+
+
+def _sweep_and(handlers: tuple[str, ...] | set[str]) -> set[str]:
+    return {_handler(module) for module in handlers} | {c.SWEEP_HANDLER}
+
+
+# --- the route table says what the issue says -------------------------------------------------------------------
+
+
+def test_route_needs_name_the_routes_the_issue_lists() -> None:
+    assert _routes(VIDEO) == {_handler(module) for module in CLOUDFLARE_READERS}
+    assert _routes(WEBHOOK_SECRET) == {_handler(module) for module in WEBHOOK_READERS}
+    assert _routes(FRAMES) == {_handler(module) for module in FRAME_READERS}
+    assert all(not route.needs for route in ROUTES if route.module in PUBLIC)
+
+
+# --- public routes ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_health_and_docs_run_outside_the_vpc_and_touch_no_data(synth: Synth, stage: str) -> None:
+    # Given the functions of the routes that need nothing
+    resources = synth.templates[stage]["Resources"]
+    functions = _functions(synth, stage)
+    grants = _grants(synth, stage)
+    for module in PUBLIC:
+        handler = _handler(module)
+        _, function = functions[handler]
+        props = function["Properties"]
+        # Then they have no VPC attachment, so no security group and no VPC-access managed policy
+        assert "VpcConfig" not in props, handler
+        role = resources[props["Role"]["Fn::GetAtt"][0]]
+        assert not role["Properties"].get("ManagedPolicyArns"), handler
+        # And their roles reference no secret, database, bucket, cache or queue: their own log group and X-Ray only
+        referenced = set().union(*(_referenced(statement.get("Resource")) for statement in grants[handler]))
+        assert {resources[logical_id]["Type"] for logical_id in referenced} == {"AWS::Logs::LogGroup"}, handler
+        assert not [t for t in DATA_RESOURCE_TYPES if t in {resources[i]["Type"] for i in referenced}]
+        # And nothing in their environment points at a store
+        env = props["Environment"]["Variables"]
+        assert not {key for key in env if key.startswith("LX_") and key != c.ENV_STAGE}, (handler, env)
+
+
+# --- secrets ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_only_start_cancel_cancel_all_end_and_the_sweep_read_the_cloudflare_secret(synth: Synth, stage: str) -> None:
+    grants = _grants(synth, stage)
+    readers = _who_can(grants, _secret(synth, stage, "cloudflare"), "secretsmanager:GetSecretValue")
+    # (and the decoder task, which is not a function)
+    assert readers - {DECODER} == _sweep_and(CLOUDFLARE_READERS)
+    for handler, (_, function) in _functions(synth, stage).items():
+        env = function["Properties"]["Environment"]["Variables"]
+        assert (c.ENV_CLOUDFLARE_SECRET_ARN in env) is (handler in readers), handler
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_only_the_webhook_reads_the_webhook_secret(synth: Synth, stage: str) -> None:
+    grants = _grants(synth, stage)
+    readers = _who_can(grants, _secret(synth, stage, "stream-webhook"), "secretsmanager:GetSecretValue")
+    assert readers == {_handler(module) for module in WEBHOOK_READERS}  # the decoder no longer reads it either
+    for handler, (_, function) in _functions(synth, stage).items():
+        env = function["Properties"]["Environment"]["Variables"]
+        assert (c.ENV_WEBHOOK_SECRET_ARN in env) is (handler in readers), handler
+
+
+# --- frames -------------------------------------------------------------------------------------------------------
+
+
+def test_only_the_frame_route_and_the_decoder_read_frames_from_s3(synth: Synth) -> None:
+    for stage in ("dev", "extended"):
+        grants = _grants(synth, stage)
+        bucket_id, _ = synth.one(stage, "AWS::S3::Bucket")
+        readers = _who_can(grants, bucket_id, "s3:GetObject")
+        assert readers == {_handler(module) for module in FRAME_READERS} | {DECODER}
+        assert _who_can(grants, bucket_id, "s3:PutObject") == {DECODER}
+        for handler, (_, function) in _functions(synth, stage).items():
+            env = function["Properties"]["Environment"]["Variables"]
+            assert (c.ENV_FRAMES_BUCKET in env) is (handler in readers), handler
+
+
+def test_only_the_frame_route_and_the_decoder_read_frames_from_redis(synth: Synth) -> None:
+    grants = _grants(synth, "prod")
+    auth_id = _secret(synth, "prod", "redis-auth")
+    readers = _who_can(grants, auth_id, "secretsmanager:GetSecretValue")
+    assert readers == {_handler(module) for module in FRAME_READERS} | {DECODER}
+    for handler, (_, function) in _functions(synth, "prod").items():
+        env = function["Properties"]["Environment"]["Variables"]
+        assert (c.ENV_REDIS_URL in env) is (handler in readers), handler
+
+
+# --- database and network -----------------------------------------------------------------------------------------
+
+
+def _proxy_clients(synth: Synth, stage: str) -> set[str]:
+    """Security groups the RDS Proxy admits on 5432."""
+    _, proxy = synth.one(stage, "AWS::RDS::DBProxy")
+    (proxy_group,) = [ref["Fn::GetAtt"][0] for ref in proxy["Properties"]["VpcSecurityGroupIds"]]
+    return {
+        rule["Properties"]["SourceSecurityGroupId"]["Fn::GetAtt"][0]
+        for rule in synth.resources(stage, "AWS::EC2::SecurityGroupIngress").values()
+        if rule["Properties"]["GroupId"] == {"Fn::GetAtt": [proxy_group, "GroupId"]}
+        and rule["Properties"]["FromPort"] == c.DATABASE_PORT
+    }
+
+
+def _route(handler: str) -> Route:
+    (route,) = [route for route in ROUTES if _handler(route.module) == handler]
+    return route
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_database_route_is_in_the_vpc_and_reaches_the_proxy_and_no_other_route_is(
+    synth: Synth, stage: str
+) -> None:
+    proxy_id, _ = synth.one(stage, "AWS::RDS::DBProxy")
+    (attachment_id, _) = synth.one(stage, "AWS::SecretsManager::SecretTargetAttachment")
+    clients = _proxy_clients(synth, stage)
+    database_readers = _who_can(_grants(synth, stage), attachment_id, "secretsmanager:GetSecretValue")
+    api_handlers = {_handler(route.module) for route in ROUTES}
+    for handler, (_, function) in _functions(synth, stage).items():
+        if handler not in api_handlers:
+            continue
+        route = _route(handler)
+        props = function["Properties"]
+        env = props["Environment"]["Variables"]
+        if DATABASE in route.needs:
+            # Then it runs in the app subnets with a security group the proxy admits, and knows the proxy
+            groups = {ref["Fn::GetAtt"][0] for ref in props["VpcConfig"]["SecurityGroupIds"]}
+            assert groups and groups <= clients, handler
+            assert env[c.ENV_DATABASE_HOST] == {"Fn::GetAtt": [proxy_id, "Endpoint"]}, handler
+            assert handler in database_readers, handler
+        else:
+            assert c.ENV_DATABASE_HOST not in env and handler not in database_readers, handler
+        in_vpc = bool(route.needs & {DATABASE, FRAMES})
+        assert ("VpcConfig" in props) is in_vpc, handler
+
+
+def test_outbox_writers_are_the_routes_that_tear_video_down_and_the_sweep(synth: Synth) -> None:
+    # Given the stack with the settlement queue (granted to every outbox writer)
+    queues = synth.resources("extended", "AWS::SQS::Queue")
+    (queue_id,) = [qid for qid, queue in queues.items() if "RedrivePolicy" in queue["Properties"]]
+    senders = _who_can(_grants(synth, "extended"), queue_id, "sqs:SendMessage")
+    assert senders == _sweep_and(CLOUDFLARE_READERS)
+
+
+def test_every_need_in_the_route_table_has_its_grant() -> None:
+    from infra.constructs.api import GRANTS
+
+    # (the API construct also refuses to synthesize a route whose need has no grant)
+    needs = {need for route in ROUTES for need in route.needs}
+    assert needs <= set(GRANTS) == {DATABASE, VIDEO, WEBHOOK_SECRET, FRAMES}
