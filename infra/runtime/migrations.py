@@ -10,28 +10,19 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import psycopg
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities import parameters
 
+from luxxon.db.connection import conninfo_from_secret
 from luxxon.db.migrate import migrate
+from luxxon.secrets_manager import read_json_secret
 
 logger = Logger()
 PHYSICAL_ID = "luxxon-schema"
 
 
 def _conninfo() -> str:
-    secret = parameters.get_secret(os.environ["LX_DATABASE_SECRET_ARN"], transform="json", max_age=0)
-    assert isinstance(secret, dict)
-    return psycopg.conninfo.make_conninfo(
-        host=secret["host"],
-        port=secret.get("port", 5432),
-        user=secret["username"],
-        password=secret["password"],
-        dbname=secret.get("dbname", "luxxon"),
-        sslmode="require",
-        connect_timeout=10,
-    )
+    secret = read_json_secret(os.environ["LX_DATABASE_SECRET_ARN"], max_age_s=0)  # the writer, never the proxy
+    return conninfo_from_secret(secret, connect_timeout=10)
 
 
 @logger.inject_lambda_context

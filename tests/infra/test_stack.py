@@ -496,7 +496,7 @@ def test_migrations_handler_applies_on_create_and_update_and_leaves_the_schema_o
     # Given the admin secret RDS attached to the cluster, and a runner that records where it connects
     secret = {"host": "writer.cluster", "port": 5432, "username": "admin", "password": "pw", "dbname": "luxxon"}
     monkeypatch.setenv(c.ENV_DATABASE_SECRET_ARN, "arn:aws:secretsmanager:us-east-1:1:secret:db")
-    monkeypatch.setattr(migrations.parameters, "get_secret", lambda *_, **__: secret)
+    monkeypatch.setattr(migrations, "read_json_secret", lambda *_, **__: secret)
     calls: list[str] = []
 
     def migrate(conninfo: str) -> list[str]:

@@ -28,6 +28,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from pydantic import BaseModel
 
 from luxxon import wiring
+from luxxon.api import snapstart
 from luxxon.domain.identity import authenticate, authorize
 from luxxon.domain.ports import Principal
 from luxxon.errors import ERRORS, ErrorCode, LxError
@@ -172,6 +173,7 @@ def _success_response(func: Callable[..., Any]) -> dict[str, Any]:
 def endpoint(module: str) -> tuple[APIGatewayRestResolver, Callable[[F], F]]:
     """The resolver of a handler module and the decorator that registers its one route from the table."""
     route = route_for(module)
+    snapstart.register(route)  # Lambda SnapStart hooks (a no-op outside Lambda)
     app = new_resolver()
     app.use(middlewares=[_middleware(route)])
 
