@@ -107,6 +107,8 @@ class Workspace:
 
 
 WorkspaceFactory = Callable[..., Workspace]
+# Where tests request sessions when the place does not matter: (1, 1) ± a few hundred km.
+TEST_AREA = (1.0, 1.0, 400_000.0)
 
 
 @pytest.fixture
@@ -123,6 +125,8 @@ def workspace(database_url: str) -> WorkspaceFactory:
     ) -> Workspace:
         roles_list = list(roles or ("CONSUMER",))
         chosen = scopes if scopes is not None else sorted({s for r in roles_list for s in DEFAULT_SCOPES[r]})
+        if coverage is None and "SUPPLIER" in roles_list:
+            coverage = TEST_AREA  # a supplier covers the points tests request unless told otherwise
         ws, key = wiring.workspaces().bootstrap(
             f"ws-{uuid.uuid4().hex[:6]}", roles_list, chosen, availability, None, coverage
         )

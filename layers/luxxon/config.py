@@ -33,6 +33,8 @@ class Settings(BaseModel):
     min_wait_timeout_seconds: int = 5
     max_wait_timeout_seconds: int = 3_600
     default_geofence_radius_m: int = 150
+    # How many sessions (ASSIGNED, LIVE or PAUSED) one operator workspace may hold at once.
+    max_active_sessions_per_operator: int = Field(default=4, ge=1)
     # Video plane: Cloudflare Stream (or the local edge). From Secrets Manager when the ARN is set.
     cloudflare_secret_arn: str | None = None
     cloudflare_account_id: str | None = None

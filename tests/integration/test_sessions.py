@@ -11,6 +11,7 @@ from luxxon.models.sessions import DisconnectReason
 from tests.conftest import Api, WorkspaceFactory
 
 BOGOTA = {"lat": 4.71, "lng": -74.07}
+BOGOTA_AREA = (4.71, -74.07, 5_000.0)
 
 
 @pytest.fixture
@@ -20,7 +21,7 @@ def consumer(workspace: WorkspaceFactory):
 
 @pytest.fixture
 def supplier(workspace: WorkspaceFactory):
-    return workspace("SUPPLIER", coverage=(4.71, -74.07, 5_000))
+    return workspace("SUPPLIER", coverage=BOGOTA_AREA)
 
 
 def create(api: Api, key: str, **body: object) -> dict:
@@ -158,7 +159,9 @@ class TestCancel:
         assert reply.error == ("INVALID_STATE", "session:cancel:CANCELLED")
 
     def test_the_operator_cannot_cancel_on_the_consumers_behalf(self, api: Api, consumer, workspace) -> None:
-        both = workspace("SUPPLIER", scopes=["sessions:create", "sessions:operate", "sessions:read"])
+        both = workspace(
+            "SUPPLIER", scopes=["sessions:create", "sessions:operate", "sessions:read"], coverage=BOGOTA_AREA
+        )
         s = create(api, consumer.key)
         api("POST", f"/api/v1/sessions/{s['id']}/accept", both.key)
         reply = api("DELETE", f"/api/v1/sessions/{s['id']}", both.key)
@@ -203,8 +206,91 @@ class TestAccept:
     def test_the_second_accept_loses_with_the_real_state(self, api: Api, consumer, supplier, workspace) -> None:
         s = create(api, consumer.key)
         api("POST", f"/api/v1/sessions/{s['id']}/accept", supplier.key)
-        reply = api("POST", f"/api/v1/sessions/{s['id']}/accept", workspace("SUPPLIER").key)
+        reply = api("POST", f"/api/v1/sessions/{s['id']}/accept", workspace("SUPPLIER", coverage=BOGOTA_AREA).key)
         assert (reply.status, reply.error) == (409, ("INVALID_STATE", "session:accept:ASSIGNED"))
+
+
+class TestAcceptRules:
+    def test_an_offline_supplier_cannot_accept(self, api: Api, consumer, workspace) -> None:
+        offline = workspace("SUPPLIER", coverage=BOGOTA_AREA, availability="OFFLINE")
+        s = create(api, consumer.key)
+        reply = api("POST", f"/api/v1/sessions/{s['id']}/accept", offline.key)
+        assert (reply.status, reply.error) == (403, ("NOT_AUTHORIZED", "operator:offline"))
+        assert api("GET", f"/api/v1/sessions/{s['id']}", consumer.key).data["state"] == "REQUESTED"
+
+    def test_a_supplier_whose_area_does_not_cover_the_point_learns_nothing(
+        self, api: Api, consumer, supplier, workspace
+    ) -> None:
+        # Given a supplier covering Santiago, and a Bogotá session requested, then accepted by a local supplier
+        far = workspace("SUPPLIER", coverage=(-33.45, -70.66, 3_000))
+        requested, taken = create(api, consumer.key), create(api, consumer.key)
+        api("POST", f"/api/v1/sessions/{taken['id']}/accept", supplier.key)
+        # Then for the far supplier both are simply not found (no state, no existence) and nothing changes
+        for s in (requested, taken):
+            reply = api("POST", f"/api/v1/sessions/{s['id']}/accept", far.key)
+            assert (reply.status, reply.error) == (404, ("SESSION_NOT_FOUND", "session:notFound"))
+        assert api("GET", f"/api/v1/sessions/{requested['id']}", consumer.key).data["state"] == "REQUESTED"
+
+    def test_an_operator_holds_at_most_the_configured_number_of_sessions(self, api: Api, consumer, supplier) -> None:
+        cap = wiring.sessions().settings.max_active_sessions_per_operator
+        for _ in range(cap):
+            assert api("POST", f"/api/v1/sessions/{create(api, consumer.key)['id']}/accept", supplier.key).status == 200
+        extra = create(api, consumer.key)
+        reply = api("POST", f"/api/v1/sessions/{extra['id']}/accept", supplier.key)
+        assert (reply.status, reply.error) == (403, ("NOT_AUTHORIZED", "operator:atCapacity"))
+        assert api("GET", f"/api/v1/sessions/{extra['id']}", consumer.key).data["state"] == "REQUESTED"
+
+    def test_two_accepts_racing_for_the_last_place_leave_the_operator_at_its_cap(
+        self, api: Api, consumer, supplier, database_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given an operator one session below its cap, and two sessions it accepts at the same instant, each request
+        # on a connection of its own
+        import contextlib
+        import threading
+
+        import psycopg
+        from psycopg.rows import dict_row
+
+        import luxxon.db.sessions as db_sessions
+        from luxxon.domain.ports import Principal
+        from luxxon.errors import LxError
+
+        cap = wiring.sessions().settings.max_active_sessions_per_operator
+        for _ in range(cap - 1):
+            api("POST", f"/api/v1/sessions/{create(api, consumer.key)['id']}/accept", supplier.key)
+        targets = [create(api, consumer.key)["id"] for _ in range(2)]
+        local = threading.local()
+
+        def connection() -> psycopg.Connection:
+            if getattr(local, "conn", None) is None:
+                local.conn = psycopg.connect(database_url, autocommit=True, row_factory=dict_row)
+            return local.conn
+
+        @contextlib.contextmanager
+        def transaction():
+            with connection().transaction():
+                yield connection()
+
+        monkeypatch.setattr(db_sessions, "connection", connection)
+        monkeypatch.setattr(db_sessions, "transaction", transaction)
+        me = Principal(supplier.id, supplier.key_id, frozenset({"sessions:operate"}), frozenset({"SUPPLIER"}))
+        barrier, outcomes = threading.Barrier(2), []
+
+        def accept(session_id: str) -> None:
+            barrier.wait()
+            try:
+                wiring.sessions().accept(me, session_id)
+                outcomes.append("accepted")
+            except LxError as error:
+                outcomes.append(error.detail)
+
+        threads = [threading.Thread(target=accept, args=(t,)) for t in targets]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        # Then exactly one wins and the other finds the operator at capacity
+        assert sorted(outcomes) == ["accepted", "operator:atCapacity"]
 
 
 class TestLiveAndEnd:
@@ -295,7 +381,7 @@ class TestCancelAllAssignments:
         assert (reply.status, reply.data) == (200, {"count": 0, "cancelled": []})
 
     def test_touches_only_the_callers_assignments(self, api: Api, consumer, supplier, workspace) -> None:
-        other = workspace("SUPPLIER")
+        other = workspace("SUPPLIER", coverage=BOGOTA_AREA)
         s = create(api, consumer.key)
         api("POST", f"/api/v1/sessions/{s['id']}/accept", other.key)
         assert api("POST", "/api/v1/sessions/cancel-all-assignments", supplier.key).data["count"] == 0
@@ -317,7 +403,7 @@ class TestInbox:
         near2 = create(api, consumer.key, lat=-33.46, lng=-70.65)["id"]
         create(api, consumer.key, lat=-33.60, lng=-70.66)  # ~17 km away
         taken = create(api, consumer.key, lat=-33.45, lng=-70.66)["id"]
-        api("POST", f"/api/v1/sessions/{taken}/accept", workspace("SUPPLIER").key)
+        api("POST", f"/api/v1/sessions/{taken}/accept", workspace("SUPPLIER", coverage=(-33.45, -70.66, 3_000)).key)
         items = api("GET", "/api/v1/sessions/inbox", me.key).data["items"]
         assert [s["id"] for s in items] == [near1, near2]
 

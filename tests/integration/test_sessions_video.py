@@ -78,6 +78,7 @@ class TestStart:
     def test_the_whip_url_never_reaches_the_consumer(self, api: Api, parties) -> None:
         consumer, operator = parties
         s = started(api, consumer, operator)
+        wiring.sessions().go_live(s["id"], datetime.now(UTC))
         seen = json.dumps(
             [
                 api("GET", f"/api/v1/sessions/{s['id']}", consumer.key).body,
@@ -94,6 +95,7 @@ class TestTokens:
     def test_viewer_token_for_both_sides_producer_token_for_the_operator(self, api: Api, parties) -> None:
         consumer, operator = parties
         s = started(api, consumer, operator)
+        wiring.sessions().go_live(s["id"], datetime.now(UTC))
         for who in (consumer, operator):
             assert api("GET", f"/api/v1/sessions/{s['id']}/viewer-token", who.key).data == {"whepUrl": s["whepUrl"]}
         assert api("GET", f"/api/v1/sessions/{s['id']}/producer-token", operator.key).data == {"whipUrl": s["whipUrl"]}
@@ -104,6 +106,37 @@ class TestTokens:
         s = started(api, consumer, operator)
         reply = api("GET", f"/api/v1/sessions/{s['id']}/producer-token", consumer.key)
         assert (reply.status, reply.error) == (403, ("NOT_OPERATOR", "session:notOperator"))
+
+    def test_the_consumer_sees_no_whep_url_before_live_and_the_operator_sees_it_from_start(
+        self, api: Api, parties
+    ) -> None:
+        # Given a started session that is not LIVE yet (the seeds: whepUrl "Present when state=LIVE")
+        consumer, operator = parties
+        s = started(api, consumer, operator)
+        # Then the consumer side gets no WHEP URL, from the session or from /viewer-token
+        assert api("GET", f"/api/v1/sessions/{s['id']}", consumer.key).data["whepUrl"] is None
+        assert all(i["whepUrl"] is None for i in api("GET", "/api/v1/sessions", consumer.key).data["items"])
+        reply = api("GET", f"/api/v1/sessions/{s['id']}/viewer-token", consumer.key)
+        assert (reply.status, reply.error) == (409, ("INVALID_STATE", "session:viewerToken:ASSIGNED"))
+        # while the operator side has it to preview its own feed
+        assert api("GET", f"/api/v1/sessions/{s['id']}", operator.key).data["whepUrl"] == s["whepUrl"]
+        # And once LIVE the consumer gets it
+        wiring.sessions().go_live(s["id"], datetime.now(UTC))
+        assert api("GET", f"/api/v1/sessions/{s['id']}", consumer.key).data["whepUrl"] == s["whepUrl"]
+
+    def test_an_operator_key_without_sessions_operate_never_sees_the_whip_url(
+        self, api: Api, parties, workspace
+    ) -> None:
+        # Given the operator workspace holds a read-only key besides its operating one
+        consumer, operator = parties
+        s = started(api, consumer, operator)
+        created = api("POST", "/api/v1/api-keys", operator.key, {"name": "dashboard", "scopes": ["sessions:read"]})
+        read_only = created.data["key"]
+        # Then neither the session nor the list shows it the WHIP URL (/producer-token needs sessions:operate too)
+        assert api("GET", f"/api/v1/sessions/{s['id']}", read_only).data["whipUrl"] is None
+        assert all(i["whipUrl"] is None for i in api("GET", "/api/v1/sessions", read_only).data["items"])
+        assert api("GET", f"/api/v1/sessions/{s['id']}/producer-token", read_only).status == 403
+        assert api("GET", f"/api/v1/sessions/{s['id']}", operator.key).data["whipUrl"] == s["whipUrl"]
 
     def test_tokens_before_start_are_invalid_state(self, api: Api, parties) -> None:
         consumer, operator = parties

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -9,7 +10,9 @@ import pytest
 
 from functions.sweep.handler import lambda_handler
 from luxxon import wiring
+from luxxon.errors import InvalidState
 from luxxon.local.gateway import LambdaContext
+from luxxon.models.sessions import DisconnectReason
 from tests.conftest import Api, RunningEdge, WorkspaceFactory
 
 pytestmark = pytest.mark.usefixtures("video_env")
@@ -69,3 +72,65 @@ def test_live_sessions_within_their_duration_are_left_alone(api: Api, workspace:
     wiring.sessions().go_live(session_id, datetime.now(UTC))
     sweep()
     assert api("GET", f"/api/v1/sessions/{session_id}", consumer.key).data["state"] == "LIVE"
+
+
+def test_an_overrun_is_billed_up_to_the_maximum_duration_minus_the_windows_inside_it(
+    api: Api, workspace: WorkspaceFactory, video_env: RunningEdge
+) -> None:
+    # Given a started 10 s session that went LIVE 30 s ago and was disconnected from second 2 to second 7
+    consumer, operator = workspace("CONSUMER"), workspace("SUPPLIER")
+    created = api("POST", "/api/v1/sessions", consumer.key, {"lat": 1, "lng": 2, "maxDurationSeconds": 10}).data
+    api("POST", f"/api/v1/sessions/{created['id']}/accept", operator.key)
+    ref = api("POST", f"/api/v1/sessions/{created['id']}/start", operator.key).data["videoBackendRef"]
+    started = datetime.now(UTC) - timedelta(seconds=30)
+    wiring.sessions().go_live(created["id"], started)
+    reason = DisconnectReason.NETWORK_ERROR
+    wiring.sessions().disconnected(created["id"], reason, started + timedelta(seconds=2))
+    wiring.sessions().reconnected(created["id"], reason, started + timedelta(seconds=7))
+    # When the sweep ends it, 20 s past its maximum
+    sweep()
+    # Then 5 clean seconds are charged (10 − 5), not 10: the overrun does not refill the disconnected time
+    expired = api("GET", f"/api/v1/sessions/{created['id']}", consumer.key).data
+    assert (expired["state"], expired["cleanSeconds"]) == ("EXPIRED", 5)
+    assert expired["chargedMicroUsdc"] == str(5 * int(created["ratePerSecondMicroUsdc"]))
+    # and its live input is torn down and the operator released
+    assert video_env.client().get_live_input(ref) is None
+    assert api("GET", "/api/v1/workspaces/me", operator.key).data["availability"] == "ONLINE"
+
+
+def test_wait_deadlines_come_from_wait_timeout_seconds(
+    api: Api, workspace: WorkspaceFactory, video_env: RunningEdge
+) -> None:
+    # Given sessions with the shortest wait (5 s): one nobody accepts, one accepted and never started, one started
+    # that never publishes, and one that went LIVE in time
+    consumer, operator, latecomer = workspace("CONSUMER"), workspace("SUPPLIER"), workspace("SUPPLIER")
+
+    def create() -> str:
+        body = {"lat": 1, "lng": 2, "waitTimeoutSeconds": 5}
+        return str(api("POST", "/api/v1/sessions", consumer.key, body).data["id"])
+
+    never_accepted, never_started, never_live, live = create(), create(), create(), create()
+    for session_id in (never_started, never_live, live):
+        assert api("POST", f"/api/v1/sessions/{session_id}/accept", operator.key).status == 200
+    ref = api("POST", f"/api/v1/sessions/{never_live}/start", operator.key).data["videoBackendRef"]
+    wiring.sessions().go_live(live, datetime.now(UTC))
+    # When the deadline passes (nothing set in SQL: createdAt + waitTimeoutSeconds)
+    time.sleep(5.2)
+    # Then a supplier can no longer accept, nor see it in its inbox, even before the sweep runs
+    reply = api("POST", f"/api/v1/sessions/{never_accepted}/accept", latecomer.key)
+    assert (reply.status, reply.error) == (409, ("INVALID_STATE", "session:accept:EXPIRED"))
+    assert never_accepted not in [i["id"] for i in api("GET", "/api/v1/sessions/inbox", latecomer.key).data["items"]]
+    # And a first frame now does not make the started one LIVE: it expires, and its live input is torn down
+    with pytest.raises(InvalidState) as late:
+        wiring.sessions().go_live(never_live, datetime.now(UTC))
+    assert late.value.current == "EXPIRED"
+    assert video_env.client().get_live_input(ref) is None
+    # And the sweep expires the two still waiting, and leaves the LIVE one alone
+    sweep()
+    states = {
+        s: api("GET", f"/api/v1/sessions/{s}", consumer.key).data["state"]
+        for s in (never_accepted, never_started, never_live, live)
+    }
+    assert states == {never_accepted: "EXPIRED", never_started: "EXPIRED", never_live: "EXPIRED", live: "LIVE"}
+    expired = api("GET", f"/api/v1/sessions/{never_started}", consumer.key).data
+    assert (expired["startedAt"], expired["endedAt"]) == (None, None)

@@ -20,13 +20,15 @@ def at(ms: int) -> datetime:
 def brute_force_clean_seconds(
     start_ms: int, end_ms: int, windows: list[tuple[int, int | None]], max_duration: int
 ) -> int:
-    """Reference: mark every disconnected millisecond of [start, end) one by one."""
+    """Reference: mark every billable, disconnected millisecond one by one. Billable: [start, start + max_duration)
+    and before the end; past the maximum duration nothing is billed, windows there included."""
+    billed_until = min(end_ms, start_ms + max_duration * 1000)
     down = set()
     for opened, closed in windows:
-        down.update(range(max(opened, start_ms), min(end_ms if closed is None else closed, end_ms)))
-    wall = (end_ms - start_ms) // 1000
+        down.update(range(max(opened, start_ms), min(billed_until if closed is None else closed, billed_until)))
+    wall = max(0, billed_until - start_ms) // 1000
     gap = -(-len(down) // 1000)
-    return max(0, min(max_duration, wall - gap))
+    return max(0, wall - gap)
 
 
 windows_strategy = st.lists(
@@ -41,12 +43,13 @@ windows_strategy = st.lists(
     start=st.integers(0, 5_000),
     length=st.integers(0, 40_000),
     windows=windows_strategy,
-    max_duration=st.integers(1, 60),
+    max_duration=st.integers(1, 45),
 )
 def test_clean_seconds_matches_a_millisecond_by_millisecond_count(
     start: int, length: int, windows: list[tuple[int, int | None]], max_duration: int
 ) -> None:
-    # Given a LIVE span and any set of windows (overlapping, open, outside the span)
+    # Given a LIVE span, often running past its maximum duration, and any set of windows (overlapping, open, outside
+    # the span, past the maximum)
     spans = [(at(o), None if c is None else at(c)) for o, c in windows]
     # When the meter runs
     got = meter.clean_seconds(at(start), at(start + length), spans, max_duration)
@@ -82,3 +85,14 @@ def test_an_open_window_runs_to_the_end_and_a_partial_second_is_not_charged() ->
 def test_windows_outside_the_live_span_do_not_count() -> None:
     windows = [(at(-5_000), at(-1_000)), (at(11_000), at(12_000))]
     assert meter.clean_seconds(at(0), at(10_000), windows, 600) == 10
+
+
+def test_an_overrun_is_billed_up_to_the_maximum_duration_minus_the_windows_inside_it() -> None:
+    # Given a 600 s session disconnected for 50 s, ended by the sweep at 660 s (60 s past its maximum)
+    windows = [(at(100_000), at(150_000))]
+    # Then 550 clean seconds are billed, not 600 (the overrun does not refill the disconnected time)
+    assert meter.clean_seconds(at(0), at(660_000), windows, 600) == 550
+
+
+def test_a_window_open_past_the_maximum_duration_counts_only_inside_it() -> None:
+    assert meter.clean_seconds(at(0), at(700_000), [(at(590_000), None)], 600) == 590

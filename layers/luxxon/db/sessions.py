@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from luxxon.db.connection import connection, transaction
-from luxxon.domain.ports import LIVE_INPUT_DELETE, Locked, NewSession, Session, Transition
+from luxxon.domain.ports import LIVE_INPUT_DELETE, AcceptFacts, Locked, NewSession, Session, Transition
 from luxxon.domain.states import METERED, PRE_LIVE, VIDEO_ACTIVE, SessionState, names, sql_in
 
 S = SessionState
@@ -23,8 +23,15 @@ _TOKEN = "pg_current_xact_id()::text AS token"
 
 # Partial indexes on `sessions` and the state set each predicate must equal (checked against the live schema by
 # tests/integration/test_db_schema.py). Statements that must use one render its predicate from the same set.
-PARTIAL_INDEXES = {"sessions_requested_point_gix": frozenset({S.REQUESTED}), "sessions_wait_deadline_idx": PRE_LIVE}
+PARTIAL_INDEXES = {
+    "sessions_requested_point_gix": frozenset({S.REQUESTED}),
+    "sessions_wait_deadline_idx": PRE_LIVE,
+    "sessions_live_started_idx": frozenset({S.LIVE}),
+    "sessions_operator_active_idx": VIDEO_ACTIVE,
+}
 _PRE_LIVE = f"state IN ({sql_in(PRE_LIVE)})"
+_LIVE = f"state IN ({sql_in({S.LIVE})})"
+_ACTIVE = f"state IN ({sql_in(VIDEO_ACTIVE)})"
 
 
 def _session(row: dict[str, Any]) -> Session:
@@ -81,10 +88,10 @@ class PgSessionStore:
         rows = (
             connection()
             .execute(
-                "SELECT id::text FROM sessions WHERE state = %s"
+                f"SELECT id::text FROM sessions WHERE {_LIVE}"
                 " AND started_at + make_interval(secs => max_duration_seconds) < clock_timestamp()"
                 " ORDER BY started_at LIMIT %s",
-                (S.LIVE.value, limit),
+                (limit,),
             )
             .fetchall()
         )
@@ -148,6 +155,29 @@ class PgSessionStore:
         ids = sorted({w for w in workspace_ids if w is not None})
         if ids:
             connection().execute("SELECT 1 FROM workspaces WHERE id = ANY(%s::uuid[]) ORDER BY id FOR UPDATE", (ids,))
+
+    def accept_facts(self, operator_workspace_id: str, session_id: str) -> AcceptFacts | None:
+        """Read after `lock_workspaces([operator])`, in its own statement: a statement that waited for that lock
+        would still count the operator's sessions from the snapshot it took before waiting."""
+        row = (
+            connection()
+            .execute(
+                f"""
+                SELECT (lx_session_of(s)).*, w.availability,
+                       coalesce(ST_Intersects(w.coverage_area, s.requested_at_point), false) AS covers,
+                       (SELECT count(*) FROM sessions o WHERE o.operator_workspace_id = w.id AND o.{_ACTIVE}) AS active,
+                       s.wait_deadline_at <= clock_timestamp() AS wait_deadline_passed
+                FROM workspaces w JOIN sessions s ON s.id = %(id)s
+                WHERE w.id = %(op)s
+                """,
+                {"op": operator_workspace_id, "id": session_id},
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        facts = {k: row.pop(k) for k in ("availability", "covers", "active", "wait_deadline_passed")}
+        return AcceptFacts(session=_session(row), **facts)
 
     # -- writes --------------------------------------------------------------------------------------------------
     def insert(self, new: NewSession) -> Transition:
@@ -298,29 +328,35 @@ class PgSessionStore:
             {"ids": ids, "metered": names(METERED), "active": names(VIDEO_ACTIVE)},
         )
 
-    def open_window(self, session_id: str, reason: str, at: datetime, states: Iterable[SessionState]) -> bool:
+    def open_window(
+        self, session_id: str, reason: str, at: datetime, states: Iterable[SessionState], *, source: str
+    ) -> bool:
+        # FOR SHARE: a transition holding the row (e.g. /end running the meter) finishes first, and the state is
+        # checked against what it committed.
         row = (
             connection()
             .execute(
                 """
-                INSERT INTO disconnect_windows (session_id, reason, opened_at)
-                SELECT s.id, %(reason)s, %(at)s FROM sessions s WHERE s.id = %(id)s AND s.state = ANY(%(states)s)
-                ON CONFLICT (session_id, reason) WHERE closed_at IS NULL DO NOTHING
+                INSERT INTO disconnect_windows (session_id, reason, source, opened_at)
+                SELECT s.id, %(reason)s, %(source)s, %(at)s FROM sessions s
+                WHERE s.id = %(id)s AND s.state = ANY(%(states)s) FOR SHARE
+                ON CONFLICT (session_id, reason, source) WHERE closed_at IS NULL DO NOTHING
                 RETURNING id
                 """,
-                {"id": session_id, "reason": reason, "at": at, "states": names(states)},
+                {"id": session_id, "reason": reason, "source": source, "at": at, "states": names(states)},
             )
             .fetchone()
         )
         return row is not None
 
-    def close_window(self, session_id: str, reason: str, at: datetime) -> bool:
+    def close_window(self, session_id: str, reason: str, at: datetime, *, source: str) -> bool:
         row = (
             connection()
             .execute(
                 "UPDATE disconnect_windows SET closed_at = greatest(opened_at, %(at)s)"
-                " WHERE session_id = %(id)s AND reason = %(reason)s AND closed_at IS NULL RETURNING id",
-                {"id": session_id, "reason": reason, "at": at},
+                " WHERE session_id = %(id)s AND reason = %(reason)s AND source = %(source)s AND closed_at IS NULL"
+                " RETURNING id",
+                {"id": session_id, "reason": reason, "source": source, "at": at},
             )
             .fetchone()
         )

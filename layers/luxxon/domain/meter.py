@@ -1,9 +1,12 @@
 """The meter: clean seconds and the charge. Pure; integer microseconds and µUSDC only.
 
-cleanSeconds = floor((endedAt − startedAt) / 1s) − ceil(|union of disconnect windows ∩ [startedAt, endedAt]| / 1s)
-clamped to [0, maxDurationSeconds]; chargedMicroUsdc = cleanSeconds × rate (so never above the hold).
-Windows of different reasons that overlap count once; an open window runs to endedAt. A partial disconnected
-second is never charged (ceil), the consumer's side of the rounding.
+The metered span is [startedAt, billedUntil) with billedUntil = min(endedAt, startedAt + maxDurationSeconds): time past
+the maximum duration (a session the sweep ends late) is never billed, and neither are windows inside it.
+
+cleanSeconds = floor((billedUntil − startedAt) / 1s) − ceil(|union of disconnect windows ∩ the span| / 1s), at least 0;
+chargedMicroUsdc = cleanSeconds × rate, so never above the hold (rate × maxDurationSeconds).
+Windows of different reasons or sources that overlap count once; an open window runs to the span's end. A partial
+disconnected second is never charged (ceil), the consumer's side of the rounding.
 """
 
 from __future__ import annotations
@@ -54,10 +57,11 @@ def clean_seconds(
     windows: Iterable[tuple[datetime, datetime | None]],
     max_duration_seconds: int,
 ) -> int:
-    wall = max(ended_at - started_at, timedelta(0)) // _SECOND
-    gap_us = disconnected(started_at, ended_at, windows) // _US
+    billed_until = min(ended_at, started_at + timedelta(seconds=max_duration_seconds))
+    wall = max(billed_until - started_at, timedelta(0)) // _SECOND
+    gap_us = disconnected(started_at, billed_until, windows) // _US
     gap = -(-gap_us // 1_000_000)  # ceil
-    return max(0, min(max_duration_seconds, wall - gap))
+    return max(0, wall - gap)
 
 
 def run(

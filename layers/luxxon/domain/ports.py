@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from luxxon.domain.states import SessionState
@@ -74,6 +75,17 @@ class Transition:
 
 
 @dataclass(frozen=True, slots=True)
+class AcceptFacts:
+    """What deciding an accept needs, read once the operator's workspace row is locked (so its count cannot move)."""
+
+    session: Session
+    availability: str  # the operator's: ONLINE, BUSY or OFFLINE
+    covers: bool  # the operator's coverage area contains the requested point
+    active: int  # sessions the operator holds now (ASSIGNED, LIVE or PAUSED)
+    wait_deadline_passed: bool  # createdAt + waitTimeoutSeconds is behind the database clock
+
+
+@dataclass(frozen=True, slots=True)
 class Locked:
     """A session row locked inside a unit of work, with what a decision about it needs."""
 
@@ -101,6 +113,7 @@ class SessionStore(Protocol):
     def lock_assigned_to(self, operator_workspace_id: str) -> list[str]: ...
     def lock_past_wait_deadline(self, limit: int) -> list[Session]: ...
     def lock_workspaces(self, workspace_ids: Iterable[str | None]) -> None: ...
+    def accept_facts(self, operator_workspace_id: str, session_id: str) -> AcceptFacts | None: ...
 
     # writes: every state change is a compare-and-swap (`cas_`) on the states it may leave
     def insert(self, new: NewSession) -> Transition: ...
@@ -115,8 +128,15 @@ class SessionStore(Protocol):
     ) -> Transition: ...
     def mark_busy(self, workspace_id: str) -> None: ...
     def release_if_idle(self, workspace_ids: Iterable[str | None]) -> None: ...
-    def open_window(self, session_id: str, reason: str, at: datetime, states: Iterable[SessionState]) -> bool: ...
-    def close_window(self, session_id: str, reason: str, at: datetime) -> bool: ...
+    def open_window(
+        self, session_id: str, reason: str, at: datetime, states: Iterable[SessionState], *, source: str
+    ) -> bool:
+        """Open a window of this reason and source unless one is open, if the session is in `states`."""
+        ...
+
+    def close_window(self, session_id: str, reason: str, at: datetime, *, source: str) -> bool:
+        """Close the open window of this reason and source, if any."""
+        ...
 
 
 # -- workspaces and keys ------------------------------------------------------------------------------------------
@@ -218,15 +238,44 @@ class VideoBackend(Protocol):
         ...
 
 
+class WindowSource(StrEnum):
+    """Who reported a disconnect window. Each source keeps its own windows (at most one open per session, reason and
+    source), so one source never closes another's; the meter counts the union of all of them."""
+
+    EDGE = "edge"  # the video edge's live-input notifications (NETWORK_ERROR)
+    DECODER = "decoder"  # the frame decoder: no decodable frame for a while (NETWORK_ERROR)
+    OPERATOR = "operator"  # the operator's side: telemetry (STALE_TELEMETRY, OUTSIDE_GEOFENCE)
+
+
+class InputSignal(StrEnum):
+    """What a video-edge event says about a live input's publisher."""
+
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    ERRORED = "errored"  # the edge reports an error with the input (bad codec, GOP, quota...)
+
+
 @dataclass(frozen=True, slots=True)
 class EdgeEvent:
-    """A verified notification from the video edge about one live input."""
+    """A verified notification from the video edge.
 
-    receipt: bytes  # identifies this notification: the same bytes on a redelivery (replay protection)
-    event_type: str  # the edge's name for it
-    input_id: str
-    connected: bool | None  # True: a publisher connected; False: it disconnected; None: another kind of event
-    at: datetime | None  # when the edge saw it (None: not stated)
+    A live-input event has `input_id`, `signal` and `at`; any other notification (a destination's test message,
+    another product's alert) has `signal` None and changes nothing.
+    """
+
+    key: bytes  # identifies the event by its content: the same bytes on every redelivery of it
+    event_type: str  # the edge's name for it (e.g. live_input.disconnected)
+    input_id: str | None
+    signal: InputSignal | None
+    at: datetime | None  # when the edge saw it (its own clock, not the delivery's)
+
+
+@dataclass(frozen=True, slots=True)
+class InputEvent:
+    """One recorded event of a live input: when the edge saw it and what it said."""
+
+    at: datetime
+    signal: InputSignal
 
 
 class WebhookRejected(Exception):
@@ -239,15 +288,30 @@ class WebhookRejected(Exception):
 
 
 class EdgeWebhooks(Protocol):
-    def verify(self, headers: Mapping[str, str], body: bytes, now: float | None = None) -> EdgeEvent:
+    def verify(self, headers: Mapping[str, str], body: bytes) -> EdgeEvent:
         """The event, or WebhookRejected."""
         ...
 
 
-class ReceiptStore(Protocol):
-    def seen(self, receipt: bytes) -> bool: ...
-    def remember(self, receipt: bytes, event: str, input_id: str | None) -> bool:
-        """Record a notification; False when it was already recorded (a replay)."""
+class EdgeEventStore(Protocol):
+    """Every live input's edge events, and the edge's disconnect windows derived from them."""
+
+    def atomic(self) -> AbstractContextManager[None]: ...
+    def lock_session_of_input(self, input_id: str) -> Session | None:
+        """Inside `atomic`: the session holding this live input (terminal sessions hold none), its row locked, so
+        deliveries for one input (and the session's own transitions) take turns."""
+        ...
+
+    def record(self, event: EdgeEvent) -> bool:
+        """Keep a live-input event; False when it was already kept (a redelivery)."""
+        ...
+
+    def events_of(self, input_id: str) -> list[InputEvent]: ...
+    def windows(self, session_id: str, reason: str, source: str) -> list[Window]: ...
+    def replace_windows(
+        self, session_id: str, reason: str, source: str, remove: Sequence[Window], add: Sequence[Window]
+    ) -> None:
+        """Delete the windows `remove`, then insert `add` (of this session, reason and source)."""
         ...
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from luxxon.config import Settings
@@ -31,6 +31,7 @@ from luxxon.domain.ports import (
     Transition,
     VideoBackend,
     VideoBackendError,
+    WindowSource,
 )
 from luxxon.domain.results import Written
 from luxxon.domain.states import METERED, PRE_LIVE, VIDEO_ACTIVE, SessionState
@@ -46,8 +47,10 @@ from luxxon.models.sessions import (
     LxViewerTokenDto,
 )
 from luxxon.observability import logger
+from luxxon.routes import OPERATE
 
 S = SessionState
+ACCEPTING = frozenset({"ONLINE", "BUSY"})  # operator availabilities that may take a session
 
 
 def parse_session_id(raw: str) -> str:
@@ -58,8 +61,15 @@ def parse_session_id(raw: str) -> str:
         raise session_not_found() from None
 
 
-def to_dto(session: Session, viewer_workspace_id: str) -> LxSessionDto:
-    is_operator = session.operator_workspace_id == viewer_workspace_id
+def to_dto(session: Session, viewer: Principal) -> LxSessionDto:
+    """The session as `viewer` may see it. The video URLs are secrets, scoped by side, state and key:
+    - `whepUrl` (anyone holding it may watch): the operator side from /start (to preview), the consumer side only
+      while media flows (LIVE/PAUSED; seeds: "Present when state=LIVE");
+    - `whipUrl` (publishing): only the operator side, and only to a key that may operate (`sessions:operate`, the
+      scope `/producer-token` requires)."""
+    is_operator = session.operator_workspace_id == viewer.workspace_id
+    sees_whep = is_operator or session.state in METERED
+    sees_whip = is_operator and OPERATE in viewer.scopes
     return LxSessionDto(
         id=session.id,
         consumerWorkspaceId=session.consumer_workspace_id,
@@ -79,9 +89,8 @@ def to_dto(session: Session, viewer_workspace_id: str) -> LxSessionDto:
         requestedLat=session.requested_lat,
         requestedLng=session.requested_lng,
         authorized=session.authorized,
-        whepUrl=session.whep_url,
-        # The WHIP URL is a publishing credential: only the operator side ever sees it.
-        whipUrl=session.whip_url if is_operator else None,
+        whepUrl=session.whep_url if sees_whep else None,
+        whipUrl=session.whip_url if sees_whip else None,
     )
 
 
@@ -141,10 +150,10 @@ class SessionService:
                 hold_micro_usdc=pricing.hold_micro_usdc(rate, duration),
             )
         )
-        return Written(to_dto(_won(created), principal.workspace_id), created.token)
+        return Written(to_dto(_won(created), principal), created.token)
 
     def get(self, principal: Principal, session_id: str) -> LxSessionDto:
-        return to_dto(self._visible(principal, session_id), principal.workspace_id)
+        return to_dto(self._visible(principal, session_id), principal)
 
     def list_for(self, principal: Principal, state: str | None, cursor: str | None, limit: int) -> LxSessionPageDto:
         if state is not None and state not in S.__members__:
@@ -166,7 +175,7 @@ class SessionService:
             (cancelled,) = self.store.cas_stop([session.id], PRE_LIVE, S.CANCELLED)
             self.store.release_if_idle([session.operator_workspace_id])
         self._teardown([session.id])
-        return Written(to_dto(_won(cancelled), principal.workspace_id), cancelled.token)
+        return Written(to_dto(_won(cancelled), principal), cancelled.token)
 
     # -- operator side -------------------------------------------------------------------------------------------
     def inbox(self, principal: Principal, limit: int) -> LxSessionPageDto:
@@ -175,18 +184,41 @@ class SessionService:
         return self._page(self.store.inbox(principal.workspace_id, limit), limit, principal)
 
     def accept(self, principal: Principal, session_id: str) -> Written[LxSessionDto]:
-        """REQUESTED → ASSIGNED with the caller as operator: one compare-and-swap."""
+        """REQUESTED → ASSIGNED with the caller as operator.
+
+        The operator must cover the requested point (else the session does not exist for it: 404, no state leaks to
+        a supplier that could never take it), be ONLINE or BUSY (not OFFLINE), hold fewer than the configured number
+        of sessions, and the session must still be REQUESTED and within its wait deadline. The operator's workspace
+        row is locked while deciding, so two accepts by one operator can never both pass its cap.
+        """
         if not is_supplier(principal):
             raise LxError(ErrorCode.NOT_AUTHORIZED, "session:notSupplier")
-        accepted = self.store.cas_accept(parse_session_id(session_id), principal.workspace_id)
-        if not accepted.won:
+        sid, operator = parse_session_id(session_id), principal.workspace_id
+        with self.store.atomic():
+            self.store.lock_workspaces([operator])
+            facts = self.store.accept_facts(operator, sid)
+            if facts is None:
+                raise session_not_found()
+            session = facts.session
+            if session.consumer_workspace_id == operator:
+                raise LxError(ErrorCode.NOT_AUTHORIZED, "session:ownRequest")
+            if not facts.covers:
+                raise session_not_found()
+            if facts.availability not in ACCEPTING:
+                raise LxError(ErrorCode.NOT_AUTHORIZED, "operator:offline")
+            if session.state is S.REQUESTED and facts.wait_deadline_passed:
+                raise InvalidState("accept", S.EXPIRED)
+            if session.state is not S.REQUESTED:
+                raise InvalidState("accept", session.state)
+            if facts.active >= self.settings.max_active_sessions_per_operator:
+                raise LxError(ErrorCode.NOT_AUTHORIZED, "operator:atCapacity")
+            accepted = self.store.cas_accept(sid, operator)
+        if not accepted.won:  # another operator got there first, or the deadline passed in between
             current = accepted.session
             if current is None:
                 raise session_not_found()
-            if current.consumer_workspace_id == principal.workspace_id:
-                raise LxError(ErrorCode.NOT_AUTHORIZED, "session:ownRequest")
-            raise InvalidState("accept", current.state)
-        return Written(to_dto(_won(accepted), principal.workspace_id), accepted.token)
+            raise InvalidState("accept", S.EXPIRED if current.state is S.REQUESTED else current.state)
+        return Written(to_dto(_won(accepted), principal), accepted.token)
 
     def cancel_all_assignments(self, principal: Principal) -> Written[LxSessionCancelAllResponseDto]:
         if not is_supplier(principal):
@@ -211,14 +243,14 @@ class SessionService:
             if session.operator_workspace_id != principal.workspace_id:
                 raise LxError(ErrorCode.NOT_OPERATOR, "session:notOperator")
             if session.video_backend_ref is not None and session.state in VIDEO_ACTIVE:
-                return Written(to_dto(session, principal.workspace_id), None)  # a reload, a double click, after LIVE
+                return Written(to_dto(session, principal), None)  # a reload, a double click, after LIVE
             if session.state is not S.ASSIGNED:
                 raise InvalidState("start", session.state)
             live = self._provision(session.id)
             self.store.lock_workspaces([principal.workspace_id])
             started = self.store.cas_attach_video(session.id, live.uid, live.whip_url, live.whep_url)
             self.store.mark_busy(principal.workspace_id)
-        return Written(to_dto(_won(started), principal.workspace_id), started.token)
+        return Written(to_dto(_won(started), principal), started.token)
 
     def producer_token(self, principal: Principal, session_id: str) -> LxProducerTokenDto:
         session = self._visible(principal, session_id)
@@ -235,13 +267,15 @@ class SessionService:
             locked = self._lock_visible(principal, session_id)
             ended = self._finish(locked, S.ENDED, "end")
         self._teardown([locked.session.id])
-        return Written(to_dto(_won(ended), principal.workspace_id), ended.token)
+        return Written(to_dto(_won(ended), principal), ended.token)
 
     def viewer_token(self, principal: Principal, session_id: str) -> LxViewerTokenDto:
+        """The WHEP URL, to whoever the session DTO would show it (the operator from /start, the consumer once LIVE)."""
         session = self._visible(principal, session_id)
-        if session.whep_url is None:
+        whep = to_dto(session, principal).whepUrl
+        if whep is None:
             raise InvalidState("viewerToken", session.state)
-        return LxViewerTokenDto(whepUrl=session.whep_url)
+        return LxViewerTokenDto(whepUrl=whep)
 
     def frame(self, principal: Principal, session_id: str) -> Frame:
         """The latest decoded JPEG. Before the first frame (and after the session stops) there is none."""
@@ -254,21 +288,40 @@ class SessionService:
 
     # -- system --------------------------------------------------------------------------------------------------
     def go_live(self, session_id: str, first_frame_at: datetime) -> Session:
-        """ASSIGNED → LIVE on the first decoded frame; `startedAt` is that frame's time (the meter's anchor)."""
-        live = self.store.cas_go_live(session_id, first_frame_at)
-        if not live.won:
-            if live.session is None:
+        """ASSIGNED → LIVE on the first decoded frame; `startedAt` is that frame's time (the meter's anchor).
+
+        A first frame after the wait deadline (createdAt + waitTimeoutSeconds) is too late: the session expires
+        instead (as the sweep would have expired it), its live input is torn down, and this raises
+        InvalidState(current=EXPIRED)."""
+        with self.store.atomic():
+            locked = self.store.lock(session_id)
+            if locked is None:
                 raise session_not_found()
-            raise InvalidState("live", live.session.state)
-        return _won(live)
+            session = locked.session
+            if session.state is not S.ASSIGNED:
+                raise InvalidState("live", session.state)
+            started_at = min(first_frame_at, locked.now)
+            deadline = session.created_at + timedelta(seconds=session.wait_timeout_seconds)
+            if started_at <= deadline:
+                return _won(self.store.cas_go_live(session.id, started_at))
+            self.store.lock_workspaces([session.operator_workspace_id])
+            self.store.cas_stop([session.id], {S.ASSIGNED}, S.EXPIRED)
+            self.store.release_if_idle([session.operator_workspace_id])
+        self._teardown([session.id])
+        raise InvalidState("live", S.EXPIRED)
 
-    def disconnected(self, session_id: str, reason: DisconnectReason, at: datetime) -> bool:
-        """Open a disconnect window (once per reason); only a session with a running meter has one to pause."""
-        return self.store.open_window(session_id, reason.value, at, METERED)
+    def disconnected(
+        self, session_id: str, reason: DisconnectReason, at: datetime, source: WindowSource = WindowSource.OPERATOR
+    ) -> bool:
+        """Open a disconnect window (once per reason and source); only a session with a running meter has one to
+        pause. The video plane's NETWORK_ERROR windows come from `luxxon.domain.windows` (the edge, the decoder)."""
+        return self.store.open_window(session_id, reason.value, at, METERED, source=source.value)
 
-    def reconnected(self, session_id: str, reason: DisconnectReason, at: datetime) -> bool:
-        """Close the open window of this reason, if any."""
-        return self.store.close_window(session_id, reason.value, at)
+    def reconnected(
+        self, session_id: str, reason: DisconnectReason, at: datetime, source: WindowSource = WindowSource.OPERATOR
+    ) -> bool:
+        """Close the open window of this reason and source, if any."""
+        return self.store.close_window(session_id, reason.value, at, source=source.value)
 
     def expire(self, limit: int = 200) -> tuple[int, int]:
         """The sweep: pre-LIVE sessions past their wait deadline → EXPIRED (no meter); LIVE sessions past
@@ -290,15 +343,6 @@ class SessionService:
             overrun.append(session_id)
         self._teardown(waiting + overrun)
         return len(waiting), len(overrun)
-
-    def stream_event(self, video_backend_ref: str, connected: bool, at: datetime) -> str:
-        """A live input connected or disconnected: close or open the session's NETWORK_ERROR window."""
-        session = self.store.by_video_ref(video_backend_ref)
-        if session is None:
-            return "none"
-        if connected:
-            return "windowClosed" if self.reconnected(session.id, DisconnectReason.NETWORK_ERROR, at) else "none"
-        return "windowOpened" if self.disconnected(session.id, DisconnectReason.NETWORK_ERROR, at) else "none"
 
     # -- helpers -------------------------------------------------------------------------------------------------
     def _finish(self, locked: Locked, to_state: SessionState, operation: str) -> Transition:
@@ -352,4 +396,4 @@ class SessionService:
     def _page(rows: list[Session], limit: int, principal: Principal) -> LxSessionPageDto:
         page = rows[:limit]
         next_cursor = encode_cursor(page[-1]) if len(rows) > limit and page else None
-        return LxSessionPageDto(items=[to_dto(r, principal.workspace_id) for r in page], nextCursor=next_cursor)
+        return LxSessionPageDto(items=[to_dto(r, principal) for r in page], nextCursor=next_cursor)
