@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from luxxon.db.decoder import PgLeaseStore
     from luxxon.domain.ports import FrameStore, VideoBackend
     from luxxon.domain.webhooks import WebhookService
+    from luxxon.domain.windows import WindowService
     from luxxon.domain.workspaces import WorkspaceService
 
 
@@ -68,13 +69,20 @@ def workspaces() -> WorkspaceService:
 
 
 @cache
+def windows() -> WindowService:
+    """Disconnect windows from the video plane: the edge's events (webhooks) and the decoder's media gaps."""
+    from luxxon.db.webhooks import PgEdgeEventStore
+    from luxxon.domain.windows import WindowService
+
+    return WindowService(PgSessionStore(), PgEdgeEventStore())
+
+
+@cache
 def webhooks() -> WebhookService:
     from luxxon.adapters.video import CloudflareWebhooks
-    from luxxon.db.webhooks import PgReceiptStore
     from luxxon.domain.webhooks import WebhookService
 
-    edge = CloudflareWebhooks(webhook_secret, get_settings().webhook_tolerance_s)
-    return WebhookService(edge, PgReceiptStore(), sessions())
+    return WebhookService(CloudflareWebhooks(webhook_secret), windows())
 
 
 @cache

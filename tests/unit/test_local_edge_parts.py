@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from luxxon.adapters.video import parse_notification
+from luxxon.domain.ports import InputSignal
 from luxxon.local.edge.media import is_keyframe
 from luxxon.local.edge.relay import Channel, NegotiationError
 from luxxon.local.edge.server import BadSdp, parse_offer
@@ -31,7 +33,8 @@ def test_keyframes_are_recognised(codec: str, data: bytes, expected: bool) -> No
 
 
 def test_the_notification_body_is_cloudflares_live_input_shape() -> None:
-    at = datetime(2022, 1, 13, 11, 43, 41, tzinfo=UTC)
+    # https://developers.cloudflare.com/stream/stream-live/webhooks/ (example payload)
+    at = datetime(2022, 1, 13, 11, 43, 41, 855717, tzinfo=UTC)
 
     body = json.loads(
         live_input_notification("eb222fcca08eeb1ae84c981ebe8aeeb6", "live_input.disconnected", at, name="n")
@@ -40,15 +43,23 @@ def test_the_notification_body_is_cloudflares_live_input_shape() -> None:
     assert body == {
         "name": "n",
         "text": "Notification type: Stream Live Input\nInput ID: eb222fcca08eeb1ae84c981ebe8aeeb6\n"
-        "Event type: live_input.disconnected\nUpdated at: 2022-01-13T11:43:41Z",
+        "Event type: live_input.disconnected\nUpdated at: 2022-01-13T11:43:41.855717000Z",
         "data": {
             "notification_name": "Stream Live Input",
             "input_id": "eb222fcca08eeb1ae84c981ebe8aeeb6",
             "event_type": "live_input.disconnected",
-            "updated_at": "2022-01-13T11:43:41Z",
+            "updated_at": "2022-01-13T11:43:41.855717000Z",
         },
         "ts": 1642074221,
     }
+
+
+def test_the_receiver_reads_back_what_the_edge_sends() -> None:
+    at = datetime(2026, 12, 3, 12, 0, 0, 123456, tzinfo=UTC)
+
+    event = parse_notification(live_input_notification("uid-1", "live_input.connected", at, name="n"))
+
+    assert (event.input_id, event.signal, event.at) == ("uid-1", InputSignal.CONNECTED, at)
 
 
 OFFER = (

@@ -1,20 +1,18 @@
-"""The video backend adapter's pure parts: settings, credentials, the live-input shape, webhook signatures."""
+"""The video backend adapter's pure parts: settings, credentials, the live-input shape, Cloudflare's webhooks."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
 from luxxon.adapters import video
-from luxxon.adapters.video import CloudflareStream, sign_webhook, verify_webhook_signature
+from luxxon.adapters.video import CloudflareStream, CloudflareWebhooks, authentic, parse_notification
 from luxxon.config import get_settings
-from luxxon.domain.ports import LiveInput, VideoBackend, VideoBackendError
+from luxxon.domain.ports import InputSignal, LiveInput, VideoBackend, VideoBackendError, WebhookRejected
 
 SECRET = "85011ed3a913c6ad5f9cf6c5573cc0a7"
 
@@ -102,36 +100,127 @@ def test_which_errors_are_worth_retrying(status: int | None, retryable: bool) ->
     assert VideoBackendError("x", status=status).retryable is retryable
 
 
-def test_a_webhook_signature_is_cloudflares_hmac_of_time_dot_body() -> None:
-    body = b'{"data":{"event_type":"live_input.connected"}}'
+# -- Cloudflare Notifications webhooks (Stream Live) ---------------------------------------------------------------
+# The documented example: https://developers.cloudflare.com/stream/stream-live/webhooks/
+EXAMPLE = {
+    "name": "Live Webhook Test",
+    "text": "Notification type: Stream Live Input\nInput ID: eb222fcca08eeb1ae84c981ebe8aeeb6\n"
+    "Event type: live_input.disconnected\nUpdated at: 2022-01-13T11:43:41.855717910Z",
+    "data": {
+        "notification_name": "Stream Live Input",
+        "input_id": "eb222fcca08eeb1ae84c981ebe8aeeb6",
+        "event_type": "live_input.disconnected",
+        "updated_at": "2022-01-13T11:43:41.855717910Z",
+    },
+    "ts": 1642074233,
+}
 
-    header = sign_webhook(body, SECRET, 1230811200)
 
-    digest = hmac.new(SECRET.encode(), b"1230811200." + body, hashlib.sha256).hexdigest()
-    assert header == f"time=1230811200,sig1={digest}"
+def body(**changes: object) -> bytes:
+    payload = json.loads(json.dumps(EXAMPLE))
+    payload["data"].update({k: v for k, v in changes.items() if k != "ts"})
+    if "ts" in changes:
+        payload["ts"] = changes["ts"]
+    return json.dumps(payload).encode()
 
 
-def test_a_valid_signature_verifies() -> None:
-    body = b'{"x":1}'
-    now = time.time()
+def test_cloudflares_example_notification_is_a_disconnect_of_its_input_at_its_update_time() -> None:
+    event = parse_notification(json.dumps(EXAMPLE).encode())
 
-    assert verify_webhook_signature(sign_webhook(body, SECRET, int(now)), body, SECRET, now=now)
+    assert (event.event_type, event.input_id, event.signal) == (
+        "live_input.disconnected",
+        "eb222fcca08eeb1ae84c981ebe8aeeb6",
+        InputSignal.DISCONNECTED,
+    )
+    assert event.at == datetime(2022, 1, 13, 11, 43, 41, 855717, tzinfo=UTC)  # nanoseconds kept to the microsecond
 
 
 @pytest.mark.parametrize(
-    ("header", "body", "secret", "age_s"),
+    ("event_type", "signal"),
     [
-        (None, b'{"x":1}', SECRET, 0),  # missing
-        ("garbage", b'{"x":1}', SECRET, 0),  # malformed
-        ("SIGNED", b'{"x":2}', SECRET, 0),  # tampered body
-        ("SIGNED", b'{"x":1}', "another-secret", 0),  # wrong secret
-        ("SIGNED", b'{"x":1}', SECRET, 301),  # stale
-        ("SIGNED", b'{"x":1}', SECRET, -301),  # from the future
+        ("live_input.connected", InputSignal.CONNECTED),
+        ("live_input.disconnected", InputSignal.DISCONNECTED),
+        ("live_input.errored", InputSignal.ERRORED),
+        ("live_input.something_new", None),
     ],
 )
-def test_a_bad_signature_does_not_verify(header: str | None, body: bytes, secret: str, age_s: int) -> None:
-    now = time.time()
-    if header == "SIGNED":
-        header = sign_webhook(b'{"x":1}', SECRET, int(now) - age_s)
+def test_each_live_input_event_type_is_a_signal(event_type: str, signal: InputSignal | None) -> None:
+    assert parse_notification(body(event_type=event_type)).signal is signal
 
-    assert not verify_webhook_signature(header, body, secret, now=now)
+
+def test_a_redelivery_has_the_same_key_however_its_json_is_laid_out() -> None:
+    first = parse_notification(json.dumps(EXAMPLE).encode())
+    relaid = parse_notification(json.dumps(EXAMPLE, indent=2, sort_keys=True).encode())
+
+    assert first.key == relaid.key and len(first.key) == 32
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"updated_at": "2022-01-13T11:43:41.855717911Z"},  # another event, a nanosecond later
+        {"event_type": "live_input.connected"},
+        {"input_id": "another-input"},
+        {"ts": 1642074234},
+        {"ts": None},
+    ],
+)
+def test_another_event_has_another_key(change: dict[str, object]) -> None:
+    assert parse_notification(body(**change)).key != parse_notification(json.dumps(EXAMPLE).encode()).key
+
+
+def test_a_notification_without_an_event_type_is_about_no_live_input() -> None:
+    event = parse_notification(b'{"name": "Test", "text": "Hello", "data": {}, "ts": 1}')
+
+    assert (event.event_type, event.input_id, event.signal, event.at) == ("", None, None, None)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"\xff\xfe",
+        b"null",
+        b'{"data": []}',
+        body(updated_at="2022-01-13 11:43:41"),
+        body(updated_at=1642074221),
+        body(input_id=7),
+        body(ts=True),
+        b"[" * 100_000,
+    ],
+)
+def test_a_malformed_notification_is_rejected_as_bad_data(raw: bytes) -> None:
+    with pytest.raises(WebhookRejected) as rejected:
+        parse_notification(raw)
+
+    assert rejected.value.malformed_field == "data"
+
+
+@pytest.mark.parametrize(
+    ("presented", "authentic_"),
+    [
+        (SECRET, True),
+        (SECRET + " ", False),
+        (SECRET[:-1], False),
+        ("", False),
+        (None, False),
+        ("ünïcode", False),
+        ("\ud800", False),  # a lone surrogate (what a broken client may send)
+    ],
+)
+def test_only_the_exact_secret_is_authentic(presented: str | None, authentic_: bool) -> None:
+    assert authentic(presented, SECRET) is authentic_
+
+
+def test_no_secret_configured_authenticates_nothing() -> None:
+    assert not authentic("", "")
+
+
+def test_the_secret_is_checked_before_the_body_is_read() -> None:
+    webhooks = CloudflareWebhooks(lambda: SECRET)
+
+    with pytest.raises(WebhookRejected) as rejected:
+        webhooks.verify({"cf-webhook-auth": "wrong"}, b"not json")
+
+    assert (rejected.value.reason, rejected.value.malformed_field) == ("badSecret", None)
+    assert webhooks.verify({"CF-WEBHOOK-AUTH": SECRET}, json.dumps(EXAMPLE).encode()).signal is InputSignal.DISCONNECTED

@@ -2,7 +2,8 @@
 
 `CloudflareStream` implements the domain's `ports.VideoBackend` against Cloudflare Stream's live-inputs REST API;
 pointed at the local edge (`luxxon.local.edge`), which speaks the same subset, it is the same class in both places
-and only the base URL and credentials change. `CloudflareWebhooks` implements `ports.EdgeWebhooks`.
+and only the base URL and credentials change. `CloudflareWebhooks` implements `ports.EdgeWebhooks` (Stream Live's
+events as Cloudflare Notifications webhooks).
 
 The WHIP URL (`result.webRTC.url`) is the publisher's credential and the WHEP URL (`result.webRTCPlayback.url`)
 is a session-scoped secret: neither is ever logged nor shown in a `repr`.
@@ -24,16 +25,22 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from luxxon.domain.ports import EdgeEvent, LiveInput, VideoBackendError, WebhookRejected
+from luxxon.domain.ports import EdgeEvent, InputSignal, LiveInput, VideoBackendError, WebhookRejected
 
 if TYPE_CHECKING:
     from luxxon.config import Settings
 
 
 DEFAULT_API_BASE = "https://api.cloudflare.com/client/v4"
-WEBHOOK_SIGNATURE_HEADER = "Webhook-Signature"
+WEBHOOK_AUTH_HEADER = "cf-webhook-auth"  # Cloudflare Notifications: the webhook destination's secret
 LIVE_INPUT_CONNECTED = "live_input.connected"
 LIVE_INPUT_DISCONNECTED = "live_input.disconnected"
+LIVE_INPUT_ERRORED = "live_input.errored"
+LIVE_INPUT_SIGNALS = {
+    LIVE_INPUT_CONNECTED: InputSignal.CONNECTED,
+    LIVE_INPUT_DISCONNECTED: InputSignal.DISCONNECTED,
+    LIVE_INPUT_ERRORED: InputSignal.ERRORED,
+}
 _RETRYABLE_METHODS = frozenset({"GET", "DELETE"})
 
 
@@ -175,76 +182,74 @@ def _url(endpoint: Any) -> Any:
 
 
 # -- Webhooks -----------------------------------------------------------------------------------------------------
-# Cloudflare signs each notification: `Webhook-Signature: time=<unix>,sig1=<hex HMAC-SHA256("<time>.<raw body>")>`
-# keyed by the webhook secret. The live-input notification body is
-# {"name", "text", "data": {"notification_name", "input_id", "event_type", "updated_at"}, "ts"} where
-# data.event_type is LIVE_INPUT_CONNECTED or LIVE_INPUT_DISCONNECTED.
-
-
-def sign_webhook(body: bytes, secret: str, timestamp: int) -> str:
-    """The Webhook-Signature header value for `body` sent at `timestamp` (unix seconds)."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"time={timestamp},sig1={digest}"
-
-
-def verify_webhook_signature(
-    header: str | None, body: bytes, secret: str, *, tolerance_s: int = 300, now: float | None = None
-) -> bool:
-    """True when the header signs exactly `body` with `secret` and its time is within `tolerance_s` of now.
-
-    Replays inside the window are the receiver's to reject (e.g. by remembering the signatures it has seen).
-    """
-    if not header or not secret:
-        return False
-    fields = dict(part.strip().partition("=")[::2] for part in header.split(","))
-    timestamp, signature = fields.get("time", ""), fields.get("sig1", "")
-    if not (timestamp.isascii() and timestamp.isdigit()) or not signature:
-        return False
-    current = time.time() if now is None else now
-    if abs(current - int(timestamp)) > tolerance_s:
-        return False
-    expected = sign_webhook(body, secret, int(timestamp)).partition(",sig1=")[2]
-    return hmac.compare_digest(expected, signature)
+# Stream Live reports live-input events through Cloudflare Notifications: a webhook destination, created with a
+# shared secret, receives a POST per event with the secret in the `cf-webhook-auth` header and the body
+#   {"name": <policy name>, "text": <human-readable>, "ts": <unix seconds>,
+#    "data": {"notification_name": "Stream Live Input", "input_id", "event_type", "updated_at": <RFC 3339, ns>}}
+# where data.event_type is live_input.connected, live_input.disconnected or live_input.errored (which adds
+# data.live_input_errored). (The HMAC `Webhook-Signature` is Stream's on-demand video webhook, not this one.)
+# https://developers.cloudflare.com/stream/stream-live/webhooks/
+# https://developers.cloudflare.com/notifications/reference/webhook-payload-schema/
 
 
 class CloudflareWebhooks:
-    """Verifies and parses Cloudflare's live-input notifications (`ports.EdgeWebhooks`).
+    """Authenticates and parses Cloudflare Notifications webhooks about live inputs (`ports.EdgeWebhooks`).
 
-    Authentic: `Webhook-Signature` signs exactly the body with our secret, within `tolerance_s` of now. The receipt
-    (replay key) is the verified HMAC itself: one per (time, body), whatever the header's spacing or field order.
+    Authentic: `cf-webhook-auth` equals the destination's secret (compared in constant time). The event's key is a
+    hash of what identifies the event (input, event type, `updated_at` as sent, `ts` when present), so a redelivery
+    has the same key. A body whose `data` carries no `event_type` (the destination's test message, another alert)
+    is a notification about no live input.
     """
 
-    def __init__(self, secret: Callable[[], str], tolerance_s: int = 300) -> None:
+    def __init__(self, secret: Callable[[], str]) -> None:
         self._secret = secret
-        self._tolerance_s = tolerance_s
 
-    def verify(self, headers: Mapping[str, str], body: bytes, now: float | None = None) -> EdgeEvent:
-        signature = next((v for k, v in headers.items() if k.lower() == WEBHOOK_SIGNATURE_HEADER.lower()), None)
-        if not verify_webhook_signature(signature, body, self._secret(), tolerance_s=self._tolerance_s, now=now):
-            raise WebhookRejected("badSignature")
-        assert signature is not None
-        try:
-            payload: dict[str, Any] = json.loads(body)
-            data = payload["data"]
-            event, input_id = str(data["event_type"]), str(data["input_id"])
-        except (ValueError, KeyError, TypeError):
-            raise WebhookRejected("malformed", malformed_field="data") from None
-        connected = {LIVE_INPUT_CONNECTED: True, LIVE_INPUT_DISCONNECTED: False}.get(event)
-        return EdgeEvent(_sig1(signature), event, input_id, connected, _event_time(data.get("updated_at")))
+    def verify(self, headers: Mapping[str, str], body: bytes) -> EdgeEvent:
+        presented = next((v for k, v in headers.items() if k.lower() == WEBHOOK_AUTH_HEADER), None)
+        if not authentic(presented, self._secret()):
+            raise WebhookRejected("badSecret")
+        return parse_notification(body)
 
 
-def _sig1(header: str) -> bytes:
-    fields = dict(part.strip().partition("=")[::2] for part in header.split(","))
-    return bytes.fromhex(fields["sig1"].strip().lower())
+def authentic(presented: str | None, secret: str) -> bool:
+    """True when the presented `cf-webhook-auth` value is the secret (constant time; any text, any length)."""
+    if not presented or not secret:
+        return False
+    return hmac.compare_digest(presented.encode("utf-8", "surrogatepass"), secret.encode("utf-8", "surrogatepass"))
 
 
-def _event_time(raw: object) -> datetime:
-    """When the edge saw the event (`data.updated_at`), else now."""
-    if isinstance(raw, str):
-        try:
-            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
-            pass
-        else:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return datetime.now(UTC)
+def parse_notification(body: bytes) -> EdgeEvent:
+    """The event a notification body reports, or WebhookRejected(malformed_field="data")."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise WebhookRejected("malformed", malformed_field="data") from None
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, dict):
+        raise WebhookRejected("malformed", malformed_field="data")
+    event_type = data.get("event_type")
+    if event_type is None:  # e.g. the destination's test message
+        return EdgeEvent(b"", "", None, None, None)
+    if not isinstance(event_type, str):
+        raise WebhookRejected("malformed", malformed_field="data")
+    signal = LIVE_INPUT_SIGNALS.get(event_type)
+    if signal is None:  # an event this service does not act on (acknowledged, so it is not redelivered)
+        return EdgeEvent(b"", event_type, None, None, None)
+    input_id, updated_at, ts = data.get("input_id"), data.get("updated_at"), payload.get("ts")
+    at = _timestamp(updated_at)
+    valid_ts = ts is None or (isinstance(ts, int) and not isinstance(ts, bool))
+    if not (isinstance(input_id, str) and input_id and at is not None and valid_ts):
+        raise WebhookRejected("malformed", malformed_field="data")
+    identity = json.dumps([input_id, event_type, updated_at, ts], separators=(",", ":")).encode()
+    return EdgeEvent(hashlib.sha256(identity).digest(), event_type, input_id, signal, at)
+
+
+def _timestamp(raw: object) -> datetime | None:
+    """RFC 3339 as Cloudflare sends it (`2022-01-13T11:43:41.855717910Z`: nanoseconds, kept to the microsecond)."""
+    if not isinstance(raw, str) or not raw.isascii() or len(raw) > 64:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw.replace("z", "Z"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else None

@@ -147,6 +147,11 @@ class Channel:
             log.info("live input %s: publisher disconnected (%s)", self.uid, reason)
             self._notify(self.uid, LIVE_INPUT_DISCONNECTED)
 
+    @property
+    def next_keyframe_request_at(self) -> float:
+        """When (time.monotonic()) a subscriber's keyframe request will next be forwarded to the publisher."""
+        return self._last_keyframe_request + KEYFRAME_REQUEST_INTERVAL_S
+
     def request_keyframe(self) -> None:
         now = time.monotonic()
         if self.publisher is None or now - self._last_keyframe_request < KEYFRAME_REQUEST_INTERVAL_S:

@@ -2,7 +2,7 @@
 
 REST (Bearer token; Cloudflare's `{result, success, errors, messages}` envelope; any account id):
     POST   /client/v4/accounts/{account}/stream/live_inputs          create  -> result.uid, webRTC, webRTCPlayback
-    GET    /client/v4/accounts/{account}/stream/live_inputs          list
+    GET    /client/v4/accounts/{account}/stream/live_inputs          list   -> {liveInputs (no URLs), range, total}
     GET    /client/v4/accounts/{account}/stream/live_inputs/{uid}    get (404 when unknown)
     DELETE /client/v4/accounts/{account}/stream/live_inputs/{uid}    delete (tears down its publisher/subscribers)
 WebRTC (the URL is the credential; every path segment after the prefix is secrets.token_urlsafe(32)):
@@ -183,6 +183,17 @@ class Edge:
     def _not_found(self) -> web.Response:
         return self._envelope(status=404, errors=[{"code": 10003, "message": "Not Found"}])
 
+    @staticmethod
+    def _summary(record: LiveInputRecord) -> dict[str, Any]:
+        """A live input as Cloudflare lists it (`stream_live_input_object_without_url`)."""
+        return {
+            "uid": record.uid,
+            "created": record.created,
+            "modified": record.modified,
+            "meta": record.meta,
+            "deleteRecordingAfterDays": None,
+        }
+
     def _describe(self, record: LiveInputRecord) -> dict[str, Any]:
         return {
             "uid": record.uid,
@@ -223,9 +234,12 @@ class Edge:
         return self._envelope(self._describe(record))  # Cloudflare answers a create with 200
 
     async def _list(self, request: web.Request) -> web.Response:
+        """Cloudflare's "List live inputs": `result: {liveInputs, range, total}`, each item without its URLs (the
+        WHIP URL is a credential: only a single live input's GET returns them)."""
         if not self._authorized(request):
             return self._unauthorized()
-        return self._envelope([self._describe(r) for r in self._inputs.values()])
+        items = [self._summary(r) for r in self._inputs.values()]
+        return self._envelope({"liveInputs": items, "range": len(items), "total": len(items)})
 
     async def _get(self, request: web.Request) -> web.Response:
         if not self._authorized(request):

@@ -1,7 +1,8 @@
-"""Live-input notifications, signed and sent the way Cloudflare Stream sends them.
+"""Live-input events, sent the way Cloudflare Stream Live sends them: as Cloudflare Notifications webhooks.
 
-One worker delivers them in order (a live input's connected always precedes its disconnected), retrying a
-failed delivery with backoff; each attempt is signed afresh with its own send time.
+Each event is one POST of the Notifications body (`live_input_notification`) carrying the destination's secret in
+the `cf-webhook-auth` header (https://developers.cloudflare.com/stream/stream-live/webhooks/). One worker delivers
+them in order, retrying a failed delivery with backoff; a retry sends the very same body (a redelivery).
 """
 
 from __future__ import annotations
@@ -10,21 +11,28 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import aiohttp
 
-from luxxon.adapters.video import WEBHOOK_SIGNATURE_HEADER, sign_webhook
+from luxxon.adapters.video import WEBHOOK_AUTH_HEADER
 
 log = logging.getLogger("luxxon.edge.webhooks")
 NOTIFICATION_NAME = "Stream Live Input"
 
 
+def rfc3339_ns(at: datetime) -> str:
+    """`2022-01-13T11:43:41.855717000Z`: UTC with nine fractional digits, as Cloudflare writes `updated_at`."""
+    utc = at.astimezone(UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond:06d}000Z"
+
+
 def live_input_notification(input_id: str, event_type: str, at: datetime, *, name: str) -> bytes:
-    """The body Cloudflare sends for a live-input event (`event_type`: live_input.connected / .disconnected)."""
-    updated_at = at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """The body Cloudflare sends for a live-input event (`event_type`: live_input.connected, .disconnected or
+    .errored) the edge saw at `at` (`data.updated_at`; `ts`, when the notification was generated, is the same
+    second here)."""
+    updated_at = rfc3339_ns(at)
     text = (
         f"Notification type: {NOTIFICATION_NAME}\nInput ID: {input_id}\n"
         f"Event type: {event_type}\nUpdated at: {updated_at}"
@@ -51,7 +59,8 @@ class _Pending:
 
 
 class WebhookSender:
-    """Queue notifications with `notify()`; a background task POSTs them to `url`, signed with `secret`."""
+    """Queue notifications with `notify()`; a background task POSTs them to `url` with `secret` in
+    `cf-webhook-auth`."""
 
     def __init__(
         self,
@@ -103,11 +112,8 @@ class WebhookSender:
 
     async def _deliver(self, http: aiohttp.ClientSession, pending: _Pending) -> None:
         body = live_input_notification(pending.input_id, pending.event_type, pending.at, name=self._name)
+        headers = {"Content-Type": "application/json", WEBHOOK_AUTH_HEADER: self._secret}
         for attempt in range(self._attempts):
-            headers = {
-                "Content-Type": "application/json",
-                WEBHOOK_SIGNATURE_HEADER: sign_webhook(body, self._secret, int(time.time())),
-            }
             try:
                 async with http.post(self.url, data=body, headers=headers) as response:
                     if 200 <= response.status < 300:
