@@ -181,13 +181,11 @@ def video_env(edge: RunningEdge, database_url: str, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("LX_CLOUDFLARE_API_TOKEN", edge.token)
     monkeypatch.setenv("LX_STREAM_WEBHOOK_SECRET", WEBHOOK_SECRET)
     get_settings.cache_clear()
-    for getter in (wiring.video, wiring.outbox, wiring.sessions, wiring.webhooks, wiring.frames):
-        getter.cache_clear()
+    wiring.reset()
     yield edge
     monkeypatch.undo()
     get_settings.cache_clear()
-    for getter in (wiring.video, wiring.outbox, wiring.sessions, wiring.webhooks, wiring.frames):
-        getter.cache_clear()
+    wiring.reset()
 
 
 # -- sessions with a video plane (the local edge) ---------------------------------------------------------------

@@ -1,9 +1,5 @@
-"""The sweep, invoked every minute by EventBridge.
-
-- pre-LIVE sessions past `createdAt + waitTimeoutSeconds` → EXPIRED (operator released, live input torn down),
-- LIVE sessions past `startedAt + maxDurationSeconds` without /end → EXPIRED with the meter run,
-- the outbox: redeliver what failed (live-input teardowns).
-"""
+"""The sweep, invoked every minute by EventBridge: expiry, outbox redelivery, orphaned live inputs, housekeeping
+(`luxxon/domain/sweep.py`). It works within the invocation's remaining time, less a margin."""
 
 from typing import Any
 
@@ -12,14 +8,28 @@ from aws_lambda_powertools.metrics import MetricUnit
 from luxxon import wiring
 from luxxon.observability import logger, metrics, traced
 
+MARGIN_S = 5.0
+
 
 @logger.inject_lambda_context
 @traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
-    waiting, overrun = wiring.sessions().expire()
-    delivered = wiring.outbox().drain(limit=200)
-    metrics.add_metric(name="SessionsExpiredWaiting", unit=MetricUnit.Count, value=waiting)
-    metrics.add_metric(name="SessionsExpiredLive", unit=MetricUnit.Count, value=overrun)
-    metrics.add_metric(name="OutboxDelivered", unit=MetricUnit.Count, value=delivered)
-    return {"expiredWaiting": waiting, "expiredLive": overrun, "outboxDelivered": delivered}
+    budget_s = max(1.0, context.get_remaining_time_in_millis() / 1000 - MARGIN_S)
+    report = wiring.sweep().run(budget_s)
+    counts = {
+        "expiredWaiting": report.expired_waiting,
+        "expiredLive": report.expired_live,
+        "outboxDelivered": report.outbox_delivered,
+        "orphansDeleted": report.orphans_deleted,
+        "pruned": report.pruned,
+    }
+    for metric, value in (
+        ("SessionsExpiredWaiting", report.expired_waiting),
+        ("SessionsExpiredLive", report.expired_live),
+        ("OutboxDelivered", report.outbox_delivered),
+        ("OrphanLiveInputsDeleted", report.orphans_deleted),
+        ("RowsPruned", report.pruned),
+    ):
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=value)
+    return counts

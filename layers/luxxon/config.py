@@ -40,7 +40,14 @@ class Settings(BaseModel):
     cloudflare_account_id: str | None = None
     cloudflare_api_token: SecretStr | None = None
     cloudflare_api_base: str = "https://api.cloudflare.com/client/v4"
-    cloudflare_timeout_s: float = 10.0
+    # Timeouts fit the API function's 15 s: /start makes one POST (no retry) while it holds the session row; GET and
+    # DELETE retry twice (3 × 4 s + backoff < 15 s). A teardown in the request path gets one short try; the sweep
+    # retries the rest with the full client.
+    cloudflare_timeout_s: float = 4.0
+    teardown_inline_timeout_s: float = 2.0
+    # A live input no session holds, created longer ago than this, is an orphan (a /start that crashed between
+    # creating it and committing): the sweep deletes it.
+    orphan_live_input_after_s: int = 120
     # Webhooks from the video edge are signed with this secret (or the one in Secrets Manager).
     stream_webhook_secret: SecretStr | None = None
     stream_webhook_secret_arn: str | None = None

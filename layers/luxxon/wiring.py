@@ -21,6 +21,7 @@ from luxxon.domain.sessions import SessionService
 if TYPE_CHECKING:
     from luxxon.db.decoder import PgLeaseStore
     from luxxon.domain.ports import FrameStore, VideoBackend
+    from luxxon.domain.sweep import Sweep
     from luxxon.domain.webhooks import WebhookService
     from luxxon.domain.windows import WindowService
     from luxxon.domain.workspaces import WorkspaceService
@@ -53,12 +54,31 @@ def frames() -> FrameStore:
 
 @cache
 def outbox() -> OutboxService:
+    """The outbox as the sweep delivers it: the video client with its full timeout and retries."""
     return OutboxService(PgOutboxStore(), {LIVE_INPUT_DELETE: lambda p: video().delete_live_input(p["uid"])})
 
 
 @cache
+def request_outbox() -> OutboxService:
+    """The outbox as a request delivers it right after its commit: one short try, so a slow video backend never
+    holds the response; what fails waits for the sweep."""
+    from luxxon.adapters.video import CloudflareStream
+
+    s = get_settings()
+    quick = CloudflareStream.from_settings(s, timeout_s=s.teardown_inline_timeout_s, retries=0)
+    return OutboxService(PgOutboxStore(), {LIVE_INPUT_DELETE: lambda p: quick.delete_live_input(p["uid"])})
+
+
+@cache
 def sessions() -> SessionService:
-    return SessionService(PgSessionStore(), get_settings(), video=video, outbox=outbox, frames=frames)
+    return SessionService(PgSessionStore(), get_settings(), video=video, outbox=request_outbox, frames=frames)
+
+
+@cache
+def sweep() -> Sweep:
+    from luxxon.domain.sweep import Sweep
+
+    return Sweep(sessions(), outbox(), leases())
 
 
 @cache
@@ -101,3 +121,9 @@ def webhook_secret() -> str:
     if not s.stream_webhook_secret:
         raise RuntimeError("LX_STREAM_WEBHOOK_SECRET (or LX_STREAM_WEBHOOK_SECRET_ARN) is not set")
     return s.stream_webhook_secret.get_secret_value()
+
+
+def reset() -> None:
+    """Forget every service and client built so far (tests that change settings; a SnapStart restore)."""
+    for built in (value for value in globals().values() if callable(value) and hasattr(value, "cache_clear")):
+        built.cache_clear()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import socket
+import threading
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +17,6 @@ import pytest
 
 from luxxon import wiring
 from luxxon.adapters.frames import RedisFrameStore
-from luxxon.adapters.video import CloudflareStream
 from luxxon.config import get_settings
 from luxxon.domain.ports import Frame, LiveInput, Principal
 from luxxon.domain.sessions import SessionService
@@ -24,6 +28,48 @@ JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9"
 
 def availability(api: Api, who: Workspace) -> str:
     return api("GET", "/api/v1/workspaces/me", who.key).data["availability"]
+
+
+@contextlib.contextmanager
+def video_backend_at(api_base: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Point the API's video backend somewhere else for a while (as a changed setting would)."""
+    original = os.environ["LX_CLOUDFLARE_API_BASE"]
+    monkeypatch.setenv("LX_CLOUDFLARE_API_BASE", api_base)
+    get_settings.cache_clear()
+    wiring.reset()
+    try:
+        yield
+    finally:
+        monkeypatch.setenv("LX_CLOUDFLARE_API_BASE", original)
+        get_settings.cache_clear()
+        wiring.reset()
+
+
+@contextlib.contextmanager
+def hanging_server() -> Iterator[tuple[str, Callable[[], int]]]:
+    """A TCP server on 127.0.0.1 that accepts every connection and never answers; counts the connections."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/client/v4", lambda: len(accepted)
+    finally:
+        stop.set()
+        thread.join(2)
+        for conn in accepted:
+            conn.close()
+        listener.close()
 
 
 class TestStart:
@@ -178,9 +224,8 @@ class TestTeardown:
         consumer, operator = parties
         s = started(api, consumer, operator)
         # Given the video backend is down when the consumer cancels
-        down = CloudflareStream("local", "token", base_url="http://127.0.0.1:9/client/v4", retries=0, timeout_s=1)
-        monkeypatch.setattr(wiring, "video", lambda: down)
-        assert api("DELETE", f"/api/v1/sessions/{s['id']}", consumer.key).data["state"] == "CANCELLED"
+        with video_backend_at("http://127.0.0.1:9/client/v4", monkeypatch):
+            assert api("DELETE", f"/api/v1/sessions/{s['id']}", consumer.key).data["state"] == "CANCELLED"
         assert video_env.client().get_live_input(s["videoBackendRef"]) is not None
         with psycopg.connect(database_url, autocommit=True) as conn:
             pending = conn.execute(
@@ -190,7 +235,6 @@ class TestTeardown:
             ).fetchone()
             assert pending == (1, True)
             # When the backend is back and the retry is due, the sweep drains the outbox
-            monkeypatch.undo()
             conn.execute("UPDATE outbox SET available_at = now() WHERE payload->>'sessionId' = %s", (s["id"],))
         wiring.outbox().drain()
         # Then the live input is gone and the entry is delivered
@@ -200,6 +244,24 @@ class TestTeardown:
                 "SELECT delivered_at IS NOT NULL FROM outbox WHERE payload->>'sessionId' = %s", (s["id"],)
             ).fetchone()
         assert done == (True,)
+
+    def test_a_hanging_video_backend_gets_one_short_try_from_the_request_and_the_rest_from_the_sweep(
+        self, api: Api, parties, video_env: RunningEdge, database_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given a video backend that accepts connections and never answers, when the consumer cancels
+        consumer, operator = parties
+        s = started(api, consumer, operator)
+        with hanging_server() as (url, requests), video_backend_at(url, monkeypatch):
+            reply = api("DELETE", f"/api/v1/sessions/{s['id']}", consumer.key)
+            # Then the cancel commits and answers after one try (the full client would retry twice), leaving the
+            # teardown pending in the outbox for the sweep
+            assert reply.data["state"] == "CANCELLED"
+            assert requests() == 1
+        with psycopg.connect(database_url) as conn:
+            pending = conn.execute(
+                "SELECT count(*) FROM outbox WHERE payload->>'sessionId' = %s AND delivered_at IS NULL", (s["id"],)
+            ).fetchone()
+        assert pending == (1,)
 
 
 class TestFrame:

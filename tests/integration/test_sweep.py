@@ -10,6 +10,7 @@ import pytest
 
 from functions.sweep.handler import lambda_handler
 from luxxon import wiring
+from luxxon.config import get_settings
 from luxxon.errors import InvalidState
 from luxxon.local.gateway import LambdaContext
 from luxxon.models.sessions import DisconnectReason
@@ -134,3 +135,41 @@ def test_wait_deadlines_come_from_wait_timeout_seconds(
     assert states == {never_accepted: "EXPIRED", never_started: "EXPIRED", never_live: "EXPIRED", live: "LIVE"}
     expired = api("GET", f"/api/v1/sessions/{never_started}", consumer.key).data
     assert (expired["startedAt"], expired["endedAt"]) == (None, None)
+
+
+def test_a_live_input_no_session_holds_is_deleted_and_held_ones_are_kept(
+    api: Api, workspace: WorkspaceFactory, video_env: RunningEdge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a /start that crashed after creating its live input and before committing (the input is named after the
+    # session, which holds nothing), a properly started session, and a live input something else in the account owns
+    consumer, operator = workspace("CONSUMER"), workspace("SUPPLIER")
+    crashed, held = (api("POST", "/api/v1/sessions", consumer.key, {"lat": 1, "lng": 2}).data["id"] for _ in range(2))
+    for session_id in (crashed, held):
+        api("POST", f"/api/v1/sessions/{session_id}/accept", operator.key)
+    orphan = video_env.client().create_live_input(crashed).uid
+    kept = api("POST", f"/api/v1/sessions/{held}/start", operator.key).data["videoBackendRef"]
+    foreign = video_env.client().create_live_input("someone else's input").uid
+    # When the sweep runs once the orphan is old enough (here: at once)
+    monkeypatch.setenv("LX_ORPHAN_LIVE_INPUT_AFTER_S", "0")
+    get_settings.cache_clear()
+    wiring.reset()
+    assert sweep()["orphansDeleted"] == 1
+    # Then only the orphan is gone
+    client = video_env.client()
+    assert (client.get_live_input(orphan), client.get_live_input(kept) is not None) == (None, True)
+    assert client.get_live_input(foreign) is not None
+    client.delete_live_input(foreign)
+
+
+def test_leases_long_expired_are_pruned(api: Api, workspace: WorkspaceFactory, database_url: str) -> None:
+    consumer = workspace("CONSUMER")
+    session_id = api("POST", "/api/v1/sessions", consumer.key, {"lat": 1, "lng": 2}).data["id"]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO decoder_leases (session_id, owner, expires_at) VALUES (%s, 'dead-host:1:x', %s)",
+            (session_id, datetime.now(UTC) - timedelta(hours=2)),
+        )
+    assert sweep()["pruned"] >= 1
+    with psycopg.connect(database_url) as conn:
+        left = conn.execute("SELECT count(*) FROM decoder_leases WHERE session_id = %s", (session_id,)).fetchone()
+    assert left == (0,)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from luxxon.domain.ports import EdgeEvent, InputSignal, LiveInput, VideoBackendError, WebhookRejected
+from luxxon.domain.ports import EdgeEvent, InputSignal, LiveInput, LiveInputSummary, VideoBackendError, WebhookRejected
 
 if TYPE_CHECKING:
     from luxxon.config import Settings
@@ -68,7 +68,9 @@ class CloudflareStream:
         return f"CloudflareStream({self._collection!r})"
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> CloudflareStream:
+    def from_settings(
+        cls, settings: Settings | None = None, *, timeout_s: float | None = None, retries: int | None = None
+    ) -> CloudflareStream:
         """Build from LX_CLOUDFLARE_* settings; the account id and token come from Secrets Manager when
         LX_CLOUDFLARE_SECRET_ARN is set (a JSON secret: `account_id`, `api_token`, optional `api_base`)."""
         from luxxon.config import get_settings
@@ -89,7 +91,13 @@ class CloudflareStream:
             account_id = settings.cloudflare_account_id or ""
             token = settings.cloudflare_api_token
             api_token = token.get_secret_value() if token else ""
-        return cls(account_id, api_token, base_url=api_base, timeout_s=settings.cloudflare_timeout_s)
+        return cls(
+            account_id,
+            api_token,
+            base_url=api_base,
+            timeout_s=settings.cloudflare_timeout_s if timeout_s is None else timeout_s,
+            retries=2 if retries is None else retries,
+        )
 
     # -- VideoBackend -------------------------------------------------------------------------------------------
 
@@ -106,6 +114,15 @@ class CloudflareStream:
 
     def delete_live_input(self, uid: str) -> None:
         self._request("DELETE", self._item(uid), allow_404=True)
+
+    def list_live_inputs(self) -> list[LiveInputSummary]:
+        """`GET …/live_inputs`: `result: {liveInputs: [{uid, meta, created, …}], range, total}` (no URLs)."""
+        _, envelope = self._request("GET", self._collection)
+        result = envelope.get("result")
+        items = result.get("liveInputs") if isinstance(result, dict) else None
+        if not isinstance(items, list):
+            raise VideoBackendError("the video backend returned a malformed live input list")
+        return [_summary(item) for item in items if isinstance(item, dict) and isinstance(item.get("uid"), str)]
 
     # -- HTTP ---------------------------------------------------------------------------------------------------
 
@@ -175,6 +192,18 @@ def _live_input(envelope: dict[str, Any]) -> LiveInput:
         current = status.get("current")
         status = current.get("state") if isinstance(current, dict) else None
     return LiveInput(uid=uid, whip_url=whip, whep_url=whep, status=status if isinstance(status, str) else None)
+
+
+def _summary(item: dict[str, Any]) -> LiveInputSummary:
+    meta = item.get("meta")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    created = None
+    if isinstance(item.get("created"), str):
+        try:
+            created = datetime.fromisoformat(item["created"].replace("Z", "+00:00"))
+        except ValueError:
+            created = None
+    return LiveInputSummary(uid=item["uid"], name=name if isinstance(name, str) else None, created=created)
 
 
 def _url(endpoint: Any) -> Any:

@@ -95,6 +95,13 @@ class PgLeaseStore:
             )
         return cursor.rowcount
 
+    def prune_expired(self, older_than_s: int) -> int:
+        cursor = self._connect().execute(
+            "DELETE FROM decoder_leases WHERE expires_at < clock_timestamp() - make_interval(secs => %s)",
+            (older_than_s,),
+        )
+        return cursor.rowcount
+
     def backlog(self) -> int:
         row = self._connect().execute(_BACKLOG).fetchone()
         return int(row["waiting"]) if row else 0

@@ -35,14 +35,25 @@ class PgOutboxStore:
     def claim_due(self, limit: int) -> list[Entry]:
         return self._claim("true", {"limit": limit})
 
-    def mark_delivered(self, entry_id: int) -> None:
-        connection().execute(
-            "UPDATE outbox SET delivered_at = clock_timestamp(), last_error = NULL WHERE id = %s", (entry_id,)
+    def mark_delivered(self, entry: Entry) -> bool:
+        # Only the current claim holder: a deliverer whose claim lapsed (and was re-claimed) changes nothing.
+        cursor = connection().execute(
+            "UPDATE outbox SET delivered_at = clock_timestamp(), last_error = NULL"
+            " WHERE id = %s AND attempts = %s AND delivered_at IS NULL",
+            (entry.id, entry.attempts),
         )
+        return cursor.rowcount == 1
 
-    def mark_failed(self, entry_id: int, error: str, retry_in_s: int) -> None:
-        connection().execute(
+    def mark_failed(self, entry: Entry, error: str, retry_in_s: int) -> bool:
+        cursor = connection().execute(
             "UPDATE outbox SET last_error = %s, available_at = clock_timestamp() + make_interval(secs => %s)"
-            " WHERE id = %s",
-            (error, retry_in_s, entry_id),
+            " WHERE id = %s AND attempts = %s AND delivered_at IS NULL",
+            (error, retry_in_s, entry.id, entry.attempts),
         )
+        return cursor.rowcount == 1
+
+    def prune_delivered(self, older_than_s: int) -> int:
+        cursor = connection().execute(
+            "DELETE FROM outbox WHERE delivered_at < clock_timestamp() - make_interval(secs => %s)", (older_than_s,)
+        )
+        return cursor.rowcount

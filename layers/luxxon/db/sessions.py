@@ -83,6 +83,16 @@ class PgSessionStore:
         rows = connection().execute("SELECT * FROM lx_session_inbox(%s, %s)", (workspace_id, limit)).fetchall()
         return [_session(r) for r in rows]
 
+    def video_refs(self, session_ids: Sequence[str]) -> dict[str, str | None]:
+        rows = (
+            connection()
+            .execute(
+                "SELECT id::text, video_backend_ref FROM sessions WHERE id = ANY(%s::uuid[])", (list(session_ids),)
+            )
+            .fetchall()
+        )
+        return {r["id"]: r["video_backend_ref"] for r in rows}
+
     def overdue_live(self, limit: int) -> list[str]:
         """LIVE sessions that ran past `startedAt + maxDurationSeconds`."""
         rows = (

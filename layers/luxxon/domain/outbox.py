@@ -6,6 +6,7 @@ and whatever fails (or was cut short by a crash) is retried by the sweep with ba
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,20 +25,29 @@ class OutboxService:
         """Deliver now what these sessions' transitions just wrote. Returns how many were delivered."""
         return self._deliver(self.store.claim_for_sessions(session_ids)) if session_ids else 0
 
-    def drain(self, limit: int = 100) -> int:
-        """Deliver every due entry (the sweep). Returns how many were delivered."""
-        return self._deliver(self.store.claim_due(limit))
+    def drain(self, limit: int = 100, deadline: float | None = None) -> int:
+        """Deliver due entries (the sweep) until `deadline` (time.monotonic()); what is left waits for its claim to
+        lapse and the next sweep. Returns how many were delivered."""
+        return self._deliver(self.store.claim_due(limit), deadline)
 
-    def _deliver(self, entries: list[Entry]) -> int:
+    def _deliver(self, entries: list[Entry], deadline: float | None = None) -> int:
         delivered = 0
         for entry in entries:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
             try:
                 self.handlers[entry.kind](entry.payload)
             except Exception as error:  # noqa: BLE001 - any failure is retried later; nothing is lost
                 backoff = min(MAX_BACKOFF_S, 2 ** min(entry.attempts, 9))
                 logger.warning("outbox delivery failed", extra={"entry": entry.id, "kind": entry.kind})
-                self.store.mark_failed(entry.id, f"{type(error).__name__}: {error}"[:500], backoff)
+                self.store.mark_failed(entry, f"{type(error).__name__}: {error}"[:500], backoff)
                 continue
-            self.store.mark_delivered(entry.id)
-            delivered += 1
+            if self.store.mark_delivered(entry):
+                delivered += 1
+            else:  # our claim lapsed while delivering and another deliverer holds it now; it records the outcome
+                logger.warning("outbox claim lost during delivery", extra={"entry": entry.id, "kind": entry.kind})
         return delivered
+
+    def prune(self, older_than_s: int) -> int:
+        """Forget delivered entries older than that (they are needed by nothing)."""
+        return self.store.prune_delivered(older_than_s)

@@ -101,6 +101,10 @@ class SessionStore(Protocol):
 
     # reads
     def get(self, session_id: str) -> Session | None: ...
+    def video_refs(self, session_ids: Sequence[str]) -> dict[str, str | None]:
+        """The live input each of these sessions holds now (None: none); unknown ids are absent."""
+        ...
+
     def list_for(
         self, workspace_id: str, state: SessionState | None, after: tuple[datetime, str] | None, limit: int
     ) -> list[Session]: ...
@@ -192,10 +196,14 @@ class Entry:
 
 
 class OutboxStore(Protocol):
+    """Entries are claimed for a while (a lease); only the holder of the current claim (`entry.attempts` is its
+    fencing token) can mark an entry delivered or failed."""
+
     def claim_for_sessions(self, session_ids: list[str]) -> list[Entry]: ...
     def claim_due(self, limit: int) -> list[Entry]: ...
-    def mark_delivered(self, entry_id: int) -> None: ...
-    def mark_failed(self, entry_id: int, error: str, retry_in_s: int) -> None: ...
+    def mark_delivered(self, entry: Entry) -> bool: ...
+    def mark_failed(self, entry: Entry, error: str, retry_in_s: int) -> bool: ...
+    def prune_delivered(self, older_than_s: int) -> int: ...
 
 
 # -- the video edge -----------------------------------------------------------------------------------------------
@@ -223,6 +231,15 @@ class VideoBackendError(Exception):
         return self.status is None or self.status == 429 or self.status >= 500
 
 
+@dataclass(frozen=True, slots=True)
+class LiveInputSummary:
+    """A live input as the backend lists it (no URLs): `name` is the session id it was created for."""
+
+    uid: str
+    name: str | None
+    created: datetime | None
+
+
 @runtime_checkable
 class VideoBackend(Protocol):
     def create_live_input(self, session_id: str) -> LiveInput:
@@ -235,6 +252,10 @@ class VideoBackend(Protocol):
 
     def delete_live_input(self, uid: str) -> None:
         """Tear the live input down. Idempotent: deleting one that does not exist is not an error."""
+        ...
+
+    def list_live_inputs(self) -> list[LiveInputSummary]:
+        """Every live input of the account (to find the ones no session holds)."""
         ...
 
 
@@ -354,3 +375,6 @@ class LeaseStore(Protocol):
     def renew(self, owner: str, keep: Sequence[str], ttl_s: float) -> list[LeaseStatus]: ...
     def release(self, owner: str, session_ids: Sequence[str] | None = None) -> int: ...
     def backlog(self) -> int: ...
+    def prune_expired(self, older_than_s: int) -> int:
+        """Delete leases that expired more than `older_than_s` ago (their decoder died; nobody renews them)."""
+        ...

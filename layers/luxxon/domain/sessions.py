@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from luxxon.config import Settings
@@ -106,6 +106,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         return datetime.fromisoformat(created), str(UUID(session_id))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise invalid_input("cursor") from None
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _won(transition: Transition) -> Session:
@@ -343,6 +351,27 @@ class SessionService:
             overrun.append(session_id)
         self._teardown(waiting + overrun)
         return len(waiting), len(overrun)
+
+    def delete_orphan_live_inputs(self) -> int:
+        """Delete the live inputs no session holds, older than `orphan_live_input_after_s`.
+
+        /start names each live input after its session and creates it before committing the session row; a crash in
+        between leaves a live input that nothing references. Young ones are left alone: their /start may still be
+        committing. Returns how many were deleted."""
+        assert self._video is not None, "no video backend wired"
+        video = self._video()
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.settings.orphan_live_input_after_s)
+        ours = [
+            (li.name, li.uid)
+            for li in video.list_live_inputs()
+            if li.name and _is_uuid(li.name) and li.created is not None and li.created < cutoff
+        ]
+        held = self.store.video_refs([name for name, _ in ours])
+        orphans = [(name, uid) for name, uid in ours if held.get(name) != uid]
+        for name, uid in orphans:
+            video.delete_live_input(uid)
+            logger.warning("deleted an orphaned live input", extra={"session_id": name})
+        return len(orphans)
 
     # -- helpers -------------------------------------------------------------------------------------------------
     def _finish(self, locked: Locked, to_state: SessionState, operation: str) -> Transition:

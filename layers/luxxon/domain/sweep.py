@@ -1,0 +1,58 @@
+"""The sweep: what runs every minute (EventBridge → `functions/sweep/handler.py`), within a time budget.
+
+1. expiry: pre-LIVE sessions past their wait deadline, LIVE sessions past their maximum duration (the meter runs);
+2. the outbox: redeliver what failed (live-input teardowns), until the budget runs out;
+3. orphaned live inputs (a /start that crashed between creating one and committing) are deleted;
+4. housekeeping: delivered outbox entries and long-expired decoder leases are pruned.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from luxxon.domain.outbox import OutboxService
+from luxxon.domain.ports import LeaseStore
+from luxxon.domain.sessions import SessionService
+from luxxon.observability import logger
+
+DAY_S = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    expired_waiting: int
+    expired_live: int
+    outbox_delivered: int
+    orphans_deleted: int
+    pruned: int
+
+
+class Sweep:
+    def __init__(
+        self,
+        sessions: SessionService,
+        outbox: OutboxService,
+        leases: LeaseStore,
+        *,
+        keep_delivered_s: int = 7 * DAY_S,
+        keep_expired_leases_s: int = 3_600,
+    ) -> None:
+        self.sessions = sessions
+        self.outbox = outbox
+        self.leases = leases
+        self.keep_delivered_s = keep_delivered_s
+        self.keep_expired_leases_s = keep_expired_leases_s
+
+    def run(self, budget_s: float) -> SweepReport:
+        deadline = time.monotonic() + budget_s
+        waiting, overrun = self.sessions.expire()
+        delivered = self.outbox.drain(limit=200, deadline=deadline)
+        orphans = 0
+        if time.monotonic() < deadline:
+            try:
+                orphans = self.sessions.delete_orphan_live_inputs()
+            except Exception:  # the video backend is down: the next sweep tries again
+                logger.exception("orphan live input reconciliation failed")
+        pruned = self.outbox.prune(self.keep_delivered_s) + self.leases.prune_expired(self.keep_expired_leases_s)
+        return SweepReport(waiting, overrun, delivered, orphans, pruned)
