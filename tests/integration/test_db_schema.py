@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from luxxon.db import decoder as db_decoder
+from luxxon.db import outbox as db_outbox
 from luxxon.db import sessions as db_sessions
 from luxxon.domain.ports import Session
 from luxxon.domain.states import SessionState
@@ -61,3 +62,18 @@ def test_the_state_check_constraint_admits_exactly_the_states(conn: psycopg.Conn
         " AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%%state = ANY%%' AND conname LIKE '%%state_check'"
     ).fetchone()
     assert states_in(definition) == set(SessionState)
+
+
+@pytest.mark.parametrize(
+    ("statement", "index"),
+    [
+        (db_sessions.OVERDUE_LIVE, "sessions_live_started_idx"),
+        (db_sessions.PAST_WAIT_DEADLINE, "sessions_wait_deadline_idx"),
+        (db_outbox.PRUNE_DELIVERED, "outbox_delivered_idx"),
+    ],
+)
+def test_the_sweeps_scans_can_use_their_partial_indexes(conn: psycopg.Connection, statement: str, index: str) -> None:
+    # (On a near-empty table the planner prefers a sequential scan; forbidding it shows the index is usable.)
+    conn.execute("SET enable_seqscan = off")
+    plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {statement}", (200,)).fetchall())
+    assert index in plan, plan

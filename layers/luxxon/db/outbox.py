@@ -7,6 +7,7 @@ from luxxon.domain.ports import Entry
 
 # A claimed entry is invisible to other claimers for this long (a crashed deliverer's claim lapses).
 _CLAIM_S = 60
+PRUNE_DELIVERED = "DELETE FROM outbox WHERE delivered_at < clock_timestamp() - make_interval(secs => %s)"
 
 
 class PgOutboxStore:
@@ -53,7 +54,4 @@ class PgOutboxStore:
         return cursor.rowcount == 1
 
     def prune_delivered(self, older_than_s: int) -> int:
-        cursor = connection().execute(
-            "DELETE FROM outbox WHERE delivered_at < clock_timestamp() - make_interval(secs => %s)", (older_than_s,)
-        )
-        return cursor.rowcount
+        return connection().execute(PRUNE_DELIVERED, (older_than_s,)).rowcount

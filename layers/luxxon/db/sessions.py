@@ -32,6 +32,16 @@ PARTIAL_INDEXES = {
 _PRE_LIVE = f"state IN ({sql_in(PRE_LIVE)})"
 _LIVE = f"state IN ({sql_in({S.LIVE})})"
 _ACTIVE = f"state IN ({sql_in(VIDEO_ACTIVE)})"
+# The sweep's scans (tests/integration/test_db_schema.py checks each can use its partial index).
+OVERDUE_LIVE = (
+    f"SELECT id::text FROM sessions WHERE {_LIVE}"
+    " AND started_at + make_interval(secs => max_duration_seconds) < clock_timestamp()"
+    " ORDER BY started_at LIMIT %s"
+)
+PAST_WAIT_DEADLINE = (
+    f"SELECT {COLUMNS} FROM sessions s WHERE {_PRE_LIVE} AND wait_deadline_at < clock_timestamp()"
+    " ORDER BY wait_deadline_at LIMIT %s FOR UPDATE SKIP LOCKED"
+)
 
 
 def _session(row: dict[str, Any]) -> Session:
@@ -95,16 +105,7 @@ class PgSessionStore:
 
     def overdue_live(self, limit: int) -> list[str]:
         """LIVE sessions that ran past `startedAt + maxDurationSeconds`."""
-        rows = (
-            connection()
-            .execute(
-                f"SELECT id::text FROM sessions WHERE {_LIVE}"
-                " AND started_at + make_interval(secs => max_duration_seconds) < clock_timestamp()"
-                " ORDER BY started_at LIMIT %s",
-                (limit,),
-            )
-            .fetchall()
-        )
+        rows = connection().execute(OVERDUE_LIVE, (limit,)).fetchall()
         return [r["id"] for r in rows]
 
     def by_video_ref(self, video_backend_ref: str) -> Session | None:
@@ -149,15 +150,7 @@ class PgSessionStore:
 
     def lock_past_wait_deadline(self, limit: int) -> list[Session]:
         """Pre-LIVE sessions past `createdAt + waitTimeoutSeconds`; rows another transaction holds are skipped."""
-        rows = (
-            connection()
-            .execute(
-                f"SELECT {COLUMNS} FROM sessions s WHERE {_PRE_LIVE} AND wait_deadline_at < clock_timestamp()"
-                " ORDER BY wait_deadline_at LIMIT %s FOR UPDATE SKIP LOCKED",
-                (limit,),
-            )
-            .fetchall()
-        )
+        rows = connection().execute(PAST_WAIT_DEADLINE, (limit,)).fetchall()
         return [_session(r) for r in rows]
 
     def lock_workspaces(self, workspace_ids: Iterable[str | None]) -> None:
