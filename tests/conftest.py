@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,6 +17,54 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LuxxonTest")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_url() -> Iterator[str]:
+    """A private Redis for this run (Debian's redis-server on a free port, nothing on disk), used by the frame store
+    through LX_REDIS_URL. Tests never depend on a Redis someone else left running."""
+    import socket
+    import subprocess
+    import time
+
+    from luxxon.config import get_settings
+
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.fail("redis-server is not installed (apt-get install redis-server; .ci/run installs it)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [executable, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.kill()
+            pytest.fail("the test Redis did not start")
+        time.sleep(0.05)
+    previous = os.environ.get("LX_REDIS_URL")
+    os.environ["LX_REDIS_URL"] = url
+    get_settings.cache_clear()
+    yield url
+    if previous is None:
+        os.environ.pop("LX_REDIS_URL", None)
+    else:
+        os.environ["LX_REDIS_URL"] = previous
+    get_settings.cache_clear()
+    server.terminate()
+    server.wait(5)
 
 
 @pytest.fixture(scope="session")
@@ -120,15 +169,16 @@ def workspace(database_url: str) -> WorkspaceFactory:
     def make(
         *roles: str,
         scopes: list[str] | None = None,
-        coverage: tuple[float, float, float] | None = None,
+        coverage: tuple[float, float, float] | None | bool = None,
         availability: str = "ONLINE",
     ) -> Workspace:
         roles_list = list(roles or ("CONSUMER",))
         chosen = scopes if scopes is not None else sorted({s for r in roles_list for s in DEFAULT_SCOPES[r]})
         if coverage is None and "SUPPLIER" in roles_list:
             coverage = TEST_AREA  # a supplier covers the points tests request unless told otherwise
+        area = coverage if isinstance(coverage, tuple) else None  # False: no coverage area at all
         ws, key = wiring.workspaces().bootstrap(
-            f"ws-{uuid.uuid4().hex[:6]}", roles_list, chosen, availability, None, coverage
+            f"ws-{uuid.uuid4().hex[:6]}", roles_list, chosen, availability, None, area
         )
         return Workspace(ws.id, key.key, key.id)
 

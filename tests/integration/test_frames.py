@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) + b"\xff\xd9"
 @pytest.fixture(params=["redis", "s3"])
 def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[FrameStore]:
     if request.param == "redis":
-        yield RedisFrameStore("redis://127.0.0.1:6379/0", ttl_s=30)
+        yield RedisFrameStore(os.environ["LX_REDIS_URL"], ttl_s=30)
         return
     from moto import mock_aws
 
@@ -55,16 +56,16 @@ def test_a_session_without_a_frame_has_none_and_delete_forgets_it(store: FrameSt
 
 
 def test_redis_frames_expire_with_their_ttl() -> None:
-    store = RedisFrameStore("redis://127.0.0.1:6379/0", ttl_s=7)
+    store = RedisFrameStore(os.environ["LX_REDIS_URL"], ttl_s=7)
     session_id = str(uuid.uuid4())
     store.put(session_id, Frame(JPEG, datetime.now(UTC)))
     import redis
 
-    assert 0 < redis.Redis().ttl(RedisFrameStore.key(session_id)) <= 7
+    assert 0 < redis.Redis.from_url(os.environ["LX_REDIS_URL"]).ttl(RedisFrameStore.key(session_id)) <= 7
 
 
 def test_settings_choose_the_store() -> None:
-    assert isinstance(from_settings("redis", "redis://127.0.0.1:6379/0", None, 60), RedisFrameStore)
+    assert isinstance(from_settings("redis", os.environ["LX_REDIS_URL"], None, 60), RedisFrameStore)
     with pytest.raises(ValueError, match="LX_FRAMES_BUCKET"):
         from_settings("s3", "", None, 60)
     with pytest.raises(ValueError, match="unknown frame store"):

@@ -152,6 +152,13 @@ class TestCancel:
         reply = api("DELETE", f"/api/v1/sessions/{s['id']}", consumer.key)
         assert (reply.status, reply.error) == (409, ("INVALID_STATE", "session:cancel:LIVE"))
 
+    def test_a_cancelled_session_ran_no_meter(self, api: Api, consumer, supplier) -> None:
+        s = create(api, consumer.key)
+        api("POST", f"/api/v1/sessions/{s['id']}/accept", supplier.key)
+        cancelled = api("DELETE", f"/api/v1/sessions/{s['id']}", consumer.key).data
+        assert (cancelled["state"], cancelled["startedAt"], cancelled["endedAt"]) == ("CANCELLED", None, None)
+        assert (cancelled["cleanSeconds"], cancelled["chargedMicroUsdc"]) == (0, "0")
+
     def test_cancel_twice_reports_the_current_state(self, api: Api, consumer) -> None:
         s = create(api, consumer.key)
         api("DELETE", f"/api/v1/sessions/{s['id']}", consumer.key)
@@ -393,6 +400,17 @@ class TestCancelAllAssignments:
         assert (reply.status, reply.error) == (403, ("NOT_OPERATOR", "session:notSupplier"))
 
 
+class TestCancelAllOrdering:
+    def test_the_cancelled_ids_are_oldest_first_whatever_the_order_of_acceptance(
+        self, api: Api, consumer, supplier
+    ) -> None:
+        created = [create(api, consumer.key)["id"] for _ in range(3)]
+        for session_id in reversed(created):
+            assert api("POST", f"/api/v1/sessions/{session_id}/accept", supplier.key).status == 200
+        reply = api("POST", "/api/v1/sessions/cancel-all-assignments", supplier.key)
+        assert reply.data == {"count": 3, "cancelled": created}
+
+
 class TestInbox:
     def test_lists_requested_sessions_inside_the_coverage_area_oldest_first(
         self, api: Api, workspace: WorkspaceFactory
@@ -407,5 +425,12 @@ class TestInbox:
         items = api("GET", "/api/v1/sessions/inbox", me.key).data["items"]
         assert [s["id"] for s in items] == [near1, near2]
 
+    def test_the_inbox_never_offers_the_callers_own_requests(self, api: Api, workspace: WorkspaceFactory) -> None:
+        both = workspace("CONSUMER", "SUPPLIER", coverage=BOGOTA_AREA)
+        other = workspace("CONSUMER")
+        mine, theirs = create(api, both.key)["id"], create(api, other.key)["id"]
+        items = [s["id"] for s in api("GET", "/api/v1/sessions/inbox", both.key).data["items"]]
+        assert theirs in items and mine not in items
+
     def test_without_a_coverage_area_the_inbox_is_empty(self, api: Api, workspace: WorkspaceFactory) -> None:
-        assert api("GET", "/api/v1/sessions/inbox", workspace("SUPPLIER").key).data["items"] == []
+        assert api("GET", "/api/v1/sessions/inbox", workspace("SUPPLIER", coverage=False).key).data["items"] == []

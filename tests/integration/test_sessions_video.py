@@ -191,6 +191,59 @@ class TestTokens:
         assert (reply.status, reply.error) == (409, ("INVALID_STATE", "session:viewerToken:ASSIGNED"))
 
 
+class TestSeedBehaviours:
+    def test_the_producer_token_before_start_is_invalid_state(self, api: Api, parties) -> None:
+        consumer, operator = parties
+        session_id = assigned(api, consumer, operator)
+        reply = api("GET", f"/api/v1/sessions/{session_id}/producer-token", operator.key)
+        assert (reply.status, reply.error) == (409, ("INVALID_STATE", "session:producerToken:ASSIGNED"))
+
+    def test_tokens_after_end_are_invalid_state(self, api: Api, parties) -> None:
+        consumer, operator = parties
+        s = started(api, consumer, operator)
+        wiring.sessions().go_live(s["id"], datetime.now(UTC))
+        assert api("POST", f"/api/v1/sessions/{s['id']}/end", consumer.key).status == 200
+        viewer = api("GET", f"/api/v1/sessions/{s['id']}/viewer-token", consumer.key)
+        producer = api("GET", f"/api/v1/sessions/{s['id']}/producer-token", operator.key)
+        assert (viewer.status, viewer.error) == (409, ("INVALID_STATE", "session:viewerToken:ENDED"))
+        assert (producer.status, producer.error) == (409, ("INVALID_STATE", "session:producerToken:ENDED"))
+
+    def test_the_consumer_is_not_the_operator_even_with_sessions_operate(self, api: Api, workspace) -> None:
+        consumer = workspace("CONSUMER", scopes=["sessions:create", "sessions:operate", "sessions:read"])
+        operator = workspace("SUPPLIER")
+        session_id = assigned(api, consumer, operator)
+        reply = api("POST", f"/api/v1/sessions/{session_id}/start", consumer.key)
+        assert (reply.status, reply.error) == (403, ("NOT_OPERATOR", "session:notOperator"))
+        assert api("GET", f"/api/v1/sessions/{session_id}", consumer.key).data["videoBackendRef"] is None
+
+    def test_start_with_the_video_backend_down_is_502_and_changes_nothing(
+        self, api: Api, parties, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        consumer, operator = parties
+        session_id = assigned(api, consumer, operator)
+        with video_backend_at("http://127.0.0.1:9/client/v4", monkeypatch):
+            reply = api("POST", f"/api/v1/sessions/{session_id}/start", operator.key)
+        assert (reply.status, reply.error) == (502, ("VIDEO_BACKEND_ERROR", "video:createLiveInput"))
+        after = api("GET", f"/api/v1/sessions/{session_id}", operator.key).data
+        assert (after["state"], after["videoBackendRef"], after["whipUrl"]) == ("ASSIGNED", None, None)
+        assert availability(api, operator) == "ONLINE"
+
+    def test_the_operator_stays_busy_while_another_started_session_remains(self, api: Api, parties) -> None:
+        consumer, operator = parties
+        first, second = started(api, consumer, operator), started(api, consumer, operator)
+        api("DELETE", f"/api/v1/sessions/{first['id']}", consumer.key)
+        assert availability(api, operator) == "BUSY"
+        api("DELETE", f"/api/v1/sessions/{second['id']}", consumer.key)
+        assert availability(api, operator) == "ONLINE"
+
+    def test_a_repeated_start_carries_a_consistency_token_covering_the_first(self, api: Api, parties) -> None:
+        consumer, operator = parties
+        first = api("POST", f"/api/v1/sessions/{assigned(api, consumer, operator)}/start", operator.key)
+        again = api("POST", f"/api/v1/sessions/{first.data['id']}/start", operator.key)
+        tokens = [int(reply.headers["x-lx-consistency-token"]) for reply in (first, again)]
+        assert tokens[1] >= tokens[0]
+
+
 class TestTeardown:
     def test_cancel_tears_the_live_input_down_and_releases_the_operator(
         self, api: Api, parties, video_env: RunningEdge
@@ -274,7 +327,7 @@ class TestFrame:
     def test_the_latest_frame_is_a_jpeg_that_is_never_cached(self, api: Api, parties, workspace) -> None:
         consumer, operator = parties
         s = started(api, consumer, operator)
-        RedisFrameStore("redis://127.0.0.1:6379/0").put(s["id"], Frame(JPEG, datetime.now(UTC)))
+        RedisFrameStore(os.environ["LX_REDIS_URL"]).put(s["id"], Frame(JPEG, datetime.now(UTC)))
         for who in (consumer, operator):
             reply = api("GET", f"/api/v1/sessions/{s['id']}/frame", who.key)
             assert reply.status == 200
@@ -282,7 +335,8 @@ class TestFrame:
             assert reply.headers["cache-control"] == "no-store"
             assert reply.raw_bytes == JPEG
         stranger = workspace("CONSUMER")
-        assert api("GET", f"/api/v1/sessions/{s['id']}/frame", stranger.key).status == 404
+        reply = api("GET", f"/api/v1/sessions/{s['id']}/frame", stranger.key)
+        assert (reply.status, reply.error) == (404, ("SESSION_NOT_FOUND", "session:notFound"))
 
 
 class TestTransitionsRacingStart:

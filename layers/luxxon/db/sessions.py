@@ -122,7 +122,7 @@ class PgSessionStore:
             connection()
             .execute(
                 f"""
-                SELECT {COLUMNS}, clock_timestamp() AS now,
+                SELECT {COLUMNS}, clock_timestamp() AS now, {_TOKEN},
                        ARRAY(SELECT ARRAY[d.opened_at, d.closed_at] FROM disconnect_windows d
                              WHERE d.session_id = s.id) AS windows
                 FROM sessions s WHERE s.id = %s FOR UPDATE
@@ -133,8 +133,8 @@ class PgSessionStore:
         )
         if row is None:
             return None
-        now, windows = row.pop("now"), row.pop("windows")
-        return Locked(_session(row), now, [(w[0], w[1]) for w in windows])
+        now, windows, token = row.pop("now"), row.pop("windows"), row.pop("token")
+        return Locked(_session(row), now, [(w[0], w[1]) for w in windows], token)
 
     def lock_assigned_to(self, operator_workspace_id: str) -> list[str]:
         rows = (

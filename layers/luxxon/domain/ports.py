@@ -92,6 +92,7 @@ class Locked:
     session: Session
     now: datetime  # the database clock when the lock was taken
     windows: list[Window]
+    token: str  # the unit of work's consistency token (later than every write the locked row has seen)
 
 
 class SessionStore(Protocol):

@@ -247,11 +247,13 @@ class SessionService:
         decoder buffers the first frame. Idempotent: a repeat or concurrent call returns the same URLs (the row lock
         makes a concurrent start wait for the first, so no second live input is ever created)."""
         with self.store.atomic():
-            session = self._lock_visible(principal, session_id).session
+            locked = self._lock_visible(principal, session_id)
+            session = locked.session
             if session.operator_workspace_id != principal.workspace_id:
                 raise LxError(ErrorCode.NOT_OPERATOR, "session:notOperator")
             if session.video_backend_ref is not None and session.state in VIDEO_ACTIVE:
-                return Written(to_dto(session, principal), None)  # a reload, a double click, after LIVE
+                # A reload, a double click, a call after LIVE: the same URLs, and a token that covers the first start
+                return Written(to_dto(session, principal), locked.token)
             if session.state is not S.ASSIGNED:
                 raise InvalidState("start", session.state)
             live = self._provision(session.id)
