@@ -1,79 +1,17 @@
 """API Gateway's own errors (unauthorized, throttled, missing route, 5xx) in the API's error envelope.
 
 Every response type gets a fixed status, code, message and detail, so a client parses one shape whatever
-answered: a handler or the gateway. Messages come from the API's error table (luxxon.errors) when the code is
-there. A gateway response template is plain variable substitution (no VTL), so `timestamp` is
-`$context.requestTime` (CLF, e.g. `24/Nov/2025:05:11:00 +0000`): the only clock API Gateway exposes there.
+answered: a handler or the gateway. The table is shared with the local gateway (luxxon.api.gateway_errors), which
+answers the same way; messages come from the API's error table (luxxon.errors).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-
 from aws_cdk import aws_apigateway as apigw
 
-from luxxon.errors import ERRORS, ErrorCode
+from luxxon.api.gateway_errors import GATEWAY_ERRORS, TIMESTAMP, GatewayError
 
-# Codes the API Gateway layer can produce that the handlers' error table may not (yet) list.
-TIMESTAMP = "$context.requestTime"
-
-
-@dataclass(frozen=True)
-class GatewayError:
-    status: int
-    code: str
-    detail: str
-
-    @property
-    def message(self) -> str:
-        return {code.value: message for code, (_, message) in ERRORS.items()}[self.code]
-
-    def template(self) -> str:
-        """The envelope: statusCode, code, message, detail, timestamp (the same keys as LxErrorResponseDto)."""
-        return json.dumps(
-            {
-                "statusCode": self.status,
-                "code": self.code,
-                "message": self.message,
-                "detail": self.detail,
-                "timestamp": TIMESTAMP,
-            },
-            separators=(",", ":"),
-        )
-
-
-_NOT_AUTHENTICATED = ErrorCode.NOT_AUTHENTICATED.value
-_NOT_AUTHORIZED = ErrorCode.NOT_AUTHORIZED.value
-_INVALID_INPUT = ErrorCode.INVALID_INPUT.value
-_INTERNAL = ErrorCode.INTERNAL_ERROR.value
-
-# Every response type API Gateway REST can emit. MISSING_AUTHENTICATION_TOKEN is what it returns for a path or
-# method that no route declares (the API has no IAM/authorizer auth), so it is the 404 ROUTE_NOT_FOUND the
-# handlers' resolver also returns.
-GATEWAY_ERRORS: dict[str, GatewayError] = {
-    "MISSING_AUTHENTICATION_TOKEN": GatewayError(404, ErrorCode.ROUTE_NOT_FOUND.value, "route:notFound"),
-    "RESOURCE_NOT_FOUND": GatewayError(404, ErrorCode.ROUTE_NOT_FOUND.value, "route:notFound"),
-    "UNAUTHORIZED": GatewayError(401, _NOT_AUTHENTICATED, "auth:unauthorized"),
-    "EXPIRED_TOKEN": GatewayError(401, _NOT_AUTHENTICATED, "auth:expiredToken"),
-    "INVALID_SIGNATURE": GatewayError(401, _NOT_AUTHENTICATED, "auth:invalidSignature"),
-    "INVALID_API_KEY": GatewayError(401, _NOT_AUTHENTICATED, "auth:invalidApiKey"),
-    "ACCESS_DENIED": GatewayError(403, _NOT_AUTHORIZED, "auth:accessDenied"),
-    "WAF_FILTERED": GatewayError(403, _NOT_AUTHORIZED, "auth:wafFiltered"),
-    "THROTTLED": GatewayError(429, ErrorCode.THROTTLED.value, "rate:throttled"),
-    "QUOTA_EXCEEDED": GatewayError(429, ErrorCode.THROTTLED.value, "rate:quotaExceeded"),
-    "BAD_REQUEST_BODY": GatewayError(400, _INVALID_INPUT, "input:body"),
-    "BAD_REQUEST_PARAMETERS": GatewayError(400, _INVALID_INPUT, "input:parameters"),
-    "REQUEST_TOO_LARGE": GatewayError(413, _INVALID_INPUT, "input:tooLarge"),
-    "UNSUPPORTED_MEDIA_TYPE": GatewayError(415, _INVALID_INPUT, "input:mediaType"),
-    "DEFAULT_4XX": GatewayError(400, _INVALID_INPUT, "gateway:badRequest"),
-    "AUTHORIZER_FAILURE": GatewayError(503, ErrorCode.AUTHZ_ERROR.value, "auth:authorizerFailure"),
-    "AUTHORIZER_CONFIGURATION_ERROR": GatewayError(503, ErrorCode.AUTHZ_ERROR.value, "auth:authorizerConfiguration"),
-    "INTEGRATION_FAILURE": GatewayError(502, _INTERNAL, "internal:integrationFailure"),
-    "INTEGRATION_TIMEOUT": GatewayError(504, _INTERNAL, "internal:integrationTimeout"),
-    "API_CONFIGURATION_ERROR": GatewayError(500, _INTERNAL, "internal:apiConfiguration"),
-    "DEFAULT_5XX": GatewayError(500, _INTERNAL, "internal:gateway"),
-}
+__all__ = ["GATEWAY_ERRORS", "TIMESTAMP", "GatewayError", "add_gateway_responses"]
 
 
 def add_gateway_responses(api: apigw.RestApi) -> None:

@@ -59,6 +59,15 @@ class InvalidState(LxError):
         self.current = current
 
 
+class Throttled(LxError):
+    """Over a rate-limit budget (429, `rate:<workspace|key>`); `retry_after_s` becomes the Retry-After header."""
+
+    def __init__(self, subject: str, retry_after_s: int) -> None:
+        super().__init__(ErrorCode.THROTTLED, f"rate:{subject}")
+        self.subject = subject
+        self.retry_after_s = retry_after_s
+
+
 def not_authenticated(detail: str = "auth:missingBearer") -> LxError:
     return LxError(ErrorCode.NOT_AUTHENTICATED, detail)
 

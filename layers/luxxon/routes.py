@@ -1,15 +1,18 @@
 """The route table: every endpoint declared once.
 
 The CDK stack builds one Lambda + API Gateway method per row; the local gateway serves the same rows;
-each handler module looks up its own row to register its route and its required scopes.
-Adding an endpoint = one handler module + one row here + tests.
+each handler module looks up its own row to register its route, its required scopes, its OpenAPI operation id and
+the error codes it documents. Adding an endpoint = one handler module + one row here + tests.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from luxxon.errors import ErrorCode
+
 API_PREFIX = "/api/v1"
+JSON = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,11 +24,24 @@ class Route:
     auth: bool = True
     status: int = 200  # the success status code
     needs: frozenset[str] = frozenset()  # what the handler touches (DATABASE, VIDEO, WEBHOOK_SECRET, FRAMES)
+    action: str = ""  # the OpenAPI operation's verb: LxSessionsController_<action>
+    # The error codes the handler itself can answer (its domain's refusals, INVALID_INPUT for its inputs). The resolver
+    # adds what it answers for every route of the kind: NOT_AUTHENTICATED, THROTTLED and AUTHZ_ERROR when the route
+    # takes a key, NOT_AUTHORIZED when it requires scopes (luxxon.api.http.documented_errors).
+    errors: tuple[ErrorCode, ...] = ()
+    produces: str = JSON  # the success response's media type
 
     @property
     def name(self) -> str:
-        """A stable identifier for the route (used for Lambda logical ids)."""
+        """A stable identifier for the route (used for Lambda logical ids). Never changes: see `operation_id`."""
         return self.module.removeprefix("functions.").replace(".", "-")
+
+    @property
+    def operation_id(self) -> str:
+        """The OpenAPI operation id, in the seeds' naming: `LxSessionsController_cancelAllAssignments`."""
+        area = self.module.split(".")[1]
+        controller = "".join(part.capitalize() for part in area.split("_"))
+        return f"Lx{controller}Controller_{self.action}"
 
     @property
     def powertools_rule(self) -> str:
@@ -43,42 +59,123 @@ def _r(
     path: str,
     module: str,
     *scopes: str,
+    action: str,
+    errors: tuple[ErrorCode, ...] = (),
     auth: bool = True,
     status: int = 200,
     needs: tuple[str, ...] = (),
+    produces: str = JSON,
 ) -> Route:
     # Every authenticated route reads the API keys, so it needs the database.
     wants = frozenset(needs) | ({DATABASE} if auth else set())
-    return Route(method, API_PREFIX + path, "functions." + module, tuple(scopes), auth, status, wants)
+    return Route(
+        method, API_PREFIX + path, "functions." + module, tuple(scopes), auth, status, wants, action, errors, produces
+    )
 
 
 CREATE, READ, OPERATE, ADMIN = "sessions:create", "sessions:read", "sessions:operate", "workspace:admin"
 WORKSPACE_READ = "workspace:read"
 
+# The errors handlers answer, by name (the resolver adds the authentication, throttling and scope ones).
+E = ErrorCode
+BAD_INPUT = (E.INVALID_INPUT,)
+ONE_SESSION = (E.SESSION_NOT_FOUND,)
+
 ROUTES: tuple[Route, ...] = (
-    _r("GET", "/health", "health.get", auth=False),
-    _r("GET", "/openapi.json", "docs.openapi", auth=False),
-    _r("GET", "/docs", "docs.page", auth=False),
-    _r("GET", "/me", "me.get"),
-    _r("GET", "/workspaces/me", "workspaces.get", WORKSPACE_READ, ADMIN),
-    _r("PATCH", "/workspaces/me", "workspaces.update", ADMIN),
-    _r("GET", "/api-keys", "api_keys.list", ADMIN),
-    _r("POST", "/api-keys", "api_keys.create", ADMIN, status=201),
-    _r("DELETE", "/api-keys/{id}", "api_keys.revoke", ADMIN),
-    _r("POST", "/sessions", "sessions.create", CREATE, status=201),
-    _r("GET", "/sessions", "sessions.list", READ),
-    _r("GET", "/sessions/inbox", "sessions.inbox", OPERATE),
-    _r("POST", "/sessions/cancel-all-assignments", "sessions.cancel_all", OPERATE, needs=TEARDOWN),
-    _r("GET", "/sessions/{id}", "sessions.get", READ),
-    _r("DELETE", "/sessions/{id}", "sessions.cancel", CREATE, needs=TEARDOWN),
-    _r("POST", "/sessions/{id}/accept", "sessions.accept", OPERATE),
-    _r("POST", "/sessions/{id}/end", "sessions.end", OPERATE, CREATE, needs=TEARDOWN),
-    _r("POST", "/sessions/{id}/start", "sessions.start", OPERATE, needs=(VIDEO,)),
-    _r("GET", "/sessions/{id}/viewer-token", "sessions.viewer_token", READ),
-    _r("GET", "/sessions/{id}/producer-token", "sessions.producer_token", OPERATE),
-    _r("GET", "/sessions/{id}/frame", "sessions.frame", READ, needs=(FRAMES,)),
-    # Signed by the video edge (Webhook-Signature), not by an API key.
-    _r("POST", "/webhooks/stream", "webhooks.stream", auth=False, needs=(DATABASE, WEBHOOK_SECRET)),
+    _r("GET", "/health", "health.get", action="health", auth=False),
+    _r("GET", "/openapi.json", "docs.openapi", action="openapi", auth=False),
+    _r("GET", "/docs", "docs.page", action="docs", auth=False, produces="text/html"),
+    _r("GET", "/me", "me.get", action="me"),
+    _r("GET", "/workspaces/me", "workspaces.get", WORKSPACE_READ, ADMIN, action="getMine"),
+    _r("PATCH", "/workspaces/me", "workspaces.update", ADMIN, action="updateMine", errors=BAD_INPUT),
+    _r("GET", "/api-keys", "api_keys.list", ADMIN, action="list"),
+    _r("POST", "/api-keys", "api_keys.create", ADMIN, action="create", errors=BAD_INPUT, status=201),
+    _r("DELETE", "/api-keys/{id}", "api_keys.revoke", ADMIN, action="revoke", errors=(E.API_KEY_NOT_FOUND,)),
+    _r("POST", "/sessions", "sessions.create", CREATE, action="create", errors=BAD_INPUT, status=201),
+    _r("GET", "/sessions", "sessions.list", READ, action="list", errors=BAD_INPUT),
+    _r("GET", "/sessions/inbox", "sessions.inbox", OPERATE, action="inbox", errors=(E.INVALID_INPUT, E.NOT_OPERATOR)),
+    _r(
+        "POST",
+        "/sessions/cancel-all-assignments",
+        "sessions.cancel_all",
+        OPERATE,
+        action="cancelAllAssignments",
+        errors=(E.NOT_OPERATOR,),
+        needs=TEARDOWN,
+    ),
+    _r("GET", "/sessions/{id}", "sessions.get", READ, action="get", errors=ONE_SESSION),
+    _r(
+        "DELETE",
+        "/sessions/{id}",
+        "sessions.cancel",
+        CREATE,
+        action="cancel",
+        errors=(E.NOT_AUTHORIZED, E.SESSION_NOT_FOUND, E.INVALID_STATE),  # NOT_AUTHORIZED: the operator side
+        needs=TEARDOWN,
+    ),
+    _r(
+        "POST",
+        "/sessions/{id}/accept",
+        "sessions.accept",
+        OPERATE,
+        action="accept",
+        errors=(E.NOT_AUTHORIZED, E.SESSION_NOT_FOUND, E.INVALID_STATE),  # not a supplier, own request, offline, full
+    ),
+    _r(
+        "POST",
+        "/sessions/{id}/end",
+        "sessions.end",
+        OPERATE,
+        CREATE,
+        action="end",
+        errors=(E.SESSION_NOT_FOUND, E.INVALID_STATE),
+        needs=TEARDOWN,
+    ),
+    _r(
+        "POST",
+        "/sessions/{id}/start",
+        "sessions.start",
+        OPERATE,
+        action="start",
+        errors=(E.NOT_OPERATOR, E.SESSION_NOT_FOUND, E.INVALID_STATE, E.VIDEO_BACKEND_ERROR),
+        needs=(VIDEO,),
+    ),
+    _r(
+        "GET",
+        "/sessions/{id}/viewer-token",
+        "sessions.viewer_token",
+        READ,
+        action="viewerToken",
+        errors=(E.SESSION_NOT_FOUND, E.INVALID_STATE),
+    ),
+    _r(
+        "GET",
+        "/sessions/{id}/producer-token",
+        "sessions.producer_token",
+        OPERATE,
+        action="producerToken",
+        errors=(E.NOT_OPERATOR, E.SESSION_NOT_FOUND, E.INVALID_STATE),
+    ),
+    _r(
+        "GET",
+        "/sessions/{id}/frame",
+        "sessions.frame",
+        READ,
+        action="frame",
+        errors=(E.SESSION_NOT_FOUND, E.FRAME_NOT_AVAILABLE),
+        needs=(FRAMES,),
+        produces="image/jpeg",
+    ),
+    # Signed by the video edge, not by an API key: a forged, stale or replayed notification is NOT_AUTHENTICATED.
+    _r(
+        "POST",
+        "/webhooks/stream",
+        "webhooks.stream",
+        action="stream",
+        errors=(E.INVALID_INPUT, E.NOT_AUTHENTICATED),
+        auth=False,
+        needs=(DATABASE, WEBHOOK_SECRET),
+    ),
 )
 
 SCOPES: tuple[str, ...] = (CREATE, READ, OPERATE, WORKSPACE_READ, ADMIN)

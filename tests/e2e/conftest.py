@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -25,28 +25,43 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def gateway(database_url: str, edge: RunningEdge) -> Iterator[str]:
-    """The gateway, its workers configured like `make run` configures them (video backend = the local edge)."""
-    video = {
+# The race tests fire dozens of requests per key at once: the shared gateway's budget stays out of their way. Rate
+# limits are tested on a gateway of their own (test_rate_limits.py) and in-process (tests/integration).
+RACE_BUDGET = {"LX_RATE_LIMIT_WORKSPACE": "1000/2000", "LX_RATE_LIMIT_KEY": "1000/2000"}
+
+
+def edge_env(edge: RunningEdge) -> dict[str, str]:
+    """The workers' configuration as `make run` sets it: the video backend is the local edge."""
+    return {
         "LX_CLOUDFLARE_API_BASE": edge.api_base,
         "LX_CLOUDFLARE_ACCOUNT_ID": "local",
         "LX_CLOUDFLARE_API_TOKEN": edge.token,
         "LX_STREAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
     }
-    saved = {name: os.environ.get(name) for name in video}
-    os.environ.update(video)  # spawned workers inherit the environment
-    server: Gateway = serve("127.0.0.1", _free_port(), workers=16)
+
+
+@contextmanager
+def running_gateway(workers: int, env: dict[str, str]) -> Iterator[Gateway]:
+    """A gateway on a free port, serving from a thread; its workers get `env` (a function's configuration)."""
+    server = serve("127.0.0.1", _free_port(), workers=workers, env=env)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def base_url(server: Gateway) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+@pytest.fixture(scope="session")
+def gateway(database_url: str, edge: RunningEdge) -> Iterator[str]:
+    """The gateway, its workers configured like `make run` configures them (video backend = the local edge)."""
+    with running_gateway(16, {**edge_env(edge), **RACE_BUDGET}) as server:
+        yield base_url(server)
 
 
 def request(

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import socket
+import threading
+
+import pytest
+
+from luxxon.api.gateway_errors import GATEWAY_ERRORS, MAX_PAYLOAD_BYTES
+from luxxon.local.gateway import serve
 from luxxon.routes import ROUTES
 from tests.conftest import WorkspaceFactory
-from tests.e2e.conftest import Http
+from tests.e2e.conftest import Http, _free_port
 
 
 def test_health_over_http(http: Http) -> None:
@@ -12,11 +20,111 @@ def test_health_over_http(http: Http) -> None:
     assert (status, body["data"]) == (200, {"status": "ok"})
 
 
-def test_a_missing_route_is_an_error_envelope(http: Http) -> None:
-    status, body, _ = http("GET", "/api/v1/nowhere")
-    assert status == 404
-    assert set(body) == {"statusCode", "code", "message", "detail", "timestamp"}
-    assert body["code"] == "ROUTE_NOT_FOUND"
+ENVELOPE = {"statusCode", "code", "message", "detail", "timestamp"}
+# The deployed API's answer to a path or method no route declares (infra/gateway_responses.py).
+ROUTE_NOT_FOUND = GATEWAY_ERRORS["MISSING_AUTHENTICATION_TOKEN"]
+
+
+def test_a_missing_route_is_the_deployed_gateways_envelope(http: Http) -> None:
+    status, body, headers = http("GET", "/api/v1/nowhere")
+    assert (status, headers["content-type"]) == (404, "application/json")
+    assert set(body) == ENVELOPE
+    assert (body["code"], body["detail"], body["message"]) == ("ROUTE_NOT_FOUND", "route:notFound", "Route not found")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("TRACE", "/api/v1/sessions"),
+        ("PUT", "/api/v1/sessions"),
+        ("OPTIONS", "/api/v1/sessions/inbox"),
+        ("PROPFIND", "/api/v1/me"),
+        ("DELETE", "/api/v1/health"),
+    ],
+)
+def test_an_undeclared_method_is_answered_as_the_deployed_api_does(http: Http, method: str, path: str) -> None:
+    # API Gateway answers a method a resource does not declare with MISSING_AUTHENTICATION_TOKEN, which the stack's
+    # gateway responses make 404 ROUTE_NOT_FOUND in the envelope
+    status, body, headers = http(method, path)
+    assert (status, headers["content-type"]) == (ROUTE_NOT_FOUND.status, "application/json")
+    assert (body["code"], body["detail"]) == (ROUTE_NOT_FOUND.code, ROUTE_NOT_FOUND.detail)
+
+
+def test_head_of_an_undeclared_method_has_the_status_and_no_body(gateway: str) -> None:
+    status, headers, body = raw_request(gateway, b"HEAD /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (status, body) == (404, b"")
+
+
+def raw_request(base: str, data: bytes, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
+    """Send exactly these bytes (what urllib would refuse to send) and read one response."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(data)
+        reader = sock.makefile("rb")
+        status = int(reader.readline().split()[1])
+        headers: dict[str, str] = {}
+        while (line := reader.readline().decode("latin-1").strip()) != "":
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        body = reader.read(length) if length and b"HEAD" not in data[:5] else b""
+    return status, headers, body
+
+
+def test_a_request_line_the_gateway_cannot_parse_is_an_error_envelope(gateway: str) -> None:
+    status, headers, body = raw_request(gateway, b"NOT A REQUEST\r\n\r\n")
+    default = GATEWAY_ERRORS["DEFAULT_4XX"]
+    assert (status, headers["content-type"]) == (default.status, "application/json")
+    assert json.loads(body)["detail"] == default.detail
+
+
+def test_a_payload_over_api_gateways_10_mb_is_413_in_the_envelope_without_reading_it(gateway: str) -> None:
+    request = (
+        b"POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % (MAX_PAYLOAD_BYTES + 1)
+    )
+    status, _, body = raw_request(gateway, request)
+    assert status == 413
+    assert (json.loads(body)["code"], json.loads(body)["detail"]) == ("INVALID_INPUT", "input:tooLarge")
+
+
+NON_ASCII_HEADERS = [
+    b"Authorization: Bearer lxxn_\xc3\xa9\xff",
+    b"Authorization: \xff\xfe",
+    b"X-Lx-Consistency-Token: \xc3\xa9",
+]
+
+
+@pytest.mark.parametrize("header", NON_ASCII_HEADERS)
+def test_non_ascii_header_bytes_are_answered_in_the_envelope(gateway: str, header: bytes) -> None:
+    request = b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\n" + header + b"\r\nConnection: close\r\n\r\n"
+    status, _, body = raw_request(gateway, request)
+    assert status == 401
+    assert json.loads(body)["code"] == "NOT_AUTHENTICATED"
+
+
+def test_a_burst_of_connections_is_queued_by_the_kernel_not_dropped(database_url: str) -> None:
+    # Given a gateway that accepts nothing yet (its listen backlog alone holds what arrives)
+    server = serve("127.0.0.1", _free_port(), workers=2)
+    address = server.server_address
+    sockets: list[socket.socket] = []
+    try:
+        # When 128 clients connect at once, each handshake completes in the kernel's queue (the standard library's
+        # backlog of 5 drops the SYNs of all but the first few: they wait for a retransmission, a second or more)
+        for _ in range(128):
+            sockets.append(socket.create_connection(address, timeout=0.5))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # Then, once it serves, every one of them is answered
+        for sock in sockets:
+            sock.settimeout(30)
+            sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        statuses = [int(sock.makefile("rb").readline().split()[1]) for sock in sockets]
+        assert statuses == [200] * 128
+    finally:
+        for sock in sockets:
+            sock.close()
+        server.shutdown()
+        server.server_close()
 
 
 def test_the_openapi_document_lists_every_route_of_the_table(http: Http) -> None:

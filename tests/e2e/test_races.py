@@ -82,7 +82,7 @@ def live_inputs_named(edge: RunningEdge, session_id: str) -> int:
         f"{edge.api_base}/accounts/local/stream/live_inputs", headers={"Authorization": f"Bearer {edge.token}"}
     )
     with urllib.request.urlopen(request, timeout=10) as response:
-        inputs = json.loads(response.read())["result"]
+        inputs = json.loads(response.read())["result"]["liveInputs"]  # Cloudflare's list shape
     return sum(1 for li in inputs if (li.get("meta") or {}).get("name") == session_id)
 
 

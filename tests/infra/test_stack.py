@@ -135,6 +135,18 @@ def test_stage_is_throttled_traced_and_access_logged(synth: Synth) -> None:
     assert everything["DataTraceEnabled"] is False
 
 
+def test_every_body_reaches_the_handlers_base64_encoded_as_the_local_gateway_sends_it(synth: Synth) -> None:
+    # Given the REST API: every media type is binary (so GET /frame's JPEG goes out as bytes)
+    _, api = synth.one("dev", "AWS::ApiGateway::RestApi")
+    assert api["Properties"]["BinaryMediaTypes"] == ["*/*"]
+    # Then request bodies arrive base64-encoded, which is what the local gateway and the test helper send
+    from luxxon.local.gateway import build_event
+
+    route = next(r for r in ROUTES if r.method == "POST")
+    event = build_event(route, "POST", route.path, {}, "", {"content-type": "application/json"}, b"{}")
+    assert (event["isBase64Encoded"], event["body"]) == (True, "e30=")
+
+
 def test_gateway_responses_use_the_error_envelope(synth: Synth) -> None:
     # Given every gateway response of the API
     responses = {

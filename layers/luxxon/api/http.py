@@ -1,4 +1,4 @@
-"""One resolver factory for every handler: validation on, auth from the route table, every error in the envelope.
+"""One resolver factory for every handler: auth from the route table, then validation, every error in the envelope.
 
 A handler module does:
 
@@ -9,14 +9,18 @@ A handler module does:
         return http.ok(wiring.sessions().get(http.principal(app), id))
 
     lambda_handler = http.lambda_handler(app)
+
+A request goes through, in this order: authentication and the rate-limit budgets (one statement), the route's scopes,
+the body's limits (luxxon.api.limits), then Powertools' validation of the typed parameters, then the handler. So a
+request without a key is 401 whatever its body, and nothing is parsed for a caller who may not call.
 """
 
 from __future__ import annotations
 
+import binascii
 import inspect
 import json
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, TypeVar, get_args, get_origin
@@ -24,21 +28,22 @@ from typing import Any, TypeVar, get_args, get_origin
 import psycopg
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from luxxon import wiring
-from luxxon.api import snapstart
+from luxxon.api import limits, snapstart
 from luxxon.domain.identity import authenticate, authorize
 from luxxon.domain.ports import Principal
-from luxxon.errors import ERRORS, ErrorCode, LxError
+from luxxon.errors import ERRORS, ErrorCode, LxError, Throttled, invalid_input
 from luxxon.models.base import LxErrorResponseDto, now_iso
 from luxxon.observability import logger, metrics, traced
-from luxxon.routes import Route, route_for
+from luxxon.routes import JSON, Route, route_for
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONSISTENCY_HEADER = "x-lx-consistency-token"
-_TOKEN_RE = re.compile(r"^[0-9]{1,20}$")
+RETRY_AFTER = "Retry-After"
 _TAGS = {
     "sessions": "Sessions",
     "me": "Me",
@@ -47,14 +52,6 @@ _TAGS = {
     "health": "Health",
     "docs": "Health",
     "webhooks": "Webhooks",
-}
-
-_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {
-        "description": ", ".join(code for code, (s, _) in ERRORS.items() if s == status),
-        "content": {"application/json": {"model": LxErrorResponseDto}},
-    }
-    for status in sorted({s for s, _ in ERRORS.values()})
 }
 
 
@@ -77,9 +74,12 @@ def error_body(code: ErrorCode, detail: str | None) -> str:
     )
 
 
-def error_response(code: ErrorCode, detail: str | None) -> Response[Any]:
+def error_response(code: ErrorCode, detail: str | None, headers: dict[str, str] | None = None) -> Response[Any]:
     return Response(
-        status_code=ERRORS[code][0], content_type=content_types.APPLICATION_JSON, body=error_body(code, detail)
+        status_code=ERRORS[code][0],
+        content_type=content_types.APPLICATION_JSON,
+        body=error_body(code, detail),
+        headers=headers,
     )
 
 
@@ -101,43 +101,58 @@ def principal(app: APIGatewayRestResolver) -> Principal:
     return who
 
 
-def _checked_token(headers: Mapping[str, str]) -> None:
-    token = headers.get(CONSISTENCY_HEADER)
-    if token is not None and not _TOKEN_RE.match(token):
-        raise LxError(ErrorCode.INVALID_INPUT, f"input:{CONSISTENCY_HEADER}")
+def _authenticated(authorization: str | None) -> Principal:
+    try:
+        return authenticate(authorization, wiring.workspace_store(), limits.budgets())
+    except (psycopg.OperationalError, psycopg.InterfaceError):
+        logger.exception("authorization store unavailable")
+        raise LxError(ErrorCode.AUTHZ_ERROR, "auth:storeUnavailable") from None
 
 
-def _middleware(route: Route) -> Callable[[APIGatewayRestResolver, NextMiddleware], Response[Any]]:
-    """Consistency-token check, then (for routes that need it) authentication and scope authorization."""
+def _check_body(app: APIGatewayRestResolver) -> None:
+    """A JSON body within MAX_BODY_BYTES (its parsing is bounded by limits.parse_json, the resolver's parser)."""
+    event = app.current_event
+    content_type = (event.headers.get("content-type") or "").strip()
+    if content_type and not content_type.startswith(JSON):  # what Powertools' validation reads as JSON
+        raise invalid_input("content-type")
+    limits.check_body_size(event.body, bool(event.is_base64_encoded))
+
+
+def _middleware(route: Route, takes_body: bool) -> Callable[[APIGatewayRestResolver, NextMiddleware], Response[Any]]:
+    """Authentication and the rate-limit budgets, then the route's scopes, then the body's limits."""
 
     def check_request(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
-        headers = app.current_event.headers
-        _checked_token(headers)
         if route.auth:
-            try:
-                who = authenticate(headers.get("authorization"), wiring.workspace_store())
-            except (psycopg.OperationalError, psycopg.InterfaceError):
-                logger.exception("authorization store unavailable")
-                raise LxError(ErrorCode.AUTHZ_ERROR, "auth:storeUnavailable") from None
+            who = _authenticated(app.current_event.headers.get("authorization"))
             authorize(who, route.scopes)
             app.append_context(principal=who)
+        if takes_body:
+            _check_body(app)
         return next_middleware(app)
 
     return check_request
 
 
 def _field_of(error: dict[str, Any]) -> str:
+    """The field a validation error names, dotted: `coverageArea.coordinates` (no list indexes, no locations).
+
+    API fields are camelCase; a capitalized part of an error's location is the tag of a discriminated union (the
+    GeoJSON type), not a field, so it is left out too.
+    """
     loc = [part for part in error.get("loc", ()) if isinstance(part, str)]
-    loc = [part for part in loc if part not in ("body", "query", "path", "header")]
+    loc = [part for part in loc if part not in ("body", "query", "path", "header") and not part[:1].isupper()]
     return ".".join(loc) or "body"
 
 
 def new_resolver() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+    # Validation is on, as one of our middlewares (endpoint): Powertools' own placement would run it before
+    # authentication. The JSON parser is ours: strict, bounded, never a crash.
+    app = APIGatewayRestResolver(enable_validation=False, json_body_deserializer=limits.parse_json)
 
     @app.exception_handler(LxError)
     def _lx_error(error: LxError) -> Response[Any]:
-        return error_response(error.code, error.detail)
+        headers = {RETRY_AFTER: str(error.retry_after_s)} if isinstance(error, Throttled) else None
+        return error_response(error.code, error.detail, headers)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response[Any]:
@@ -147,6 +162,10 @@ def new_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(UnicodeDecodeError)
     def _not_utf8(error: UnicodeDecodeError) -> Response[Any]:
+        return error_response(ErrorCode.INVALID_INPUT, "input:body")
+
+    @app.exception_handler(binascii.Error)
+    def _not_base64(error: binascii.Error) -> Response[Any]:
         return error_response(ErrorCode.INVALID_INPUT, "input:body")
 
     @app.exception_handler(Exception)
@@ -161,13 +180,124 @@ def new_resolver() -> APIGatewayRestResolver:
     return app
 
 
-def _success_response(func: Callable[..., Any]) -> dict[str, Any]:
-    """`-> Response[Model]` becomes the documented success body; other annotations document themselves."""
+# -- the OpenAPI description of each operation (luxxon.api.openapi serves the document) ---------------------------
+
+E = ErrorCode
+# An example `detail` per code, as the API really writes it.
+_EXAMPLE_DETAIL: dict[ErrorCode, str] = {
+    E.NOT_AUTHENTICATED: "auth:missingBearer",
+    E.NOT_OPERATOR: "session:notSupplier",
+    E.AUTHZ_ERROR: "auth:storeUnavailable",
+    E.SESSION_NOT_FOUND: "session:notFound",
+    E.API_KEY_NOT_FOUND: "apiKey:notFound",
+    E.ROUTE_NOT_FOUND: "route:notFound",
+    E.INVALID_INPUT: "input:body",
+    E.INSUFFICIENT_CREDIT: "credit:insufficient",
+    E.FRAME_NOT_AVAILABLE: "frame:ASSIGNED",
+    E.THROTTLED: "rate:workspace",
+    E.VIDEO_BACKEND_ERROR: "video:createLiveInput",
+    E.INTERNAL_ERROR: "internal:unexpected",
+}
+# The state an INVALID_STATE example names, per operation.
+_EXAMPLE_STATE = {"accept": "ASSIGNED", "cancel": "LIVE", "end": "ASSIGNED", "start": "ENDED"}
+_ORDER = {code: i for i, code in enumerate(ErrorCode)}
+_EXAMPLE_TIME = "2026-05-13T12:00:00.000Z"
+
+
+def documented_errors(route: Route) -> list[ErrorCode]:
+    """Every error code the route can answer: its row's, the resolver's for its kind, and the stage's THROTTLED."""
+    codes = set(route.errors) | {E.THROTTLED}  # API Gateway's stage throttle can answer 429 on any route
+    if route.auth:
+        codes |= {E.NOT_AUTHENTICATED, E.AUTHZ_ERROR}
+    if route.scopes:
+        codes.add(E.NOT_AUTHORIZED)
+    return sorted(codes, key=lambda code: (ERRORS[code][0], _ORDER[code]))
+
+
+def _example_detail(route: Route, code: ErrorCode) -> str:
+    if code is E.NOT_AUTHORIZED:
+        return "scope:" + "|".join(route.scopes) if route.scopes else "auth:accessDenied"
+    if code is E.INVALID_STATE:
+        return f"session:{route.action}:{_EXAMPLE_STATE.get(route.action, 'ASSIGNED')}"
+    if code is E.NOT_AUTHENTICATED and not route.auth:
+        return "webhook:badSignature"
+    if code is E.THROTTLED and not route.auth:
+        return "rate:throttled"
+    return _EXAMPLE_DETAIL[code]
+
+
+def _error_responses(route: Route, codes: Iterable[ErrorCode]) -> dict[int, Any]:
+    by_status: dict[int, list[ErrorCode]] = {}
+    for code in codes:
+        by_status.setdefault(ERRORS[code][0], []).append(code)
+    responses: dict[int, Any] = {}
+    for status, group in by_status.items():
+        examples = {
+            code.value: {
+                "summary": f"{code.value} — {ERRORS[code][1]}",
+                "value": {
+                    "statusCode": status,
+                    "code": code.value,
+                    "message": ERRORS[code][1],
+                    "detail": _example_detail(route, code),
+                    "timestamp": _EXAMPLE_TIME,
+                },
+            }
+            for code in group
+        }
+        response: dict[str, Any] = {
+            "description": ", ".join(code.value for code in group),
+            "content": {JSON: {"model": LxErrorResponseDto, "examples": examples}},
+        }
+        if status == HTTPStatus.TOO_MANY_REQUESTS:
+            response["headers"] = {
+                RETRY_AFTER: {
+                    "description": "Seconds until the exhausted budget allows a request (absent when the stage's "
+                    "own throttle answered).",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            }
+        responses[status] = response
+    return responses
+
+
+def _success_response(route: Route, func: Callable[..., Any]) -> dict[str, Any]:
+    """The documented success: `-> Response[Model]` for JSON envelopes, the row's media type otherwise."""
+    response: dict[str, Any] = {"description": "Request successful"}
     annotation = inspect.signature(func, eval_str=True).return_annotation
     args = get_args(annotation)
-    if get_origin(annotation) is Response and args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
-        return {"description": "Request successful", "content": {"application/json": {"model": args[0]}}}
-    return {"description": "Request successful"}
+    if route.produces != JSON:
+        binary = not route.produces.startswith("text/")
+        schema = {"type": "string", "format": "binary"} if binary else {"type": "string"}
+        response["content"] = {route.produces: {"schema": schema}}
+    elif get_origin(annotation) is Response and args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+        response["content"] = {JSON: {"model": args[0]}}
+    else:
+        response["content"] = {JSON: {"schema": {"type": "object"}}}
+    if route.method != "GET":
+        response["headers"] = {
+            CONSISTENCY_HEADER: {
+                "description": "The id of the transaction that made this write: send it back to read your write.",
+                "schema": {"type": "string"},
+            }
+        }
+    return response
+
+
+def _created_links(route: Route) -> dict[str, Any]:
+    """A create (201 at a collection) links to every operation on the item it created (`/collection/{id}...`)."""
+    from luxxon.routes import ROUTES
+
+    if route.status != HTTPStatus.CREATED:
+        return {}
+    return {
+        other.operation_id: {
+            "operationId": other.operation_id,
+            "parameters": {"id": "$response.body#/data/id"},
+        }
+        for other in ROUTES
+        if other.path.startswith(route.path + "/{id}")
+    }
 
 
 def endpoint(module: str) -> tuple[APIGatewayRestResolver, Callable[[F], F]]:
@@ -175,22 +305,27 @@ def endpoint(module: str) -> tuple[APIGatewayRestResolver, Callable[[F], F]]:
     route = route_for(module)
     snapstart.register(route)  # Lambda SnapStart hooks (a no-op outside Lambda)
     app = new_resolver()
-    app.use(middlewares=[_middleware(route)])
 
     def register(func: F) -> F:
         doc = (func.__doc__ or "").strip()
         summary, _, description = doc.partition("\n")
+        success = _success_response(route, func)
+        links = _created_links(route)
+        if links:
+            success["links"] = links
         options: dict[str, Any] = {
             "summary": summary.strip() or None,
             "description": description.strip() or None,
-            "operation_id": route.name,
+            "operation_id": route.operation_id,
             "tags": [_TAGS[route.module.split(".")[1]]],
-            "responses": {route.status: _success_response(func), **_ERROR_RESPONSES},
+            "responses": {route.status: success, **_error_responses(route, documented_errors(route))},
         }
         if route.auth:
             options["security"] = [{"access-token": []}]
         # The return annotation documents the response; it is not re-validated at run time (see `ok`).
         func.__signature__ = inspect.signature(func).replace(return_annotation=inspect.Signature.empty)  # type: ignore[attr-defined]
+        takes_body = "body" in inspect.signature(func).parameters
+        app.use(middlewares=[_middleware(route, takes_body), OpenAPIRequestValidationMiddleware()])
         ENDPOINTS[module] = Endpoint(route, func, options)
         app.route(route.powertools_rule, route.method, **options)(func)
         return func

@@ -27,8 +27,8 @@ _CONSISTENCY_PARAM = {
     "in": "header",
     "required": False,
     "schema": {"type": "string"},
-    "description": "Returned by every write. Sending it back on a later request guarantees that request observes "
-    "that write (read-your-writes).",
+    "description": "The token a write returned (the id of its transaction). A request carrying it observes that write "
+    "(read-your-writes). Any string is accepted: a token this API did not issue carries no guarantee.",
 }
 
 

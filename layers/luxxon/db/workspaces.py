@@ -9,6 +9,7 @@ import psycopg
 
 from luxxon.db.connection import connection
 from luxxon.domain.ports import NewKey, Principal
+from luxxon.domain.ratelimit import Budgets, Metered
 
 _WORKSPACE = """
     w.id::text, w.name, w.roles, w.availability, ST_AsGeoJSON(w.coverage_area, 7)::jsonb AS coverage_area,
@@ -29,6 +30,32 @@ class PgWorkspaceStore:
             scopes=frozenset(row["scopes"]),
             roles=frozenset(row["roles"]),
         )
+
+    def metered_principal(self, key_hash: bytes, budgets: Budgets) -> Metered | None:
+        """`ratelimit.MeteredKeyStore`: authenticate and spend the buckets in one statement (migration 0006)."""
+        row = (
+            connection()
+            .execute(
+                "SELECT * FROM lx_principal_metered(%s, %s, %s, %s, %s)",
+                (
+                    key_hash,
+                    budgets.workspace.per_second,
+                    budgets.workspace.burst,
+                    budgets.key.per_second,
+                    budgets.key.burst,
+                ),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        principal = Principal(
+            workspace_id=row["workspace_id"],
+            key_id=row["key_id"],
+            scopes=frozenset(row["scopes"]),
+            roles=frozenset(row["roles"]),
+        )
+        return Metered(principal, row["workspace_wait_s"], row["key_wait_s"])
 
     def create_workspace(
         self,

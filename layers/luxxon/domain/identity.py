@@ -6,7 +6,8 @@ import hashlib
 import re
 import secrets
 
-from luxxon.domain.ports import NewKey, Principal, WorkspaceStore
+from luxxon.domain.ports import NewKey, Principal
+from luxxon.domain.ratelimit import Budgets, MeteredKeyStore, admit
 from luxxon.errors import ErrorCode, LxError, not_authenticated
 
 SUPPLIER = "SUPPLIER"  # the role that may operate sessions
@@ -38,15 +39,19 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-def authenticate(authorization: str | None, store: WorkspaceStore) -> Principal:
-    """Resolve the bearer API key to its principal. Revoked keys fail on the very next request."""
+def authenticate(authorization: str | None, store: MeteredKeyStore, budgets: Budgets) -> Principal:
+    """Resolve the bearer API key to its principal and spend its rate-limit budgets, in one store call.
+
+    Revoked keys fail on the very next request. Over budget is THROTTLED (after authentication: an unknown caller
+    has no budget to spend, the stage's throttle covers it).
+    """
     token = bearer_token(authorization)
-    if not _KEY_RE.match(token):
+    if not _KEY_RE.fullmatch(token):
         raise not_authenticated("auth:malformedKey")
-    principal = store.principal_by_key_hash(hash_key(token))
-    if principal is None:
+    metered = store.metered_principal(hash_key(token), budgets)
+    if metered is None:
         raise not_authenticated("auth:unknownOrRevokedKey")
-    return principal
+    return admit(metered)
 
 
 def authorize(principal: Principal, any_of_scopes: tuple[str, ...]) -> None:

@@ -73,7 +73,8 @@ class WorkspaceService:
 
     def create_key(self, principal: Principal, request: CreateApiKeyRequest) -> Written[LxCreatedApiKeyDto]:
         new = new_api_key()
-        row = self.store.create_key(principal.workspace_id, request.name, request.scopes, new)
+        scopes = [scope.value for scope in request.scopes]
+        row = self.store.create_key(principal.workspace_id, request.name, scopes, new)
         token = row.pop("token")
         return Written(LxCreatedApiKeyDto(**key_dto(row).model_dump(), key=new.key), token)
 

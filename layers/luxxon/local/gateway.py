@@ -3,18 +3,26 @@
 Each worker process is one "execution environment": it imports handler modules on first use and keeps them warm,
 runs one invocation at a time and holds its own database connection, as a Lambda sandbox does. Concurrent requests
 run in different workers, so races between requests are real races against the database.
+
+It answers what the deployed API Gateway answers (luxxon.api.gateway_errors, the table the stack's gateway
+responses are built from): a path or method no route declares is MISSING_AUTHENTICATION_TOKEN (404
+ROUTE_NOT_FOUND), a payload over 10 MB is REQUEST_TOO_LARGE, a request it cannot parse is DEFAULT_4XX, a crashed or
+timed-out invocation is INTEGRATION_FAILURE / INTEGRATION_TIMEOUT, each in the error envelope. Request bodies reach
+the handler base64-encoded (`isBase64Encoded: true`), as the deployed API's `binaryMediaTypes: */*` makes them.
 """
 
 from __future__ import annotations
 
 import base64
 import multiprocessing
+import os
 import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as InvocationTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,9 +30,11 @@ from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from luxxon.api.http import error_body
-from luxxon.errors import ERRORS, ErrorCode
+from luxxon.api.gateway_errors import GATEWAY_ERRORS, MAX_PAYLOAD_BYTES, GatewayError
 from luxxon.routes import ROUTES, Route
+
+INVOCATION_TIMEOUT_S = 29.0  # API Gateway's integration timeout
+LISTEN_BACKLOG = 1024  # the standard library's 5 drops SYNs under a few dozen concurrent clients (1 s retransmits)
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,11 @@ class LambdaContext:
     @staticmethod
     def get_remaining_time_in_millis() -> int:
         return 29_000
+
+
+def _configure(env: dict[str, str]) -> None:
+    """Runs once in each new worker: the function's environment variables."""
+    os.environ.update(env)
 
 
 def invoke(module: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -72,21 +87,24 @@ def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
 
 
 def build_event(
-    route: Route, method: str, path: str, params: dict[str, str], query: str, headers: dict[str, str], body: bytes
+    route: Route,
+    method: str,
+    path: str,
+    params: dict[str, str],
+    query: str,
+    headers: dict[str, str],
+    body: bytes,
+    multi_headers: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
+    """The REST proxy event API Gateway sends: with `binaryMediaTypes: */*` every body arrives base64-encoded."""
     multi_query = parse_qs(query, keep_blank_values=True)
-    try:
-        text: str | None = body.decode() if body else None
-        is_b64 = False
-    except UnicodeDecodeError:
-        text, is_b64 = base64.b64encode(body).decode(), True
     request_id = str(uuid.uuid4())
     return {
         "resource": route.path,
         "path": path,
         "httpMethod": method,
         "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "multiValueHeaders": multi_headers or {k: [v] for k, v in headers.items()},
         "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
         "multiValueQueryStringParameters": multi_query or None,
         "pathParameters": params or None,
@@ -97,30 +115,48 @@ def build_event(
             "path": path,
             "stage": "local",
             "requestId": request_id,
+            "requestTime": clf_time(),
             "requestTimeEpoch": int(time.time() * 1000),
             "accountId": "000000000000",
             "apiId": "local",
             "protocol": "HTTP/1.1",
             "identity": {"sourceIp": "127.0.0.1"},
         },
-        "body": text,
-        "isBase64Encoded": is_b64,
+        "body": base64.b64encode(body).decode() if body else None,
+        "isBase64Encoded": bool(body),
     }
+
+
+def clf_time() -> str:
+    """`$context.requestTime`: what the deployed gateway responses put in `timestamp`."""
+    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime())
+
+
+def gateway_error_body(error: GatewayError) -> bytes:
+    """A deployed gateway response's body: its template with `$context.requestTime` filled in."""
+    return error.template().replace("$context.requestTime", clf_time()).encode()
 
 
 class Gateway(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
 
-    def __init__(self, address: tuple[str, int], workers: int) -> None:
+    def __init__(self, address: tuple[str, int], workers: int, env: dict[str, str] | None = None) -> None:
         super().__init__(address, _Handler)
         self._workers = workers
+        self._env = dict(env or {})  # the functions' environment variables, on top of this process's
         self._pool_lock = threading.Lock()
         self.pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(
+            max_workers=self._workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_configure,
+            initargs=(self._env,),
+        )
 
-    def run(self, fn: Callable[..., Any], *args: Any, timeout: float = 30) -> Any:
+    def run(self, fn: Callable[..., Any], *args: Any, timeout: float = INVOCATION_TIMEOUT_S) -> Any:
         """Invoke in a worker. A worker that died (as a sandbox can) takes the pool down: start a fresh one."""
         pool = self.pool
         try:
@@ -136,6 +172,16 @@ class Gateway(ThreadingHTTPServer):
         self.pool.shutdown(cancel_futures=True)
 
 
+# The gateway response that answers what http.server itself refuses (a status it would send as an HTML page).
+_REFUSALS = {
+    404: "MISSING_AUTHENTICATION_TOKEN",
+    413: "REQUEST_TOO_LARGE",
+    414: "REQUEST_TOO_LARGE",
+    431: "REQUEST_TOO_LARGE",
+    501: "MISSING_AUTHENTICATION_TOKEN",
+}
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: Gateway
     protocol_version = "HTTP/1.1"
@@ -143,29 +189,39 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
         pass
 
+    def __getattr__(self, name: str) -> Any:
+        """`do_<METHOD>` for every method (TRACE, PROPFIND...): a method no route declares is a missing route."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What http.server refuses (a malformed request line, over-long headers...): a gateway response."""
+        name = _REFUSALS.get(code) or ("DEFAULT_5XX" if code >= 500 else "DEFAULT_4XX")
+        self.close_connection = True
+        self.request_version = self.protocol_version  # never an HTTP/0.9 answer (a bare body without a status)
+        self._gateway_error(GATEWAY_ERRORS[name])
+
     def _serve(self) -> None:
         url = urlsplit(self.path)
-        length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self._body()
+        if body is None:
+            return
         found = match(self.command, url.path)
         if found is None:
-            # API Gateway's own "missing route" answer, in the API's error envelope (as the stack configures it).
-            status = ERRORS[ErrorCode.ROUTE_NOT_FOUND][0]
-            self._reply(
-                status, {"Content-Type": "application/json"}, error_body(ErrorCode.ROUTE_NOT_FOUND, None).encode()
-            )
+            self._gateway_error(GATEWAY_ERRORS["MISSING_AUTHENTICATION_TOKEN"])
             return
         route, params = found
         headers = dict(self.headers.items())
-        event = build_event(route, self.command, url.path, params, url.query, headers, body)
+        multi = {name: self.headers.get_all(name) or [] for name in headers}
+        event = build_event(route, self.command, url.path, params, url.query, headers, body, multi)
         try:
             result = self.server.run(invoke, route.module, event)
-        except Exception:  # a crashed or timed-out invocation is API Gateway's 502 in the envelope
-            self._reply(
-                502,
-                {"Content-Type": "application/json"},
-                error_body(ErrorCode.INTERNAL_ERROR, "gateway:invocationFailed").encode(),
-            )
+        except InvocationTimeout:
+            self._gateway_error(GATEWAY_ERRORS["INTEGRATION_TIMEOUT"])
+            return
+        except Exception:  # a crashed invocation (a dead sandbox) is API Gateway's 502 in the envelope
+            self._gateway_error(GATEWAY_ERRORS["INTEGRATION_FAILURE"])
             return
         payload = result.get("body") or ""
         raw = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
@@ -174,9 +230,25 @@ class _Handler(BaseHTTPRequestHandler):
             out_headers[name] = ", ".join(values)
         self._reply(int(result["statusCode"]), out_headers, raw)
 
-    def _error(self, code: ErrorCode, detail: str, status: int | None = None) -> None:
-        body = error_body(code, detail).encode()
-        self._reply(status or ERRORS[code][0], {"Content-Type": "application/json"}, body)
+    def _body(self) -> bytes | None:
+        """The request body, or None once a refusal is sent (an unreadable or over-the-cap Content-Length)."""
+        declared = self.headers.get("content-length")
+        try:
+            length = int(declared or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._gateway_error(GATEWAY_ERRORS["DEFAULT_4XX"])
+            return None
+        if length > MAX_PAYLOAD_BYTES:
+            self.close_connection = True  # the body is never read: the connection cannot be reused
+            self._gateway_error(GATEWAY_ERRORS["REQUEST_TOO_LARGE"])
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _gateway_error(self, error: GatewayError) -> None:
+        self._reply(error.status, {"Content-Type": "application/json"}, gateway_error_body(error))
 
     def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.send_response(status)
@@ -184,11 +256,13 @@ class _Handler(BaseHTTPRequestHandler):
             if name.lower() not in ("content-length", "connection"):
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
-
-def serve(host: str, port: int, workers: int) -> Gateway:
-    return Gateway((host, port), workers)
+def serve(host: str, port: int, workers: int, env: dict[str, str] | None = None) -> Gateway:
+    """The gateway on host:port; `env` is added to its workers' environment (a function's configuration)."""
+    return Gateway((host, port), workers, env)

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-import math
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -20,42 +19,67 @@ class Availability(StrEnum):
     OFFLINE = "OFFLINE"
 
 
-class GeoJsonPolygon(RequestModel):
-    """A GeoJSON Polygon or MultiPolygon in WGS84 ([lng, lat] positions, 2D)."""
+class Scope(StrEnum):
+    """What an API key may do (luxxon.routes.SCOPES: the route table requires them)."""
 
-    type: Literal["Polygon", "MultiPolygon"]
-    coordinates: list[Any]
+    SESSIONS_CREATE = "sessions:create"
+    SESSIONS_READ = "sessions:read"
+    SESSIONS_OPERATE = "sessions:operate"
+    WORKSPACE_READ = "workspace:read"
+    WORKSPACE_ADMIN = "workspace:admin"
+
+
+# Coverage areas (README "Limits"): bounded so that no request can make PostGIS work for long.
+MAX_POLYGONS = 16  # parts of a MultiPolygon
+MAX_RINGS = 16  # per polygon: its shell and up to 15 holes
+MAX_POSITIONS = 2_000  # in the whole area
+# PostgreSQL text cannot hold NUL characters, so names exclude them (in the schema, so clients see it).
+NO_NUL = r"^[^\x00]*$"
+
+Longitude = Annotated[float, Field(strict=True, ge=-180, le=180, allow_inf_nan=False)]
+Latitude = Annotated[float, Field(strict=True, ge=-90, le=90, allow_inf_nan=False)]
+Position = tuple[Longitude, Latitude]  # GeoJSON order, 2D
+Ring = Annotated[
+    list[Position],
+    Field(min_length=4, max_length=MAX_POSITIONS, description="A closed ring: its last position repeats its first."),
+]
+PolygonRings = Annotated[
+    list[Ring], Field(min_length=1, max_length=MAX_RINGS, description="The shell, then its holes.")
+]
+
+
+def _closed_and_bounded(polygons: list[list[list[tuple[float, float]]]]) -> None:
+    if any(ring[0] != ring[-1] for rings in polygons for ring in rings):
+        raise ValueError("every ring must be closed (its last position repeats its first)")
+    if sum(len(ring) for rings in polygons for ring in rings) > MAX_POSITIONS:
+        raise ValueError(f"a coverage area has at most {MAX_POSITIONS} positions")
+
+
+class GeoJsonPolygon(RequestModel):
+    """A GeoJSON Polygon in WGS84 ([lng, lat] positions)."""
+
+    type: Literal["Polygon"]
+    coordinates: PolygonRings
 
     @model_validator(mode="after")
-    def _positions(self) -> GeoJsonPolygon:
-        polygons = self.coordinates if self.type == "MultiPolygon" else [self.coordinates]
-        if not polygons or not all(_is_polygon(p) for p in polygons):
-            raise ValueError("rings of at least 4 [lng, lat] positions with lng in [-180, 180], lat in [-90, 90]")
+    def _rings(self) -> GeoJsonPolygon:
+        _closed_and_bounded([self.coordinates])
         return self
 
 
-def _is_position(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) == 2
-        and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value)
-        and -180 <= value[0] <= 180
-        and -90 <= value[1] <= 90
-    )
+class GeoJsonMultiPolygon(RequestModel):
+    """A GeoJSON MultiPolygon in WGS84 ([lng, lat] positions)."""
+
+    type: Literal["MultiPolygon"]
+    coordinates: Annotated[list[PolygonRings], Field(min_length=1, max_length=MAX_POLYGONS)]
+
+    @model_validator(mode="after")
+    def _rings(self) -> GeoJsonMultiPolygon:
+        _closed_and_bounded(self.coordinates)
+        return self
 
 
-def _is_polygon(rings: Any) -> bool:
-    return (
-        isinstance(rings, list)
-        and bool(rings)
-        and all(isinstance(r, list) and len(r) >= 4 and all(_is_position(p) for p in r) for r in rings)
-    )
-
-
-def _no_nul(value: str | None) -> str | None:
-    if value is not None and "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
+CoverageArea = Annotated[GeoJsonPolygon | GeoJsonMultiPolygon, Field(discriminator="type")]
 
 
 class LxWorkspaceDto(Dto):
@@ -72,10 +96,12 @@ class UpdateWorkspaceRequest(RequestModel):
     availability: Literal["ONLINE", "OFFLINE"] | None = Field(
         default=None, description="ONLINE or OFFLINE. BUSY is set by the system while a session is started."
     )
-    coverageArea: GeoJsonPolygon | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-
-    _names = field_validator("name")(_no_nul)
+    coverageArea: CoverageArea | None = Field(
+        default=None,
+        description=f"A valid (OGC) polygon or multipolygon: closed rings, no self-intersection; at most "
+        f"{MAX_POLYGONS} polygons of {MAX_RINGS} rings, {MAX_POSITIONS} positions in all.",
+    )
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_NUL)
 
 
 class LxApiKeyDto(Dto):
@@ -92,19 +118,12 @@ class LxCreatedApiKeyDto(LxApiKeyDto):
 
 
 class CreateApiKeyRequest(RequestModel):
-    name: str = Field(min_length=1, max_length=100)
-    scopes: list[str] = Field(min_length=1)
-
-    _names = field_validator("name")(_no_nul)
+    name: str = Field(min_length=1, max_length=100, pattern=NO_NUL)
+    scopes: list[Scope] = Field(min_length=1)
 
     @field_validator("scopes")
     @classmethod
-    def _known(cls, scopes: list[str]) -> list[str]:
-        from luxxon.routes import SCOPES
-
-        unknown = sorted(set(scopes) - set(SCOPES))
-        if unknown:
-            raise ValueError(f"unknown scopes {unknown}; known: {list(SCOPES)}")
+    def _distinct(cls, scopes: list[Scope]) -> list[Scope]:
         return sorted(set(scopes))
 
 
