@@ -20,6 +20,7 @@ class Settings(BaseModel):
     database_secret_arn: str | None = None
     database_host: str | None = None  # overrides the secret's host (the RDS Proxy endpoint)
     db_connect_timeout_s: int = 5
+    db_tcp_user_timeout_ms: int = 10_000  # unacknowledged data older than this drops the connection
     # Server-side prepared statements after N executions (psycopg's default is 5). Off by default: behind RDS Proxy
     # they pin each client to one backend. Turn on for direct connections: planning is ~half a local request.
     db_prepare_threshold: int | None = None

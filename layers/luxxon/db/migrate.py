@@ -20,6 +20,9 @@ def migrate(conninfo: str) -> list[str]:
     """Apply pending migrations; returns the versions applied now."""
     applied: list[str] = []
     with psycopg.connect(conninfo, autocommit=True) as conn:
+        # The application's statement and lock timeouts (0007) are database defaults; DDL is not bound by them.
+        conn.execute("SET statement_timeout = 0")
+        conn.execute("SET lock_timeout = 0")
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("

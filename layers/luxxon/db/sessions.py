@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from luxxon.db.connection import connection, transaction
+from luxxon.db.connection import connection, fetch_all, fetch_one, transaction
 from luxxon.domain.ports import LIVE_INPUT_DELETE, AcceptFacts, Locked, NewSession, Session, Transition
 from luxxon.domain.states import METERED, PRE_LIVE, VIDEO_ACTIVE, SessionState, names, sql_in
 
@@ -63,7 +63,7 @@ class PgSessionStore:
 
     # -- reads ---------------------------------------------------------------------------------------------------
     def get(self, session_id: str) -> Session | None:
-        row = connection().execute("SELECT * FROM lx_session_get(%s)", (session_id,)).fetchone()
+        row = fetch_one("SELECT * FROM lx_session_get(%s)", (session_id,))
         return None if row is None else _session(row)
 
     def list_for(
@@ -86,34 +86,25 @@ class PgSessionStore:
                  ORDER BY s.created_at DESC, s.id DESC LIMIT %(limit)s)
             ) both_sides ORDER BY created_at DESC, id DESC LIMIT %(limit)s
         """
-        return [_session(r) for r in connection().execute(sql, params).fetchall()]
+        return [_session(r) for r in fetch_all(sql, params)]
 
     def inbox(self, workspace_id: str, limit: int) -> list[Session]:
         # REQUESTED sessions inside the supplier's coverage area, oldest first (lx_session_inbox, migration 0003).
-        rows = connection().execute("SELECT * FROM lx_session_inbox(%s, %s)", (workspace_id, limit)).fetchall()
+        rows = fetch_all("SELECT * FROM lx_session_inbox(%s, %s)", (workspace_id, limit))
         return [_session(r) for r in rows]
 
     def video_refs(self, session_ids: Sequence[str]) -> dict[str, str | None]:
-        rows = (
-            connection()
-            .execute(
-                "SELECT id::text, video_backend_ref FROM sessions WHERE id = ANY(%s::uuid[])", (list(session_ids),)
-            )
-            .fetchall()
+        rows = fetch_all(
+            "SELECT id::text, video_backend_ref FROM sessions WHERE id = ANY(%s::uuid[])", (list(session_ids),)
         )
         return {r["id"]: r["video_backend_ref"] for r in rows}
 
     def overdue_live(self, limit: int) -> list[str]:
         """LIVE sessions that ran past `startedAt + maxDurationSeconds`."""
-        rows = connection().execute(OVERDUE_LIVE, (limit,)).fetchall()
-        return [r["id"] for r in rows]
+        return [r["id"] for r in fetch_all(OVERDUE_LIVE, (limit,))]
 
     def by_video_ref(self, video_backend_ref: str) -> Session | None:
-        row = (
-            connection()
-            .execute(f"SELECT {COLUMNS} FROM sessions s WHERE s.video_backend_ref = %s", (video_backend_ref,))
-            .fetchone()
-        )
+        row = fetch_one(f"SELECT {COLUMNS} FROM sessions s WHERE s.video_backend_ref = %s", (video_backend_ref,))
         return None if row is None else _session(row)
 
     # -- locks (inside `atomic`) ---------------------------------------------------------------------------------

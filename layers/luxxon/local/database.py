@@ -29,33 +29,52 @@ def _pg_bin() -> Path:
     raise SystemExit("PostgreSQL is not installed: set DATABASE_URL or `apt-get install postgresql postgis`")
 
 
+class PrivateCluster:
+    """A PostgreSQL cluster of our own (trust auth, 127.0.0.1 only), from the server's installed binaries."""
+
+    def __init__(self, data: Path, port: int) -> None:
+        self.data, self.port = data, port
+        self._bin = _pg_bin()
+        self._as_postgres = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def init(self) -> None:
+        if (self.data / "PG_VERSION").exists():
+            return
+        self.data.mkdir(parents=True, exist_ok=True)
+        if self._as_postgres:
+            shutil.chown(self.data, "postgres")
+        subprocess.run(
+            [*self._as_postgres, str(self._bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def _ctl(self, *args: str) -> None:
+        subprocess.run(
+            [*self._as_postgres, str(self._bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.data / "server.log")]
+            + list(args),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def start(self) -> None:
+        if not _listening("127.0.0.1", self.port):
+            self._ctl("-w", "start", "-o", f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1")
+
+    def stop(self) -> None:
+        self._ctl("-w", "-m", "fast", "stop")
+
+
 def _start_private_cluster(root: Path) -> str:
     """A cluster of our own under .local/pg (when neither DATABASE_URL nor a local server is there)."""
-    data = root / "pg"
-    bin_dir = _pg_bin()
-    user = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
-    if not (data / "PG_VERSION").exists():
-        data.mkdir(parents=True, exist_ok=True)
-        if user:
-            shutil.chown(data, "postgres")
-        subprocess.run([*user, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"], check=True)
-    if not _listening("127.0.0.1", PRIVATE_PORT):
-        subprocess.run(
-            [
-                *user,
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(data / "server.log"),
-                "-w",
-                "start",
-                "-o",
-                f"-p {PRIVATE_PORT} -k /tmp -c listen_addresses=127.0.0.1",
-            ],
-            check=True,
-        )
-    return f"postgresql://postgres@127.0.0.1:{PRIVATE_PORT}/postgres"
+    cluster = PrivateCluster(root / "pg", PRIVATE_PORT)
+    cluster.init()
+    cluster.start()
+    return cluster.url
 
 
 def server_url(root: Path) -> str:
