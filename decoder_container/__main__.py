@@ -24,6 +24,8 @@ def run_worker(config: DecoderConfig) -> int:
         frames=wiring.frames(),
         go_live=wiring.sessions().go_live,
         frame_ttl_s=get_settings().frame_ttl_s,
+        media_stalled=wiring.windows().media_stalled,
+        media_resumed=wiring.windows().media_resumed,
     )
 
     async def serve() -> None:

@@ -48,6 +48,9 @@ class DecoderConfig(BaseModel):
     keyframe_after_s: float = Field(default=1.0, gt=0)
     stall_timeout_s: float = Field(default=5.0, gt=0)
     idle_resubscribe_s: float = Field(default=30.0, gt=0)
+    # Media gaps: when a LIVE session has decoded no frame for `media_gap_s`, the decoder opens its NETWORK_ERROR
+    # window at the last decoded frame's time, and closes it at the first frame after.
+    media_gap_s: float = Field(default=3.0, gt=0)
     backoff_initial_s: float = Field(default=0.05, gt=0)
     backoff_max_s: float = Field(default=5.0, gt=0)
     # Shutdown: how long the supervisor waits for workers to hand their sessions back (ECS stop timeout: 30 s).

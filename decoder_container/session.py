@@ -1,6 +1,6 @@
 """One session's decoder: a WHEP subscriber that decodes every frame and keeps the latest as a JPEG.
 
-Two tasks per session:
+Three tasks per session:
 - the subscription loop subscribes (recvonly video) and decodes every frame, keeping only the latest: on a decode
   thread of its own by default (decode.py, "tap"), or by draining `track.recv()` without pause ("track": aiortc
   decodes on its thread and queues every frame, unbounded, so a frame not taken is memory held). It asks for a
@@ -8,7 +8,9 @@ Two tasks per session:
   the connection fails, the track ends or media stalls;
 - the snapshot loop encodes the latest frame to JPEG off the event loop and stores it, at once for the first frame
   and then every `frame_interval_s`. After the first JPEG is stored, and only then, it turns the session LIVE with
-  `startedAt` = the decode time of that frame, so LIVE is never visible before GET /frame returns bytes.
+  `startedAt` = the decode time of that frame, so LIVE is never visible before GET /frame returns bytes;
+- the gap watch: while the session is LIVE, when no frame has decoded for `media_gap_s` it records the decoder's
+  NETWORK_ERROR window from the last decoded frame's time, and closes it at the first frame after (`MediaGap`).
 """
 
 from __future__ import annotations
@@ -31,11 +33,14 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from decoder_container import webrtc
 from decoder_container.config import DecoderConfig
 from decoder_container.decode import DecodeTap, can_tap
-from luxxon.domain.decoder import Backoff, Cadence, FrameWrite
+from luxxon.domain.decoder import Backoff, Cadence, FrameWrite, GapStep, MediaGap
 from luxxon.domain.ports import Frame, FrameStore
 from luxxon.observability import logger
 
 GoLive = Callable[[str, datetime], Awaitable[bool]]  # True once the session is LIVE (or beyond ASSIGNED)
+# Record a media gap's window (open at the last frame / close at the first frame after): the store's answer, None
+# when it failed (asked again later).
+RecordGap = Callable[[str, GapStep, datetime], Awaitable[bool | None]]
 WATCH_INTERVAL_S = 0.25
 KEYFRAME_REQUEST_MIN_INTERVAL_S = 0.5
 
@@ -50,6 +55,7 @@ class SessionStats:
     first_frame_at: float | None = None  # wall clock (time.time())
     first_jpeg_at: float | None = None
     live_at: float | None = None
+    gaps: int = 0  # decoder windows opened
 
 
 class JpegEncoder:
@@ -101,6 +107,7 @@ class SessionDecoder:
         jpeg: JpegEncoder,
         frame_ttl_s: float = 60.0,
         on_trouble: Callable[[str], None] | None = None,
+        record_gap: RecordGap | None = None,
     ) -> None:
         self.session_id = session_id
         self.whep_url = whep_url
@@ -122,6 +129,9 @@ class SessionDecoder:
         self._first = asyncio.Event()
         self._jpeg = jpeg
         self._task: asyncio.Task[None] | None = None
+        self._record_gap = record_gap
+        # Taking over a LIVE session: a window the previous decoder left open closes at our first frame.
+        self._gap = MediaGap(config.media_gap_s, inherited=live)
 
     @property
     def live(self) -> bool:
@@ -149,6 +159,7 @@ class SessionDecoder:
 
     async def _run(self) -> None:
         snapshots = asyncio.create_task(self._snapshots(), name=f"snapshots:{self.session_id}")
+        gaps = asyncio.create_task(self._gaps(), name=f"gaps:{self.session_id}")
         try:
             while True:
                 reason = await self._subscription()
@@ -161,9 +172,11 @@ class SessionDecoder:
                     self._on_trouble(self.session_id)
                 await asyncio.sleep(delay)
         finally:
-            snapshots.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await snapshots
+            for task in (snapshots, gaps):
+                task.cancel()
+            for task in (snapshots, gaps):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _subscription(self) -> str:
         """One WHEP subscription, from offer to teardown. Returns why it ended."""
@@ -259,7 +272,9 @@ class SessionDecoder:
 
     def _take(self, frame: Any) -> bool:
         """Keep a decoded frame as the latest (any thread). True for the first frame of the subscription."""
-        self._latest = (frame, time.time())
+        at = time.time()
+        self._latest = (frame, at)
+        self._gap.frame(at)
         self._seq += 1
         self.stats.frames += 1
         first = self._sub_last_frame is None
@@ -276,6 +291,25 @@ class SessionDecoder:
         if self.stats.first_frame_at is None:
             self.stats.first_frame_at = self._latest[1]
             self._first.set()
+
+    # -- gap watch -----------------------------------------------------------------------------------------------
+
+    async def _gaps(self) -> None:
+        if self._record_gap is None:
+            return
+        interval = min(WATCH_INTERVAL_S, self._config.media_gap_s / 4)
+        while True:
+            await asyncio.sleep(interval)
+            due = self._gap.due(time.time()) if self._live else None
+            if due is None:
+                continue
+            step, at = due
+            applied = await self._record_gap(self.session_id, step, datetime.fromtimestamp(at, UTC))
+            self._gap.recorded(step, applied)
+            if step is GapStep.OPEN and applied:
+                self.stats.gaps += 1
+            if applied:
+                logger.info("decoder media gap", extra={"session_id": self.session_id, "step": step.value, "at": at})
 
     # -- snapshot loop -------------------------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ import aiohttp
 
 from decoder_container.config import DecoderConfig
 from decoder_container.session import JpegEncoder, SessionDecoder
-from luxxon.domain.decoder import CpuGauge, Fence, needs_decoder, owner_id, reconcile
+from luxxon.domain.decoder import CpuGauge, Fence, GapStep, needs_decoder, owner_id, reconcile
 from luxxon.domain.ports import FrameStore, Lease, LeaseStore
 from luxxon.domain.states import METERED, SessionState
 from luxxon.errors import InvalidState, LxError
@@ -38,6 +38,7 @@ from luxxon.observability import logger
 T = TypeVar("T")
 MIN_RENEW_GAP_S = 0.25
 GoLiveSync = Callable[[str, datetime], Any]  # SessionService.go_live: raises LxError when not ASSIGNED
+GapSync = Callable[[str, datetime], bool]  # WindowService.media_stalled / media_resumed
 
 
 class Worker:
@@ -50,6 +51,8 @@ class Worker:
         go_live: GoLiveSync,
         frame_ttl_s: float = 60.0,
         owner: str | None = None,
+        media_stalled: GapSync | None = None,
+        media_resumed: GapSync | None = None,
     ) -> None:
         self.config = config
         self.owner = owner or owner_id(socket.gethostname(), os.getpid(), uuid.uuid4().hex[:8])
@@ -57,6 +60,7 @@ class Worker:
         self._leases = leases
         self._frames = frames
         self._go_live_sync = go_live
+        self._gap_sync = {GapStep.OPEN: media_stalled, GapStep.CLOSE: media_resumed}
         self._frame_ttl_s = frame_ttl_s
         self._fence = Fence(config.lease_ttl_s, margin_s=min(1.0, config.lease_ttl_s / 4))
         self._db_timeout_s = max(1.0, config.lease_ttl_s / 2)
@@ -175,6 +179,7 @@ class Worker:
             jpeg=self._jpeg,
             frame_ttl_s=self._frame_ttl_s,
             on_trouble=self._trouble,
+            record_gap=self._record_gap if all(self._gap_sync.values()) else None,
         )
         self.sessions[lease.session_id] = decoder
         decoder.start()
@@ -213,6 +218,20 @@ class Worker:
             return False
         logger.info("session LIVE on its first frame", extra={"session_id": session_id})
         return True
+
+    async def _record_gap(self, session_id: str, step: GapStep, at: datetime) -> bool | None:
+        """Open (at the last frame) or close (at the first frame after) the decoder's NETWORK_ERROR window. The
+        store's answer; None when it could not be reached (the session decoder asks again)."""
+        record = self._gap_sync[step]
+        assert record is not None
+        try:
+            return bool(await self._call(record, session_id, at))
+        except Exception as error:
+            logger.warning(
+                "decoder could not record a media gap",
+                extra={"session_id": session_id, "step": step.value, "error": repr(error)},
+            )
+            return None
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a database call on the database thread. A call that hangs (a partitioned network) times out, so the

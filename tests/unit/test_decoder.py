@@ -1,4 +1,5 @@
-"""The decoder's pure policy: which sessions need a decoder, lease reconciliation, the fence, backoff, frame cadence."""
+"""The decoder's pure policy: which sessions need a decoder, lease reconciliation, the fence, backoff, frame cadence,
+media gaps."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from luxxon.domain.decoder import (
     CpuGauge,
     Fence,
     FrameWrite,
+    GapStep,
     LeaseStatus,
+    MediaGap,
     needs_decoder,
     owner_id,
     reconcile,
@@ -158,3 +161,91 @@ class TestCpuGauge:
         gauge.sample(1.0, 0.0)
         gauge.sample(2.0, 0.5)
         assert gauge.sample(2.0, 0.9) == pytest.approx(0.5)
+
+
+class TestMediaGap:
+    def test_nothing_is_due_before_the_first_frame_nor_within_the_threshold(self) -> None:
+        gap = MediaGap(threshold_s=3.0)
+        assert gap.due(100.0) is None
+        gap.frame(100.0)
+        assert gap.due(102.9) is None
+
+    def test_a_gap_opens_at_the_last_frame_once_nothing_decoded_for_the_threshold(self) -> None:
+        gap = MediaGap(threshold_s=3.0)
+        for at in (100.0, 100.1, 100.2):
+            gap.frame(at)
+        assert gap.due(103.2) == (GapStep.OPEN, 100.2)
+
+    def test_it_closes_at_the_first_frame_after_the_gap(self) -> None:
+        gap = MediaGap(threshold_s=3.0)
+        gap.frame(100.0)
+        step, at = gap.due(104.0) or (None, None)
+        gap.recorded(GapStep.OPEN, True)
+        assert gap.due(110.0) is None  # still no frame: nothing more to record
+        gap.frame(111.0)
+        gap.frame(111.1)
+        assert gap.due(111.2) == (GapStep.CLOSE, 111.0)
+        gap.recorded(GapStep.CLOSE, True)
+        assert gap.due(111.3) is None
+
+    def test_frames_that_arrive_while_the_open_is_recorded_still_close_it(self) -> None:
+        gap = MediaGap(threshold_s=3.0)
+        gap.frame(100.0)
+        assert gap.due(103.0) == (GapStep.OPEN, 100.0)
+        gap.frame(103.1)  # on the decode thread, while the store is being asked
+        gap.recorded(GapStep.OPEN, True)
+        assert gap.due(103.2) == (GapStep.CLOSE, 103.1)
+
+    def test_a_failed_store_call_is_asked_again_with_the_same_time(self) -> None:
+        gap = MediaGap(threshold_s=3.0)
+        gap.frame(100.0)
+        assert gap.due(104.0) == (GapStep.OPEN, 100.0)
+        gap.recorded(GapStep.OPEN, None)
+        assert gap.due(105.0) == (GapStep.OPEN, 100.0)
+        gap.recorded(GapStep.OPEN, True)
+        gap.frame(106.0)
+        assert gap.due(106.1) == (GapStep.CLOSE, 106.0)
+        gap.recorded(GapStep.CLOSE, None)
+        assert gap.due(106.2) == (GapStep.CLOSE, 106.0)
+
+    def test_an_open_the_store_declines_is_not_asked_again_until_frames_resume(self) -> None:
+        gap = MediaGap(threshold_s=3.0)
+        gap.frame(100.0)
+        gap.due(104.0)
+        gap.recorded(GapStep.OPEN, False)  # e.g. the session is no longer metered
+        assert gap.due(108.0) is None
+        gap.frame(109.0)
+        assert gap.due(109.1) == (GapStep.CLOSE, 109.0)
+
+    def test_a_decoder_that_takes_a_live_session_over_closes_a_window_left_open_at_its_first_frame(self) -> None:
+        gap = MediaGap(threshold_s=3.0, inherited=True)
+        assert gap.due(100.0) is None
+        gap.frame(100.5)
+        assert gap.due(100.6) == (GapStep.CLOSE, 100.5)
+        gap.recorded(GapStep.CLOSE, False)  # nothing was open
+        assert gap.due(100.7) is None
+
+    @given(
+        frames=st.lists(st.floats(min_value=0, max_value=100, allow_nan=False), min_size=1, max_size=30),
+        checks=st.lists(st.floats(min_value=0, max_value=120, allow_nan=False), min_size=1, max_size=30),
+    )
+    def test_a_window_always_opens_at_a_frame_and_closes_at_a_later_frame(
+        self, frames: list[float], checks: list[float]
+    ) -> None:
+        gap, opened = MediaGap(threshold_s=3.0), None
+        events = sorted([(t, "frame") for t in frames] + [(t, "check") for t in checks])
+        for now, kind in events:
+            if kind == "frame":
+                gap.frame(now)
+                continue
+            due = gap.due(now)
+            if due is None:
+                continue
+            step, at = due
+            if step is GapStep.OPEN:
+                assert at in frames and now - at >= 3.0
+                opened = at
+            else:
+                assert opened is not None and at in frames and at > opened
+                opened = None
+            gap.recorded(step, True)

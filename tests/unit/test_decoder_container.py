@@ -14,6 +14,7 @@ from luxxon.adapters.webrtc import is_loopback_url
 def test_defaults_renew_every_two_seconds_a_six_second_lease_and_store_a_frame_a_second() -> None:
     config = DecoderConfig.from_env({})
     assert (config.renew_interval_s, config.lease_ttl_s, config.frame_interval_s) == (2.0, 6.0, 1.0)
+    assert config.media_gap_s == 3.0  # no decodable frame for 3 s: the decoder's NETWORK_ERROR window opens
     assert config.ice_servers == DEFAULT_ICE_SERVERS and config.loopback == "auto"
     assert config.process_count >= 1
 
@@ -27,9 +28,11 @@ def test_every_field_reads_its_lx_decoder_variable() -> None:
             "LX_DECODER_JPEG_QUALITY": "70",
             "LX_DECODER_ICE_SERVERS": "stun:a.example:3478, turn:b.example:3478?transport=udp",
             "LX_DECODER_LOOPBACK": "on",
+            "LX_DECODER_MEDIA_GAP_S": "1.5",
             "UNRELATED": "x",
         }
     )
+    assert config.media_gap_s == 1.5
     assert (config.process_count, config.max_sessions, config.lease_ttl_s, config.jpeg_quality) == (3, 12, 9.0, 70)
     assert config.ice_servers == ("stun:a.example:3478", "turn:b.example:3478?transport=udp")
     assert config.loopback == "on"
@@ -39,7 +42,9 @@ def test_an_empty_ice_server_list_means_host_candidates_only() -> None:
     assert DecoderConfig.from_env({"LX_DECODER_ICE_SERVERS": ""}).ice_servers == ()
 
 
-@pytest.mark.parametrize("bad", [{"LX_DECODER_JPEG_QUALITY": "0"}, {"LX_DECODER_LOOPBACK": "maybe"}])
+@pytest.mark.parametrize(
+    "bad", [{"LX_DECODER_JPEG_QUALITY": "0"}, {"LX_DECODER_LOOPBACK": "maybe"}, {"LX_DECODER_MEDIA_GAP_S": "0"}]
+)
 def test_invalid_values_are_refused_at_start(bad: dict[str, str]) -> None:
     with pytest.raises(pydantic.ValidationError):
         DecoderConfig.from_env(bad)

@@ -1,4 +1,5 @@
-"""The frame decoder's policy: which sessions need a decoder, how leases are held and lost, when to write a frame.
+"""The frame decoder's policy: which sessions need a decoder, how leases are held and lost, when to write a frame,
+and when a gap in decodable media opens and closes the decoder's NETWORK_ERROR window (`MediaGap`).
 
 Pure code (no I/O, no clock of its own): the decoder service (decoder_container/) feeds it times and store results.
 
@@ -150,3 +151,62 @@ class CpuGauge:
             self.share = current if self.share == 0.0 else self.smoothing * current + (1 - self.smoothing) * self.share
         self._last = (wall, cpu)
         return self.share
+
+
+class GapStep(Enum):
+    """What the decoder must record about a gap in decodable media now."""
+
+    OPEN = "open"  # open the decoder's NETWORK_ERROR window at `at` (the last decoded frame)
+    CLOSE = "close"  # close it at `at` (the first frame after the gap)
+
+
+@dataclass(slots=True)
+class MediaGap:
+    """When a LIVE session's media stops decoding and resumes: the decoder's own NETWORK_ERROR window.
+
+    `frame(at)` is told every decoded frame's time (from any thread); `due(now)` says what to record: OPEN at the
+    last frame's time once nothing decoded for `threshold_s`, then CLOSE at the first frame after it. `recorded`
+    reports the store's answer: True or False (it applied, or had nothing to do: a window already open, a session
+    that is not metered) moves on; None (it failed) makes `due` ask again. Frames that arrive while an OPEN is
+    being recorded still end the gap.
+
+    `inherited=True` (a decoder taking a LIVE session over): a window the previous decoder left open is closed at
+    this decoder's first frame.
+    """
+
+    threshold_s: float = 3.0
+    inherited: bool = False
+    last: float | None = None  # the last decoded frame
+    gap_from: float | None = None  # the gap's start (its last frame before), from the moment OPEN is due
+    resumed: float | None = None  # the first frame after the gap
+    open: bool = False  # the window is recorded as open
+
+    def __post_init__(self) -> None:
+        if self.inherited:
+            self.gap_from, self.open = float("-inf"), True
+
+    def frame(self, at: float) -> None:
+        self.last = at
+        if self.gap_from is not None and self.resumed is None:
+            self.resumed = at
+
+    def due(self, now: float) -> tuple[GapStep, float] | None:
+        if self.gap_from is None:
+            if self.last is not None and now - self.last >= self.threshold_s:
+                self.gap_from = self.last
+                return GapStep.OPEN, self.last
+            return None
+        if not self.open:
+            return GapStep.OPEN, self.gap_from
+        if self.resumed is not None:
+            return GapStep.CLOSE, self.resumed
+        return None
+
+    def recorded(self, step: GapStep, applied: bool | None) -> None:
+        if applied is None:
+            return  # the store failed: `due` asks again
+        if step is GapStep.OPEN:
+            self.open = True  # now wait for frames to resume
+        else:
+            self.gap_from = self.resumed = None
+            self.open = False
