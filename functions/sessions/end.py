@@ -1,7 +1,7 @@
 from aws_lambda_powertools.event_handler import Response
 
 from luxxon import wiring
-from luxxon.api import http
+from luxxon.api import http, idempotency
 from luxxon.models.base import LxSuccessResponseDto
 from luxxon.models.sessions import LxSessionDto
 
@@ -14,8 +14,8 @@ def end_session(id: str) -> Response[LxSuccessResponseDto[LxSessionDto]]:  # noq
 
     cleanSeconds = floor(endedAt − startedAt) − the union of disconnect windows; charged = cleanSeconds × rate.
     """
-    written = wiring.sessions().end(http.principal(app), id)
-    return http.ok(written.value, token=written.token)
+    written = wiring.sessions().end(http.principal(app), id, idempotency.key_of(app))
+    return idempotency.respond(written)
 
 
 lambda_handler = http.lambda_handler(app)

@@ -19,6 +19,8 @@ class ErrorCode(StrEnum):
     FRAME_NOT_AVAILABLE = "FRAME_NOT_AVAILABLE"
     THROTTLED = "THROTTLED"
     VIDEO_BACKEND_ERROR = "VIDEO_BACKEND_ERROR"
+    IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
@@ -37,6 +39,8 @@ ERRORS: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.FRAME_NOT_AVAILABLE: (404, "Frame not available"),
     ErrorCode.THROTTLED: (429, "Too many requests"),
     ErrorCode.VIDEO_BACKEND_ERROR: (502, "Video backend unavailable"),
+    ErrorCode.IDEMPOTENCY_CONFLICT: (422, "Idempotency key already used for another request"),
+    ErrorCode.SERVICE_UNAVAILABLE: (503, "Service temporarily unavailable"),
     ErrorCode.INTERNAL_ERROR: (500, "Internal server error"),
 }
 

@@ -20,6 +20,7 @@ from luxxon.domain.sessions import SessionService
 
 if TYPE_CHECKING:
     from luxxon.db.decoder import PgLeaseStore
+    from luxxon.domain.idempotency import Idempotency
     from luxxon.domain.ports import FrameStore, VideoBackend
     from luxxon.domain.sweep import Sweep
     from luxxon.domain.webhooks import WebhookService
@@ -71,14 +72,24 @@ def request_outbox() -> OutboxService:
 
 @cache
 def sessions() -> SessionService:
-    return SessionService(PgSessionStore(), get_settings(), video=video, outbox=request_outbox, frames=frames)
+    return SessionService(
+        PgSessionStore(), get_settings(), video=video, outbox=request_outbox, frames=frames, idempotency=idempotency()
+    )
+
+
+@cache
+def idempotency() -> Idempotency:
+    from luxxon.db.idempotency import PgIdempotencyStore
+    from luxxon.domain.idempotency import KEEP_S, Idempotency
+
+    return Idempotency(PgIdempotencyStore(KEEP_S))
 
 
 @cache
 def sweep() -> Sweep:
     from luxxon.domain.sweep import Sweep
 
-    return Sweep(sessions(), outbox(), leases())
+    return Sweep(sessions(), outbox(), leases(), idempotency())
 
 
 @cache

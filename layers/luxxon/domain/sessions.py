@@ -17,6 +17,7 @@ from uuid import UUID
 
 from luxxon.config import Settings
 from luxxon.domain import meter, pricing
+from luxxon.domain.idempotency import Idempotency, IdempotencyKey
 from luxxon.domain.identity import is_supplier
 from luxxon.domain.outbox import OutboxService
 from luxxon.domain.ports import (
@@ -129,16 +130,20 @@ class SessionService:
         video: Callable[[], VideoBackend] | None = None,
         outbox: Callable[[], OutboxService] | None = None,
         frames: Callable[[], FrameStore] | None = None,
+        idempotency: Idempotency | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
+        self.idempotency = idempotency or Idempotency(None)
         # Adapters are built on first use: a handler that never touches video pays nothing for it.
         self._video = video
         self._outbox = outbox
         self._frames = frames
 
     # -- consumer side -------------------------------------------------------------------------------------------
-    def create(self, principal: Principal, request: CreateSessionRequest) -> Written[LxSessionDto]:
+    def create(
+        self, principal: Principal, request: CreateSessionRequest, idem: IdempotencyKey | None = None
+    ) -> Written[LxSessionDto]:
         s = self.settings
         duration = s.default_duration_seconds if request.maxDurationSeconds is None else request.maxDurationSeconds
         if not s.min_duration_seconds <= duration <= s.max_duration_seconds:
@@ -146,19 +151,24 @@ class SessionService:
         wait = s.default_wait_timeout_seconds if request.waitTimeoutSeconds is None else request.waitTimeoutSeconds
         wait = min(max(wait, s.min_wait_timeout_seconds), s.max_wait_timeout_seconds)
         rate = pricing.spot_rate_micro_usdc(request.lat, request.lng, s.base_rate_micro_usdc)
-        created = self.store.insert(
-            NewSession(
-                consumer_workspace_id=principal.workspace_id,
-                lat=request.lat,
-                lng=request.lng,
-                geofence_radius_m=s.default_geofence_radius_m,
-                max_duration_seconds=duration,
-                wait_timeout_seconds=wait,
-                rate_per_second_micro_usdc=rate,
-                hold_micro_usdc=pricing.hold_micro_usdc(rate, duration),
-            )
+        new = NewSession(
+            consumer_workspace_id=principal.workspace_id,
+            lat=request.lat,
+            lng=request.lng,
+            geofence_radius_m=s.default_geofence_radius_m,
+            max_duration_seconds=duration,
+            wait_timeout_seconds=wait,
+            rate_per_second_micro_usdc=rate,
+            hold_micro_usdc=pricing.hold_micro_usdc(rate, duration),
         )
-        return Written(to_dto(_won(created), principal), created.token)
+        if idem is None:  # one statement, one round trip
+            created = self.store.insert(new)
+            return Written(to_dto(_won(created), principal), created.token)
+        with self.store.atomic():
+            if (replay := self.idempotency.replay(idem, LxSessionDto)) is not None:
+                return replay
+            created = self.store.insert(new)
+            return self.idempotency.remember(idem, Written(to_dto(_won(created), principal), created.token))
 
     def get(self, principal: Principal, session_id: str) -> LxSessionDto:
         return to_dto(self._visible(principal, session_id), principal)
@@ -191,7 +201,9 @@ class SessionService:
             raise LxError(ErrorCode.NOT_OPERATOR, "session:notSupplier")
         return self._page(self.store.inbox(principal.workspace_id, limit), limit, principal)
 
-    def accept(self, principal: Principal, session_id: str) -> Written[LxSessionDto]:
+    def accept(
+        self, principal: Principal, session_id: str, idem: IdempotencyKey | None = None
+    ) -> Written[LxSessionDto]:
         """REQUESTED → ASSIGNED with the caller as operator.
 
         The operator must cover the requested point (else the session does not exist for it: 404, no state leaks to
@@ -203,6 +215,8 @@ class SessionService:
             raise LxError(ErrorCode.NOT_AUTHORIZED, "session:notSupplier")
         sid, operator = parse_session_id(session_id), principal.workspace_id
         with self.store.atomic():
+            if (replay := self.idempotency.replay(idem, LxSessionDto)) is not None:
+                return replay
             self.store.lock_workspaces([operator])
             facts = self.store.accept_facts(operator, sid)
             if facts is None:
@@ -221,46 +235,54 @@ class SessionService:
             if facts.active >= self.settings.max_active_sessions_per_operator:
                 raise LxError(ErrorCode.NOT_AUTHORIZED, "operator:atCapacity")
             accepted = self.store.cas_accept(sid, operator)
-        if not accepted.won:  # another operator got there first, or the deadline passed in between
-            current = accepted.session
-            if current is None:
-                raise session_not_found()
-            raise InvalidState("accept", S.EXPIRED if current.state is S.REQUESTED else current.state)
-        return Written(to_dto(_won(accepted), principal), accepted.token)
+            if not accepted.won:  # another operator got there first, or the deadline passed in between
+                current = accepted.session
+                if current is None:
+                    raise session_not_found()
+                raise InvalidState("accept", S.EXPIRED if current.state is S.REQUESTED else current.state)
+            return self.idempotency.remember(idem, Written(to_dto(_won(accepted), principal), accepted.token))
 
-    def cancel_all_assignments(self, principal: Principal) -> Written[LxSessionCancelAllResponseDto]:
+    def cancel_all_assignments(
+        self, principal: Principal, idem: IdempotencyKey | None = None
+    ) -> Written[LxSessionCancelAllResponseDto]:
         if not is_supplier(principal):
             raise LxError(ErrorCode.NOT_OPERATOR, "session:notSupplier")
         with self.store.atomic():
+            if (replay := self.idempotency.replay(idem, LxSessionCancelAllResponseDto)) is not None:
+                return replay
             ids = self.store.lock_assigned_to(principal.workspace_id)
             self.store.lock_workspaces([principal.workspace_id])
             cancelled = self.store.cas_stop(ids, {S.ASSIGNED}, S.CANCELLED) if ids else []
             # Also gives back a workspace left BUSY with no started session when there was nothing to cancel.
             self.store.release_if_idle([principal.workspace_id])
-        cancelled_ids = [t.session.id for t in cancelled if t.session is not None]
+            cancelled_ids = [t.session.id for t in cancelled if t.session is not None]
+            token = cancelled[0].token if cancelled else None
+            result = LxSessionCancelAllResponseDto(count=len(cancelled_ids), cancelled=cancelled_ids)
+            written = self.idempotency.remember(idem, Written(result, token))
         self._teardown(cancelled_ids)
-        token = cancelled[0].token if cancelled else None
-        return Written(LxSessionCancelAllResponseDto(count=len(cancelled_ids), cancelled=cancelled_ids), token)
+        return written
 
-    def start(self, principal: Principal, session_id: str) -> Written[LxSessionDto]:
+    def start(self, principal: Principal, session_id: str, idem: IdempotencyKey | None = None) -> Written[LxSessionDto]:
         """Provision the live input (once) and return the WHIP/WHEP URLs. The state stays ASSIGNED until the
         decoder buffers the first frame. Idempotent: a repeat or concurrent call returns the same URLs (the row lock
         makes a concurrent start wait for the first, so no second live input is ever created)."""
         with self.store.atomic():
+            if (replay := self.idempotency.replay(idem, LxSessionDto)) is not None:
+                return replay
             locked = self._lock_visible(principal, session_id)
             session = locked.session
             if session.operator_workspace_id != principal.workspace_id:
                 raise LxError(ErrorCode.NOT_OPERATOR, "session:notOperator")
             if session.video_backend_ref is not None and session.state in VIDEO_ACTIVE:
                 # A reload, a double click, a call after LIVE: the same URLs, and a token that covers the first start
-                return Written(to_dto(session, principal), locked.token)
+                return self.idempotency.remember(idem, Written(to_dto(session, principal), locked.token))
             if session.state is not S.ASSIGNED:
                 raise InvalidState("start", session.state)
             live = self._provision(session.id)
             self.store.lock_workspaces([principal.workspace_id])
             started = self.store.cas_attach_video(session.id, live.uid, live.whip_url, live.whep_url)
             self.store.mark_busy(principal.workspace_id)
-        return Written(to_dto(_won(started), principal), started.token)
+            return self.idempotency.remember(idem, Written(to_dto(_won(started), principal), started.token))
 
     def producer_token(self, principal: Principal, session_id: str) -> LxProducerTokenDto:
         session = self._visible(principal, session_id)
@@ -271,13 +293,16 @@ class SessionService:
         return LxProducerTokenDto(whipUrl=session.whip_url)
 
     # -- either side ---------------------------------------------------------------------------------------------
-    def end(self, principal: Principal, session_id: str) -> Written[LxSessionDto]:
+    def end(self, principal: Principal, session_id: str, idem: IdempotencyKey | None = None) -> Written[LxSessionDto]:
         """LIVE → ENDED by either party, the meter run in the same transaction."""
         with self.store.atomic():
+            if (replay := self.idempotency.replay(idem, LxSessionDto)) is not None:
+                return replay
             locked = self._lock_visible(principal, session_id)
             ended = self._finish(locked, S.ENDED, "end")
+            written = self.idempotency.remember(idem, Written(to_dto(_won(ended), principal), ended.token))
         self._teardown([locked.session.id])
-        return Written(to_dto(_won(ended), principal), ended.token)
+        return written
 
     def viewer_token(self, principal: Principal, session_id: str) -> LxViewerTokenDto:
         """The WHEP URL, to whoever the session DTO would show it (the operator from /start, the consumer once LIVE)."""

@@ -3,7 +3,8 @@
 1. expiry: pre-LIVE sessions past their wait deadline, LIVE sessions past their maximum duration (the meter runs);
 2. the outbox: redeliver what failed (live-input teardowns), until the budget runs out;
 3. orphaned live inputs (a /start that crashed between creating one and committing) are deleted;
-4. housekeeping: delivered outbox entries and long-expired decoder leases are pruned.
+4. housekeeping: delivered outbox entries, long-expired decoder leases and idempotency keys past their 24 h are
+   pruned.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from luxxon.domain.idempotency import Idempotency
 from luxxon.domain.outbox import OutboxService
 from luxxon.domain.ports import LeaseStore
 from luxxon.domain.sessions import SessionService
@@ -34,6 +36,7 @@ class Sweep:
         sessions: SessionService,
         outbox: OutboxService,
         leases: LeaseStore,
+        idempotency: Idempotency,
         *,
         keep_delivered_s: int = 7 * DAY_S,
         keep_expired_leases_s: int = 3_600,
@@ -41,6 +44,7 @@ class Sweep:
         self.sessions = sessions
         self.outbox = outbox
         self.leases = leases
+        self.idempotency = idempotency
         self.keep_delivered_s = keep_delivered_s
         self.keep_expired_leases_s = keep_expired_leases_s
 
@@ -54,5 +58,9 @@ class Sweep:
                 orphans = self.sessions.delete_orphan_live_inputs()
             except Exception:  # the video backend is down: the next sweep tries again
                 logger.exception("orphan live input reconciliation failed")
-        pruned = self.outbox.prune(self.keep_delivered_s) + self.leases.prune_expired(self.keep_expired_leases_s)
+        pruned = (
+            self.outbox.prune(self.keep_delivered_s)
+            + self.leases.prune_expired(self.keep_expired_leases_s)
+            + self.idempotency.prune()
+        )
         return SweepReport(waiting, overrun, delivered, orphans, pruned)

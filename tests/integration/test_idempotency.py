@@ -1,0 +1,168 @@
+"""Idempotency keys on POST (luxxon/domain/idempotency.py, luxxon/db/idempotency.py, luxxon/api/idempotency.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from luxxon import wiring
+from luxxon.domain.ports import Principal
+from luxxon.models.sessions import CreateSessionRequest
+from tests.conftest import Api, Workspace, WorkspaceFactory
+
+BODY = {"lat": 1, "lng": 2, "maxDurationSeconds": 60}
+
+
+def key() -> dict[str, str]:
+    return {"Idempotency-Key": f"retry-{uuid.uuid4()}"}
+
+
+def sessions_of(database_url: str, workspace: Workspace) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM sessions WHERE consumer_workspace_id = %s", (workspace.id,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.fixture
+def consumer(workspace: WorkspaceFactory) -> Workspace:
+    return workspace("CONSUMER")
+
+
+def test_a_retried_create_replays_the_first_response_and_creates_nothing(
+    api: Api, consumer: Workspace, database_url: str
+) -> None:
+    headers = key()
+    first = api("POST", "/api/v1/sessions", consumer.key, BODY, headers=headers)
+    again = api(
+        "POST", "/api/v1/sessions", consumer.key, {"lng": 2, "maxDurationSeconds": 60, "lat": 1.0}, headers=headers
+    )
+    assert (first.status, again.status) == (201, 201)
+    assert again.data == first.data
+    assert again.headers.get("idempotent-replayed") == "true" and "idempotent-replayed" not in first.headers
+    assert again.headers["x-lx-consistency-token"] == first.headers["x-lx-consistency-token"]
+    assert sessions_of(database_url, consumer) == 1
+
+
+def test_the_same_key_with_another_request_is_refused_and_changes_nothing(
+    api: Api, consumer: Workspace, database_url: str
+) -> None:
+    headers = key()
+    api("POST", "/api/v1/sessions", consumer.key, BODY, headers=headers)
+    other = api("POST", "/api/v1/sessions", consumer.key, {**BODY, "lat": 3}, headers=headers)
+    assert (other.status, other.error) == (422, ("IDEMPOTENCY_CONFLICT", "idempotency:keyReused"))
+    assert sessions_of(database_url, consumer) == 1
+
+
+def test_a_refusal_stores_nothing_so_the_corrected_retry_goes_through(
+    api: Api, consumer: Workspace, database_url: str
+) -> None:
+    headers = key()
+    refused = api("POST", "/api/v1/sessions", consumer.key, {**BODY, "maxDurationSeconds": 5}, headers=headers)
+    assert (refused.status, refused.error) == (400, ("INVALID_INPUT", "input:maxDurationSeconds"))
+    assert api("POST", "/api/v1/sessions", consumer.key, BODY, headers=headers).status == 201
+    assert sessions_of(database_url, consumer) == 1
+
+
+def test_keys_belong_to_a_workspace(api: Api, workspace: WorkspaceFactory, database_url: str) -> None:
+    headers = key()
+    first, second = workspace("CONSUMER"), workspace("CONSUMER")
+    a = api("POST", "/api/v1/sessions", first.key, BODY, headers=headers).data
+    b = api("POST", "/api/v1/sessions", second.key, BODY, headers=headers).data
+    assert a["id"] != b["id"]
+    assert (sessions_of(database_url, first), sessions_of(database_url, second)) == (1, 1)
+
+
+def test_a_malformed_key_is_bad_input(api: Api, consumer: Workspace) -> None:
+    reply = api("POST", "/api/v1/sessions", consumer.key, BODY, headers={"Idempotency-Key": "k" * 256})
+    assert (reply.status, reply.error) == (400, ("INVALID_INPUT", "input:Idempotency-Key"))
+
+
+def test_a_retried_accept_replays_the_acceptance_instead_of_a_conflict(
+    api: Api, consumer: Workspace, workspace
+) -> None:
+    supplier = workspace("SUPPLIER")
+    session_id = api("POST", "/api/v1/sessions", consumer.key, BODY).data["id"]
+    headers = key()
+    first = api("POST", f"/api/v1/sessions/{session_id}/accept", supplier.key, headers=headers)
+    again = api("POST", f"/api/v1/sessions/{session_id}/accept", supplier.key, headers=headers)
+    plain = api("POST", f"/api/v1/sessions/{session_id}/accept", supplier.key)
+    assert (first.status, again.status, again.data) == (200, 200, first.data)
+    assert (plain.status, plain.error) == (409, ("INVALID_STATE", "session:accept:ASSIGNED"))
+
+
+def test_a_crash_before_commit_leaves_neither_the_session_nor_the_key(
+    api: Api, consumer: Workspace, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = key()
+    service = wiring.sessions()
+
+    def crash(*_: object) -> None:
+        raise RuntimeError("the process died here")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(service.idempotency.store, "complete", crash)
+        assert api("POST", "/api/v1/sessions", consumer.key, BODY, headers=headers).status == 500
+    assert sessions_of(database_url, consumer) == 0
+    assert api("POST", "/api/v1/sessions", consumer.key, BODY, headers=headers).status == 201
+    assert sessions_of(database_url, consumer) == 1
+
+
+def test_concurrent_retries_with_one_key_create_one_session(
+    consumer: Workspace, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given eight copies of one create, each on its own connection (as eight Lambda sandboxes), released together
+    from luxxon.domain.idempotency import IdempotencyKey
+
+    local = threading.local()
+
+    def connection() -> psycopg.Connection:
+        if getattr(local, "conn", None) is None:
+            local.conn = psycopg.connect(database_url, autocommit=True, row_factory=dict_row)
+        return local.conn
+
+    @contextlib.contextmanager
+    def transaction():
+        with connection().transaction():
+            yield connection()
+
+    for module in ("luxxon.db.sessions", "luxxon.db.idempotency"):
+        monkeypatch.setattr(f"{module}.connection", connection)
+    monkeypatch.setattr("luxxon.db.sessions.transaction", transaction)
+    me = Principal(consumer.id, consumer.key_id, frozenset({"sessions:create"}), frozenset({"CONSUMER"}))
+    request = CreateSessionRequest(**BODY)
+    idem = IdempotencyKey.of(consumer.id, "one-key", "POST", "/api/v1/sessions", request.model_dump_json())
+    barrier, ids, replays = threading.Barrier(8), [], []
+
+    def create() -> None:
+        barrier.wait()
+        written = wiring.sessions().create(me, request, idem)
+        ids.append(written.value.id)
+        replays.append(written.replayed)
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    # Then exactly one session exists, every copy got its id, and seven of them were replays
+    assert len(set(ids)) == 1 and len(ids) == 8
+    assert sorted(replays) == [False] + [True] * 7
+    assert sessions_of(database_url, consumer) == 1
+
+
+def test_a_key_is_kept_for_its_retention_then_forgotten(api: Api, consumer: Workspace, database_url: str) -> None:
+    headers = key()
+    first = api("POST", "/api/v1/sessions", consumer.key, BODY, headers=headers).data
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = %s",
+            (headers["Idempotency-Key"],),
+        )
+    later = api("POST", "/api/v1/sessions", consumer.key, BODY, headers=headers).data
+    assert later["id"] != first["id"]
