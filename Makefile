@@ -19,8 +19,9 @@ lint: $(VENV)
 	.venv/bin/mypy
 	.venv/bin/lint-imports
 
+# Branch coverage of the domain and the data layer (the rest is measured by what it serves) is reported at the end.
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest --cov --cov-report=term
 
 synth: $(VENV)
 	npx -y aws-cdk@2 synth --quiet
