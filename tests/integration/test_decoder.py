@@ -47,7 +47,10 @@ MEDIA_GAP_S = 3.0  # the shipped default: no decodable frame for this long opens
 SOON_S = 30.0
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = SOON_S, what: str = "", interval_s: float = 0.05) -> T:
+POLL_S = 0.1  # at most ~20 API calls a second per key: within the rate-limit budget (25/s per key)
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = SOON_S, what: str = "", interval_s: float = POLL_S) -> T:
     """Poll `predicate` until it returns something truthy (returned), or fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -299,7 +302,7 @@ def test_the_session_turns_live_only_once_its_first_frame_is_readable(
     published_at = datetime.now(UTC)
     stack.publish(session, codec)
     # Then, polled all through the warm-up, the session is never LIVE without a readable frame
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + SOON_S
     while True:
         state = stack.session(session["id"])
         frame = stack.frame(session["id"])
@@ -308,6 +311,7 @@ def test_the_session_turns_live_only_once_its_first_frame_is_readable(
         assert state["state"] == "ASSIGNED"
         assert frame.status in (200, 404)
         assert time.monotonic() < deadline, "never LIVE"
+        time.sleep(POLL_S)
     assert frame.status == 200, "LIVE without a readable frame"
     # And startedAt is the first frame's decode time: after the publisher connected, not before
     started_at = datetime.fromisoformat(state["startedAt"].replace("Z", "+00:00"))
