@@ -12,13 +12,13 @@ app, route = http.endpoint(__name__)
 
 @route
 def stream_webhook() -> Response[LxSuccessResponseDto[LxWebhookAckDto]]:
-    """Live-input connected/disconnected from the video edge, signed (`Webhook-Signature`).
+    """Live-input connected/disconnected/errored from the video edge (Cloudflare Notifications, `cf-webhook-auth`).
 
-    A forged, stale or replayed notification is 401 and changes nothing. A disconnect of a LIVE session opens a
-    NETWORK_ERROR window (subtracted by the meter); the reconnect closes it.
+    A wrong or missing secret is 401 and changes nothing; a redelivery changes nothing. The session's NETWORK_ERROR
+    windows (subtracted by the meter) are derived from all of its live input's events in `updated_at` order.
     """
     event = app.current_event
-    raw = event.body or ""  # the signature covers the exact bytes sent, whatever their encoding
+    raw = event.body or ""  # the exact bytes sent, whatever their encoding
     body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode()
     ack = wiring.webhooks().receive(dict(event.headers), body)
     return http.ok(ack)

@@ -52,7 +52,6 @@ class Settings(BaseModel):
     # Webhooks from the video edge are signed with this secret (or the one in Secrets Manager).
     stream_webhook_secret: SecretStr | None = None
     stream_webhook_secret_arn: str | None = None
-    webhook_tolerance_s: int = 300
     # Where decoded frames live: "redis" (ElastiCache) or "s3".
     frame_store: str = "redis"
     redis_url: str = "redis://127.0.0.1:6379/0"

@@ -89,7 +89,9 @@ def idempotency() -> Idempotency:
 def sweep() -> Sweep:
     from luxxon.domain.sweep import Sweep
 
-    return Sweep(sessions(), outbox(), leases(), idempotency())
+    from luxxon.db.webhooks import PgEdgeEventStore
+
+    return Sweep(sessions(), outbox(), leases(), idempotency(), PgEdgeEventStore())
 
 
 @cache

@@ -103,10 +103,6 @@ class PgSessionStore:
         """LIVE sessions that ran past `startedAt + maxDurationSeconds`."""
         return [r["id"] for r in fetch_all(OVERDUE_LIVE, (limit,))]
 
-    def by_video_ref(self, video_backend_ref: str) -> Session | None:
-        row = fetch_one(f"SELECT {COLUMNS} FROM sessions s WHERE s.video_backend_ref = %s", (video_backend_ref,))
-        return None if row is None else _session(row)
-
     # -- locks (inside `atomic`) ---------------------------------------------------------------------------------
     def lock(self, session_id: str) -> Locked | None:
         row = (

@@ -12,10 +12,15 @@ from luxxon.db.connection import Conn, connection
 from luxxon.db.sessions import COLUMNS, _session
 from luxxon.domain.ports import EdgeEvent, InputEvent, InputSignal, Session, Window
 
+PRUNE = "DELETE FROM edge_events WHERE received_at < clock_timestamp() - make_interval(secs => %s)"
+
 
 class PgEdgeEventStore:
     def __init__(self, connect: Callable[[], Conn] = connection) -> None:
         self._connect = connect  # the process connection, unless told otherwise (tests give a private one)
+
+    def prune(self, older_than_s: int) -> int:
+        return self._connect().execute(PRUNE, (older_than_s,)).rowcount
 
     @contextmanager
     def atomic(self) -> Iterator[None]:

@@ -3,8 +3,8 @@
 1. expiry: pre-LIVE sessions past their wait deadline, LIVE sessions past their maximum duration (the meter runs);
 2. the outbox: redeliver what failed (live-input teardowns), until the budget runs out;
 3. orphaned live inputs (a /start that crashed between creating one and committing) are deleted;
-4. housekeeping: delivered outbox entries, long-expired decoder leases and idempotency keys past their 24 h are
-   pruned.
+4. housekeeping: delivered outbox entries, long-expired decoder leases, idempotency keys past their 24 h and edge
+   events older than any session they could still bill are pruned.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from luxxon.domain.idempotency import Idempotency
 from luxxon.domain.outbox import OutboxService
-from luxxon.domain.ports import LeaseStore
+from luxxon.domain.ports import EdgeEventStore, LeaseStore
 from luxxon.domain.sessions import SessionService
 from luxxon.observability import logger
 
@@ -37,16 +37,20 @@ class Sweep:
         outbox: OutboxService,
         leases: LeaseStore,
         idempotency: Idempotency,
+        edge_events: EdgeEventStore,
         *,
         keep_delivered_s: int = 7 * DAY_S,
         keep_expired_leases_s: int = 3_600,
+        keep_edge_events_s: int = DAY_S,
     ) -> None:
         self.sessions = sessions
         self.outbox = outbox
         self.leases = leases
         self.idempotency = idempotency
+        self.edge_events = edge_events
         self.keep_delivered_s = keep_delivered_s
         self.keep_expired_leases_s = keep_expired_leases_s
+        self.keep_edge_events_s = keep_edge_events_s
 
     def run(self, budget_s: float) -> SweepReport:
         deadline = time.monotonic() + budget_s
@@ -62,5 +66,6 @@ class Sweep:
             self.outbox.prune(self.keep_delivered_s)
             + self.leases.prune_expired(self.keep_expired_leases_s)
             + self.idempotency.prune()
+            + self.edge_events.prune(self.keep_edge_events_s)
         )
         return SweepReport(waiting, overrun, delivered, orphans, pruned)

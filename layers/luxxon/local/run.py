@@ -2,7 +2,7 @@
 
 - PostgreSQL + PostGIS (DATABASE_URL, else 127.0.0.1:5432, else a private cluster) with the migrated database,
 - Redis for frames (the one on 127.0.0.1:6379, started when absent and installed),
-- the local video edge (Cloudflare Stream's live-input contract, WHIP/WHEP, signed webhooks to the API),
+- the local video edge (Cloudflare Stream's live-input contract, WHIP/WHEP, Notifications webhooks to the API),
 - the decoder service (the Fargate container's code),
 - the API gateway (HTTP → API Gateway proxy events → the handler modules of the route table),
 - the scheduler that invokes the sweep Lambda every 30 s (EventBridge's job in AWS).
