@@ -39,7 +39,7 @@ ERRORS: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.FRAME_NOT_AVAILABLE: (404, "Frame not available"),
     ErrorCode.THROTTLED: (429, "Too many requests"),
     ErrorCode.VIDEO_BACKEND_ERROR: (502, "Video backend unavailable"),
-    ErrorCode.IDEMPOTENCY_CONFLICT: (422, "Idempotency key already used for another request"),
+    ErrorCode.IDEMPOTENCY_CONFLICT: (409, "Idempotency key already used for another request"),
     ErrorCode.SERVICE_UNAVAILABLE: (503, "Service temporarily unavailable"),
     ErrorCode.INTERNAL_ERROR: (500, "Internal server error"),
 }

@@ -55,7 +55,7 @@ def test_the_same_key_with_another_request_is_refused_and_changes_nothing(
     headers = key()
     api("POST", "/api/v1/sessions", consumer.key, BODY, headers=headers)
     other = api("POST", "/api/v1/sessions", consumer.key, {**BODY, "lat": 3}, headers=headers)
-    assert (other.status, other.error) == (422, ("IDEMPOTENCY_CONFLICT", "idempotency:keyReused"))
+    assert (other.status, other.error) == (409, ("IDEMPOTENCY_CONFLICT", "idempotency:keyReused"))
     assert sessions_of(database_url, consumer) == 1
 
 

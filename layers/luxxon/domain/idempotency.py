@@ -1,7 +1,7 @@
 """Idempotency keys on every POST (Stripe's semantics).
 
 The same `Idempotency-Key` from the same workspace with the same request replays the first response (for 24 h);
-with another request it is refused (422 IDEMPOTENCY_CONFLICT). The key is claimed and completed inside the unit of
+with another request it is refused (409 IDEMPOTENCY_CONFLICT). The key is claimed and completed inside the unit of
 work of the effect, so both commit or neither does: a refusal that changed nothing (bad input, a lost race) stores
 nothing, and a retry after fixing the cause goes through; a client retry of a create never creates twice.
 """
