@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 VENV := .venv/.installed
 
-.PHONY: run test lint synth bench demo
+.PHONY: run test lint synth bench load demo
 
 $(VENV): pyproject.toml
 	python3 -m venv .venv
@@ -28,6 +28,9 @@ synth: $(VENV)
 
 bench: $(VENV)
 	$(PY) -m tests.bench.run
+
+load: $(VENV)  # 32 and 128 clients against the local gateway (not in CI, not in bench: it takes a minute)
+	$(PY) -m tests.bench.load
 
 demo: $(VENV)
 	$(PY) -m luxxon.local.demo

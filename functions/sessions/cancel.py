@@ -10,7 +10,7 @@ app, route = http.endpoint(__name__)
 
 @route
 def cancel_session(id: str) -> Response[LxSuccessResponseDto[LxSessionDto]]:  # noqa: A002 - the path name
-    """Cancel session.
+    """Cancel session
 
     Consumer-side cancel, allowed in REQUESTED or ASSIGNED. Once LIVE, the consumer must end (not cancel).
     """

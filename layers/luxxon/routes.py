@@ -30,6 +30,7 @@ class Route:
     # takes a key, NOT_AUTHORIZED when it requires scopes (luxxon.api.http.documented_errors).
     errors: tuple[ErrorCode, ...] = ()
     produces: str = JSON  # the success response's media type
+    idempotent: bool = False  # takes an `Idempotency-Key` header (luxxon.api.idempotency): a retry replays
 
     @property
     def name(self) -> str:
@@ -65,11 +66,22 @@ def _r(
     status: int = 200,
     needs: tuple[str, ...] = (),
     produces: str = JSON,
+    idempotent: bool = False,
 ) -> Route:
     # Every authenticated route reads the API keys, so it needs the database.
     wants = frozenset(needs) | ({DATABASE} if auth else set())
     return Route(
-        method, API_PREFIX + path, "functions." + module, tuple(scopes), auth, status, wants, action, errors, produces
+        method,
+        API_PREFIX + path,
+        "functions." + module,
+        tuple(scopes),
+        auth,
+        status,
+        wants,
+        action,
+        errors,
+        produces,
+        idempotent,
     )
 
 
@@ -91,7 +103,7 @@ ROUTES: tuple[Route, ...] = (
     _r("GET", "/api-keys", "api_keys.list", ADMIN, action="list"),
     _r("POST", "/api-keys", "api_keys.create", ADMIN, action="create", errors=BAD_INPUT, status=201),
     _r("DELETE", "/api-keys/{id}", "api_keys.revoke", ADMIN, action="revoke", errors=(E.API_KEY_NOT_FOUND,)),
-    _r("POST", "/sessions", "sessions.create", CREATE, action="create", errors=BAD_INPUT, status=201),
+    _r("POST", "/sessions", "sessions.create", CREATE, action="create", errors=BAD_INPUT, status=201, idempotent=True),
     _r("GET", "/sessions", "sessions.list", READ, action="list", errors=BAD_INPUT),
     _r("GET", "/sessions/inbox", "sessions.inbox", OPERATE, action="inbox", errors=(E.INVALID_INPUT, E.NOT_OPERATOR)),
     _r(
@@ -102,6 +114,7 @@ ROUTES: tuple[Route, ...] = (
         action="cancelAllAssignments",
         errors=(E.NOT_OPERATOR,),
         needs=TEARDOWN,
+        idempotent=True,
     ),
     _r("GET", "/sessions/{id}", "sessions.get", READ, action="get", errors=ONE_SESSION),
     _r(
@@ -120,6 +133,7 @@ ROUTES: tuple[Route, ...] = (
         OPERATE,
         action="accept",
         errors=(E.NOT_AUTHORIZED, E.SESSION_NOT_FOUND, E.INVALID_STATE),  # not a supplier, own request, offline, full
+        idempotent=True,
     ),
     _r(
         "POST",
@@ -130,6 +144,7 @@ ROUTES: tuple[Route, ...] = (
         action="end",
         errors=(E.SESSION_NOT_FOUND, E.INVALID_STATE),
         needs=TEARDOWN,
+        idempotent=True,
     ),
     _r(
         "POST",
@@ -139,6 +154,7 @@ ROUTES: tuple[Route, ...] = (
         action="start",
         errors=(E.NOT_OPERATOR, E.SESSION_NOT_FOUND, E.INVALID_STATE, E.VIDEO_BACKEND_ERROR),
         needs=(VIDEO,),
+        idempotent=True,
     ),
     _r(
         "GET",

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from typing import Any
@@ -17,8 +18,11 @@ from luxxon.local.gateway import build_event, invoke, match
 from tests.bench.common import p50, p99, scratch_database, timed
 
 N = 2000
-# The statements the handlers send (luxxon.db: the hot ones are PL/pgSQL functions, migration 0003).
-AUTH_SQL = "SELECT * FROM lx_principal(%s)"
+# A budget no bench request exceeds: the limit is still spent on every request (the statement below), never refused.
+BUDGET = "1000000/1000000"
+# The statements the handlers send (luxxon.db: the hot ones are PL/pgSQL functions, migrations 0003 and 0006):
+# authentication spends the key's and the workspace's rate-limit buckets in the same statement.
+AUTH_SQL = "SELECT * FROM lx_principal_metered(%s, 1000000, 1000000, 1000000, 1000000)"
 GET_SQL = "SELECT * FROM lx_session_get(%(id)s)"
 ACCEPT_SQL = (
     "SELECT a.*, pg_current_xact_id()::text AS token"
@@ -51,6 +55,7 @@ def event(method: str, path: str, key: str) -> tuple[str, dict[str, Any]]:
 
 def main() -> int:
     warnings.simplefilter("ignore")  # Metrics warns when a request published no metric
+    os.environ["LX_RATE_LIMIT_WORKSPACE"] = os.environ["LX_RATE_LIMIT_KEY"] = BUDGET
     with scratch_database():
         service = wiring.workspaces()
         consumer_ws, consumer_key = service.bootstrap("bench-c", ["CONSUMER"], DEFAULT_SCOPES["CONSUMER"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 
+import psycopg
 import pytest
 
 from luxxon.api.limits import MAX_BODY_BYTES, MAX_JSON_DEPTH
@@ -152,3 +153,22 @@ def test_a_body_that_is_not_valid_base64_is_400(workspace: WorkspaceFactory) -> 
     result = invoke(route.module, event)
     body = json.loads(result["body"])
     assert (result["statusCode"], body["code"], body["detail"]) == (400, "INVALID_INPUT", "input:body")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [psycopg.OperationalError("server closed the connection unexpectedly"), psycopg.errors.QueryCanceled("timeout")],
+)
+def test_the_database_failing_after_authentication_is_503_not_500(
+    api: Api, workspace: WorkspaceFactory, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    from luxxon import wiring
+
+    me = workspace()
+
+    def fail(*_: object) -> None:
+        raise error
+
+    monkeypatch.setattr(wiring.workspaces().store, "get_workspace", fail)
+    reply = api("GET", "/api/v1/workspaces/me", me.key)
+    assert (reply.status, reply.error) == (503, ("SERVICE_UNAVAILABLE", "db:unavailable"))

@@ -39,7 +39,7 @@ from luxxon.domain.ports import Principal
 from luxxon.errors import ERRORS, ErrorCode, LxError, Throttled, invalid_input
 from luxxon.models.base import LxErrorResponseDto, now_iso
 from luxxon.observability import logger, metrics, traced
-from luxxon.routes import JSON, Route, route_for
+from luxxon.routes import DATABASE, JSON, Route, route_for
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONSISTENCY_HEADER = "x-lx-consistency-token"
@@ -164,6 +164,13 @@ def new_resolver() -> APIGatewayRestResolver:
     def _not_utf8(error: UnicodeDecodeError) -> Response[Any]:
         return error_response(ErrorCode.INVALID_INPUT, "input:body")
 
+    @app.exception_handler([psycopg.OperationalError, psycopg.InterfaceError])
+    def _database_unavailable(error: psycopg.Error) -> Response[Any]:
+        # The database went away, or a statement or lock timeout fired, after authentication: nothing a retry later
+        # could not fix, so 503 in the envelope rather than a crash (a 500).
+        logger.exception("database unavailable")
+        return error_response(ErrorCode.SERVICE_UNAVAILABLE, "db:unavailable")
+
     @app.exception_handler(binascii.Error)
     def _not_base64(error: binascii.Error) -> Response[Any]:
         return error_response(ErrorCode.INVALID_INPUT, "input:body")
@@ -196,6 +203,8 @@ _EXAMPLE_DETAIL: dict[ErrorCode, str] = {
     E.FRAME_NOT_AVAILABLE: "frame:ASSIGNED",
     E.THROTTLED: "rate:workspace",
     E.VIDEO_BACKEND_ERROR: "video:createLiveInput",
+    E.IDEMPOTENCY_CONFLICT: "idempotency:keyReused",
+    E.SERVICE_UNAVAILABLE: "db:unavailable",
     E.INTERNAL_ERROR: "internal:unexpected",
 }
 # The state an INVALID_STATE example names, per operation.
@@ -211,6 +220,10 @@ def documented_errors(route: Route) -> list[ErrorCode]:
         codes |= {E.NOT_AUTHENTICATED, E.AUTHZ_ERROR}
     if route.scopes:
         codes.add(E.NOT_AUTHORIZED)
+    if DATABASE in route.needs:
+        codes.add(E.SERVICE_UNAVAILABLE)  # the database failed (or timed out) after authentication
+    if route.idempotent:
+        codes |= {E.IDEMPOTENCY_CONFLICT, E.INVALID_INPUT}  # a key reused for another request; a malformed key
     return sorted(codes, key=lambda code: (ERRORS[code][0], _ORDER[code]))
 
 

@@ -30,6 +30,19 @@ _CONSISTENCY_PARAM = {
     "description": "The token a write returned (the id of its transaction). A request carrying it observes that write "
     "(read-your-writes). Any string is accepted: a token this API did not issue carries no guarantee.",
 }
+_IDEMPOTENCY_PARAM = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+    "description": "Makes a retry safe: the same key from the same workspace with the same request replays the first "
+    "response (`Idempotent-Replayed: true`) for 24 h; with another request it is 409 IDEMPOTENCY_CONFLICT. A refusal "
+    "that changed nothing is not kept. Printable ASCII, 1 to 255 characters.",
+}
+_REPLAYED_HEADER = {
+    "description": "`true` when this response is the replay of an earlier request with the same Idempotency-Key.",
+    "schema": {"type": "string", "enum": ["true"]},
+}
 
 
 @cache
@@ -48,9 +61,16 @@ def document() -> dict[str, Any]:
         security_schemes={"access-token": HTTPBearer(scheme="bearer", bearerFormat="JWT or lxxn_*")},
     )
     doc: dict[str, Any] = json.loads(raw)
+    idempotent = {(route.path, route.method.lower()): route for route in ROUTES if route.idempotent}
     for path, operations in doc["paths"].items():
         assert path.startswith(API_PREFIX)
-        for operation in operations.values():
+        for method, operation in operations.items():
             operation["responses"].pop("422", None)  # validation errors are 400 INVALID_INPUT in the envelope
-            operation.setdefault("parameters", []).append(_CONSISTENCY_PARAM)
+            parameters = operation.setdefault("parameters", [])
+            parameters.append(_CONSISTENCY_PARAM)
+            replayable = idempotent.get((path, method))
+            if replayable is not None:  # luxxon.api.idempotency reads the header itself, so it is declared here
+                parameters.append(_IDEMPOTENCY_PARAM)
+                success = operation["responses"][str(replayable.status)]
+                success.setdefault("headers", {})["Idempotent-Replayed"] = _REPLAYED_HEADER
     return doc
