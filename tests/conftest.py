@@ -120,7 +120,11 @@ def call_api(
     headers: dict[str, str] | None = None,
     raw_body: str | None = None,
 ) -> Reply:
-    """Invoke the handler module that the route table maps (method, path) to, with an API Gateway proxy event."""
+    """Invoke the handler module that the route table maps (method, path) to, with an API Gateway proxy event.
+
+    The event is the local gateway's (`build_event`): a body arrives base64-encoded, as the deployed API's
+    `binaryMediaTypes: */*` sends it.
+    """
     from urllib.parse import urlsplit
 
     from luxxon.local.gateway import build_event, invoke, match
