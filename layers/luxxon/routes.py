@@ -101,7 +101,7 @@ ROUTES: tuple[Route, ...] = (
     _r("GET", "/workspaces/me", "workspaces.get", WORKSPACE_READ, ADMIN, action="getMine"),
     _r("PATCH", "/workspaces/me", "workspaces.update", ADMIN, action="updateMine", errors=BAD_INPUT),
     _r("GET", "/api-keys", "api_keys.list", ADMIN, action="list"),
-    _r("POST", "/api-keys", "api_keys.create", ADMIN, action="create", errors=BAD_INPUT, status=201),
+    _r("POST", "/api-keys", "api_keys.create", ADMIN, action="create", errors=BAD_INPUT, status=201, idempotent=True),
     _r("DELETE", "/api-keys/{id}", "api_keys.revoke", ADMIN, action="revoke", errors=(E.API_KEY_NOT_FOUND,)),
     _r("POST", "/sessions", "sessions.create", CREATE, action="create", errors=BAD_INPUT, status=201, idempotent=True),
     _r("GET", "/sessions", "sessions.list", READ, action="list", errors=BAD_INPUT),

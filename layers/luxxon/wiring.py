@@ -87,9 +87,8 @@ def idempotency() -> Idempotency:
 
 @cache
 def sweep() -> Sweep:
-    from luxxon.domain.sweep import Sweep
-
     from luxxon.db.webhooks import PgEdgeEventStore
+    from luxxon.domain.sweep import Sweep
 
     return Sweep(sessions(), outbox(), leases(), idempotency(), PgEdgeEventStore())
 
@@ -98,7 +97,7 @@ def sweep() -> Sweep:
 def workspaces() -> WorkspaceService:
     from luxxon.domain.workspaces import WorkspaceService
 
-    return WorkspaceService(workspace_store())
+    return WorkspaceService(workspace_store(), idempotency())
 
 
 @cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import uuid
 
@@ -166,3 +167,20 @@ def test_a_key_is_kept_for_its_retention_then_forgotten(api: Api, consumer: Work
         )
     later = api("POST", "/api/v1/sessions", consumer.key, BODY, headers=headers).data
     assert later["id"] != first["id"]
+
+
+def test_a_retried_api_key_creation_creates_no_second_key_and_never_replays_the_secret(
+    api: Api, consumer: Workspace, database_url: str
+) -> None:
+    headers = key()
+    body = {"name": "agent", "scopes": ["sessions:read"]}
+    first = api("POST", "/api/v1/api-keys", consumer.key, body, headers=headers)
+    again = api("POST", "/api/v1/api-keys", consumer.key, body, headers=headers)
+    assert first.status == 201 and first.data["key"].startswith("lxxn_")
+    assert (again.status, again.error) == (409, ("IDEMPOTENCY_CONFLICT", "idempotency:secretNotReplayable"))
+    assert first.data["key"] not in json.dumps(again.body)
+    names = [k["name"] for k in api("GET", "/api/v1/api-keys", consumer.key).data["items"]]
+    assert names.count("agent") == 1
+    with psycopg.connect(database_url) as conn:
+        kept = conn.execute("SELECT response::text FROM idempotency_keys WHERE key = %s", (headers["Idempotency-Key"],))
+        assert first.data["key"] not in kept.fetchone()[0]  # the secret is never stored

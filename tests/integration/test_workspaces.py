@@ -30,6 +30,15 @@ def test_me_names_the_workspace_and_the_key(api: Api, workspace: WorkspaceFactor
     assert "key" not in data["apiKey"]
 
 
+def test_me_without_workspace_read_shows_no_workspace_details(api: Api, workspace: WorkspaceFactory) -> None:
+    # Given a key that may only read sessions (no workspace:read, no workspace:admin)
+    me = workspace("CONSUMER", scopes=["sessions:read"])
+    data = api("GET", "/api/v1/me", me.key).data
+    # Then /me names the workspace by id and the key itself, but none of what workspace:read guards
+    assert (data["workspaceId"], data["workspace"], data["apiKey"]["id"]) == (me.id, None, me.key_id)
+    assert api("GET", "/api/v1/workspaces/me", me.key).status == 403
+
+
 def test_a_key_is_shown_once_and_stored_only_as_its_hash(
     api: Api, workspace: WorkspaceFactory, database_url: str
 ) -> None:

@@ -37,7 +37,8 @@ _IDEMPOTENCY_PARAM = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
     "description": "Makes a retry safe: the same key from the same workspace with the same request replays the first "
     "response (`Idempotent-Replayed: true`) for 24 h; with another request it is 409 IDEMPOTENCY_CONFLICT. A refusal "
-    "that changed nothing is not kept. Printable ASCII, 1 to 255 characters.",
+    "that changed nothing is not kept. Printable ASCII, 1 to 255 characters. (POST /api-keys keeps no secret, so a "
+    "retry there is 409 `idempotency:secretNotReplayable`: list the keys to find it by name.)",
 }
 _REPLAYED_HEADER = {
     "description": "`true` when this response is the replay of an earlier request with the same Idempotency-Key.",

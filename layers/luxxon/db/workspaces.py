@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 
-from luxxon.db.connection import connection
+from luxxon.db.connection import connection, transaction
 from luxxon.domain.ports import NewKey, Principal
 from luxxon.domain.ratelimit import Budgets, Metered
 
@@ -20,6 +22,11 @@ _TOKEN = "pg_current_xact_id()::text AS token"
 
 
 class PgWorkspaceStore:
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        with transaction():
+            yield
+
     def principal_by_key_hash(self, key_hash: bytes) -> Principal | None:
         row = connection().execute("SELECT * FROM lx_principal(%s)", (key_hash,)).fetchone()
         if row is None:

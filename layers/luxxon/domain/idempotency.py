@@ -50,6 +50,19 @@ class Idempotency:
             raise LxError(ErrorCode.IDEMPOTENCY_CONFLICT, "idempotency:keyReused")
         return Written(model.model_validate(earlier.response), earlier.token, replayed=True)
 
+    def refuse_replay(self, key: IdempotencyKey | None) -> None:
+        """For a write whose response holds a secret the server does not keep (a new API key): the first request
+        goes on; a retry cannot get the secret again and is refused (409 `idempotency:secretNotReplayable`)."""
+        if key is None:
+            return
+        assert self.store is not None, "an idempotency key without an idempotency store"
+        earlier = self.store.claim(key.workspace_id, key.key, key.fingerprint)
+        if earlier is None:
+            return
+        if earlier.fingerprint != key.fingerprint:
+            raise LxError(ErrorCode.IDEMPOTENCY_CONFLICT, "idempotency:keyReused")
+        raise LxError(ErrorCode.IDEMPOTENCY_CONFLICT, "idempotency:secretNotReplayable")
+
     def remember(self, key: IdempotencyKey | None, written: Written[M]) -> Written[M]:
         """Inside the effect's unit of work, after the effect: keep its response for a retry."""
         if key is not None:

@@ -162,6 +162,10 @@ class NewKey:
 
 
 class WorkspaceStore(Protocol):
+    def atomic(self) -> AbstractContextManager[None]:
+        """A unit of work: every call inside runs in one transaction."""
+        ...
+
     def principal_by_key_hash(self, key_hash: bytes) -> Principal | None: ...
     def create_workspace(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from luxxon.domain.idempotency import Idempotency, IdempotencyKey
 from luxxon.domain.identity import new_api_key
 from luxxon.domain.ports import Principal, Row, WorkspaceStore
 from luxxon.domain.results import Written
@@ -18,6 +19,7 @@ from luxxon.models.identity import (
     LxWorkspaceDto,
     UpdateWorkspaceRequest,
 )
+from luxxon.routes import ADMIN, WORKSPACE_READ
 
 
 def workspace_dto(row: Row) -> LxWorkspaceDto:
@@ -48,14 +50,21 @@ def _key_not_found() -> LxError:
 
 
 class WorkspaceService:
-    def __init__(self, store: WorkspaceStore) -> None:
+    def __init__(self, store: WorkspaceStore, idempotency: Idempotency | None = None) -> None:
         self.store = store
+        self.idempotency = idempotency or Idempotency(None)
 
     def me(self, principal: Principal) -> LxMeDto:
-        workspace = self.store.get_workspace(principal.workspace_id)
+        """Who is calling. The workspace itself (name, wallet, coverage) is what workspace:read guards: a key
+        without it (or workspace:admin) learns only its workspace's id and itself."""
         key = self.store.get_key(principal.workspace_id, principal.key_id)
-        assert workspace is not None and key is not None  # the principal was just resolved from them
-        return LxMeDto(authType="apiKey", workspace=workspace_dto(workspace), apiKey=key_dto(key))
+        assert key is not None  # the principal was just resolved from it
+        workspace = None
+        if not principal.scopes.isdisjoint({WORKSPACE_READ, ADMIN}):
+            row = self.store.get_workspace(principal.workspace_id)
+            assert row is not None
+            workspace = workspace_dto(row)
+        return LxMeDto(authType="apiKey", workspaceId=principal.workspace_id, workspace=workspace, apiKey=key_dto(key))
 
     def get(self, principal: Principal) -> LxWorkspaceDto:
         row = self.store.get_workspace(principal.workspace_id)
@@ -71,12 +80,20 @@ class WorkspaceService:
         token = row.pop("token")
         return Written(workspace_dto(row), token)
 
-    def create_key(self, principal: Principal, request: CreateApiKeyRequest) -> Written[LxCreatedApiKeyDto]:
+    def create_key(
+        self, principal: Principal, request: CreateApiKeyRequest, idem: IdempotencyKey | None = None
+    ) -> Written[LxCreatedApiKeyDto]:
+        """A new key; its secret is in this response only. With an Idempotency-Key a retry is refused (the secret
+        is not kept, so it cannot be replayed): list the keys to find it by name, and revoke it if unwanted."""
         new = new_api_key()
         scopes = [scope.value for scope in request.scopes]
-        row = self.store.create_key(principal.workspace_id, request.name, scopes, new)
-        token = row.pop("token")
-        return Written(LxCreatedApiKeyDto(**key_dto(row).model_dump(), key=new.key), token)
+        with self.store.atomic():
+            self.idempotency.refuse_replay(idem)
+            row = self.store.create_key(principal.workspace_id, request.name, scopes, new)
+            token = row.pop("token")
+            created = key_dto(row)
+            self.idempotency.remember(idem, Written(created, token))  # the response without its secret
+        return Written(LxCreatedApiKeyDto(**created.model_dump(), key=new.key), token)
 
     def list_keys(self, principal: Principal) -> LxApiKeyListDto:
         return LxApiKeyListDto(items=[key_dto(r) for r in self.store.list_keys(principal.workspace_id)])

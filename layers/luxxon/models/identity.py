@@ -133,5 +133,8 @@ class LxApiKeyListDto(Dto):
 
 class LxMeDto(Dto):
     authType: Literal["apiKey"]
-    workspace: LxWorkspaceDto
+    workspaceId: str
+    workspace: LxWorkspaceDto | None = Field(
+        description="The caller's workspace; null unless the key holds workspace:read or workspace:admin."
+    )
     apiKey: LxApiKeyDto

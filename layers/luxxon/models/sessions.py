@@ -21,6 +21,8 @@ class CreateSessionRequest(RequestModel):
     maxDurationSeconds: int | None = Field(
         default=None,
         strict=True,
+        ge=10,
+        le=14_400,
         description="Bounds the LIVE meter (worst-case hold). Default 600; must lie in [10, 14400].",
         examples=[300],
     )
