@@ -395,3 +395,16 @@ class TestTransitionsRacingStart:
             busy = conn.execute("SELECT availability FROM workspaces WHERE id = %s", (operator.id,)).fetchone()
         assert teardown == [(start["s"].videoBackendRef,)]
         assert busy == ("ONLINE",)
+
+
+def test_the_frame_store_unreachable_is_503_not_500(api: Api, parties, monkeypatch: pytest.MonkeyPatch) -> None:
+    consumer, operator = parties
+    s = started(api, consumer, operator)
+    with monkeypatch.context() as patch:
+        patch.setenv("LX_REDIS_URL", "redis://127.0.0.1:9/0")  # nothing listens there
+        get_settings.cache_clear()
+        wiring.reset()
+        reply = api("GET", f"/api/v1/sessions/{s['id']}/frame", consumer.key)
+    get_settings.cache_clear()
+    wiring.reset()
+    assert (reply.status, reply.error) == (503, ("SERVICE_UNAVAILABLE", "frames:unavailable"))

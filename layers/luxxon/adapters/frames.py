@@ -10,7 +10,7 @@ import struct
 from datetime import UTC, datetime
 from typing import Any
 
-from luxxon.domain.ports import Frame, FrameStore
+from luxxon.domain.ports import Frame, FrameStore, FrameStoreUnavailable
 
 _STAMP = struct.Struct(">q")  # decode time in unix microseconds, ahead of the JPEG bytes (Redis)
 
@@ -38,7 +38,12 @@ class RedisFrameStore:
         self._redis.set(self.key(session_id), _STAMP.pack(_micros(frame.captured_at)) + frame.jpeg, ex=self._ttl_s)
 
     def get(self, session_id: str) -> Frame | None:
-        raw: Any = self._redis.get(self.key(session_id))
+        import redis
+
+        try:
+            raw: Any = self._redis.get(self.key(session_id))
+        except redis.RedisError as error:
+            raise FrameStoreUnavailable(type(error).__name__) from error
         if not raw or len(raw) <= _STAMP.size:
             return None
         (stamp,) = _STAMP.unpack_from(raw)
@@ -73,10 +78,14 @@ class S3FrameStore:
         )
 
     def get(self, session_id: str) -> Frame | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             obj = self._s3.get_object(Bucket=self._bucket, Key=self.key(session_id))
         except self._s3.exceptions.NoSuchKey:
             return None
+        except (BotoCoreError, ClientError) as error:
+            raise FrameStoreUnavailable(type(error).__name__) from error
         stamp = int(obj["Metadata"].get("captured-at-us", "0"))
         return Frame(jpeg=obj["Body"].read(), captured_at=_from_micros(stamp))
 

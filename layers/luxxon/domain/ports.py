@@ -371,7 +371,13 @@ class Frame:
     captured_at: datetime
 
 
+class FrameStoreUnavailable(Exception):
+    """The frame store could not be reached (or answered an error)."""
+
+
 class FrameStore(Protocol):
+    """Raises FrameStoreUnavailable when the store cannot be reached."""
+
     def put(self, session_id: str, frame: Frame) -> None: ...
     def get(self, session_id: str) -> Frame | None: ...
     def delete(self, session_id: str) -> None: ...

@@ -23,6 +23,7 @@ from luxxon.domain.outbox import OutboxService
 from luxxon.domain.ports import (
     Frame,
     FrameStore,
+    FrameStoreUnavailable,
     LiveInput,
     Locked,
     NewSession,
@@ -316,7 +317,10 @@ class SessionService:
         """The latest decoded JPEG. Before the first frame (and after the session stops) there is none."""
         session = self._visible(principal, session_id)
         assert self._frames is not None, "no frame store wired"
-        frame = self._frames().get(session.id) if session.state in VIDEO_ACTIVE else None
+        try:
+            frame = self._frames().get(session.id) if session.state in VIDEO_ACTIVE else None
+        except FrameStoreUnavailable:
+            raise LxError(ErrorCode.SERVICE_UNAVAILABLE, "frames:unavailable") from None
         if frame is None:
             raise LxError(ErrorCode.FRAME_NOT_AVAILABLE, f"frame:{session.state}")
         return frame
