@@ -1,14 +1,27 @@
 # The few verbs people type. `make run` starts the local system; `make test` runs every check CI runs.
 PY := .venv/bin/python
 VENV := .venv/.installed
+# The Solidity toolchain and the local chain (solc, anvil) are npm packages under layers/contracts; npm's own
+# record of the install is the stamp, so `npm ci` reruns only when it is missing or the lockfile changed.
+CONTRACTS := layers/contracts
+NODE_MODULES := $(CONTRACTS)/node_modules/.package-lock.json
 
-.PHONY: run test lint synth bench load demo
+.PHONY: run test lint synth bench load demo contracts
 
 $(VENV): pyproject.toml
 	python3 -m venv .venv
 	.venv/bin/pip install -q --upgrade pip
-	.venv/bin/pip install -q -e '.[dev,video,infra]'
+	.venv/bin/pip install -q -e '.[dev,video,infra,chain]'
 	touch $@
+
+# --ignore-scripts: anvil's postinstall would only download what its platform package already holds.
+$(NODE_MODULES): $(CONTRACTS)/package.json $(CONTRACTS)/package-lock.json
+	cd $(CONTRACTS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Recompile the Solidity sources into the committed artifacts (layers/luxxon/chain/artifacts).
+contracts: $(NODE_MODULES)
+	cd $(CONTRACTS) && node build.mjs
 
 run: $(VENV)
 	$(PY) -m luxxon.local.run
@@ -20,7 +33,7 @@ lint: $(VENV)
 	.venv/bin/lint-imports
 
 # Branch coverage of the domain and the data layer (the rest is measured by what it serves) is reported at the end.
-test: lint
+test: lint $(NODE_MODULES)
 	$(PY) -m pytest --cov --cov-report=term
 
 synth: $(VENV)
