@@ -39,6 +39,18 @@ def make_live(api: Api, consumer_key: str, supplier_key: str, started_ago_s: flo
 
 
 class TestCreate:
+    @pytest.mark.parametrize(
+        ("value", "expected"), [(600.0, 201), (1.44e4, 201), (600.5, 400), (True, 400), ("600", 400)]
+    )
+    def test_durations_are_json_integers_including_a_whole_number_with_a_decimal_point(
+        self, api: Api, consumer, value: object, expected: int
+    ) -> None:
+        # JSON Schema's integer includes 600.0 (the fuzzer sends it); a fraction, a boolean or a string is not one
+        reply = api("POST", "/api/v1/sessions", consumer.key, {**BOGOTA, "maxDurationSeconds": value})
+        assert reply.status == expected, reply.body
+        if expected == 201:
+            assert reply.data["maxDurationSeconds"] == int(value)  # type: ignore[call-overload]
+
     def test_a_new_session_is_requested_with_the_stamped_rate_and_hold(self, api: Api, consumer) -> None:
         reply = api("POST", "/api/v1/sessions", consumer.key, {**BOGOTA, "maxDurationSeconds": 300})
         assert reply.status == 201

@@ -33,6 +33,15 @@ class CreateSessionRequest(RequestModel):
         examples=[300],
     )
 
+    @field_validator("maxDurationSeconds", "waitTimeoutSeconds", mode="before")
+    @classmethod
+    def _whole_number(cls, value: object) -> object:
+        """JSON Schema's `integer` includes 600.0: a number with no fractional part is accepted as that integer
+        (never a boolean, never a string)."""
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
     @field_validator("lat", "lng")
     @classmethod
     def _finite(cls, value: float) -> float:
