@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from luxxon import bounded_json
 from luxxon.domain.ports import EdgeEvent, InputSignal, LiveInput, LiveInputSummary, VideoBackendError, WebhookRejected
 
 if TYPE_CHECKING:
@@ -247,11 +248,14 @@ def authentic(presented: str | None, secret: str) -> bool:
     return hmac.compare_digest(presented.encode("utf-8", "surrogatepass"), secret.encode("utf-8", "surrogatepass"))
 
 
+_MAX_NOTIFICATION_DEPTH = 8  # a notification nests three deep
+
+
 def parse_notification(body: bytes) -> EdgeEvent:
     """The event a notification body reports, or WebhookRejected(malformed_field="data")."""
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        payload = bounded_json.loads(body, _MAX_NOTIFICATION_DEPTH)
+    except bounded_json.MalformedJson:
         raise WebhookRejected("malformed", malformed_field="data") from None
     data = payload.get("data") if isinstance(payload, dict) else None
     if not isinstance(data, dict):

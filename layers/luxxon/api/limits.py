@@ -6,11 +6,11 @@ without a key is 401 whatever its body, and no body can cost more than its size 
 
 from __future__ import annotations
 
-import json
 import os
 from functools import cache
 from typing import Any
 
+from luxxon import bounded_json
 from luxxon.domain.ratelimit import DEFAULT_BUDGETS, Budget, Budgets
 from luxxon.errors import invalid_input
 
@@ -35,36 +35,16 @@ def check_body_size(body: str | None, is_base64: bool) -> None:
         raise invalid_input("body")
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def parse_json(text: str) -> Any:
     """The resolver's JSON body parser: strict JSON (no NaN/Infinity), bounded nesting, never a crash.
 
-    Whatever it cannot take (malformed, too deep for the parser or for MAX_JSON_DEPTH, an integer of thousands of
-    digits) is 400 INVALID_INPUT `input:body`.
+    Whatever it cannot take (malformed, nested deeper than MAX_JSON_DEPTH, an integer of thousands of digits) is
+    400 INVALID_INPUT `input:body`.
     """
     try:
-        value = json.loads(text, parse_constant=_no_constant)
-    except (ValueError, RecursionError):  # JSONDecodeError and over-long integers are ValueErrors
+        return bounded_json.loads(text, MAX_JSON_DEPTH)
+    except bounded_json.MalformedJson:
         raise invalid_input("body") from None
-    if _deeper_than(value, MAX_JSON_DEPTH):
-        raise invalid_input("body")
-    return value
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is None:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
 
 
 def budgets() -> Budgets:
