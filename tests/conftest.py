@@ -164,6 +164,15 @@ WorkspaceFactory = Callable[..., Workspace]
 TEST_AREA = (1.0, 1.0, 400_000.0)
 
 
+def unique_place() -> tuple[dict[str, float], tuple[float, float, float]]:
+    """A point no other test requests at, and a 2 km coverage area around it: for tests that read an inbox (oldest
+    first, 20 a page) in a database other tests fill."""
+    import random
+
+    lat, lng = round(random.uniform(-60, 60), 4), round(random.uniform(-170, 170), 4)
+    return {"lat": lat, "lng": lng}, (lat, lng, 2_000.0)
+
+
 @pytest.fixture
 def workspace(database_url: str) -> WorkspaceFactory:
     """Create a workspace with its first key (through the admin bootstrap, as a local user would)."""

@@ -11,7 +11,7 @@ import pytest
 from luxxon.api.gateway_errors import GATEWAY_ERRORS, MAX_PAYLOAD_BYTES
 from luxxon.local.gateway import serve
 from luxxon.routes import ROUTES
-from tests.conftest import WorkspaceFactory
+from tests.conftest import WorkspaceFactory, unique_place
 from tests.e2e.conftest import Http, _free_port
 
 
@@ -150,8 +150,9 @@ def test_the_docs_page_is_served(http: Http) -> None:
 
 
 def test_a_session_walks_its_lifecycle_over_http(http: Http, workspace: WorkspaceFactory) -> None:
-    consumer, supplier = workspace("CONSUMER"), workspace("SUPPLIER", coverage=(4.71, -74.07, 5_000))
-    status, created, headers = http("POST", "/api/v1/sessions", consumer.key, {"lat": 4.71, "lng": -74.07})
+    here, area = unique_place()  # an inbox of its own: oldest first, 20 a page, in a database other tests fill
+    consumer, supplier = workspace("CONSUMER"), workspace("SUPPLIER", coverage=area)
+    status, created, headers = http("POST", "/api/v1/sessions", consumer.key, here)
     assert status == 201 and headers["x-lx-consistency-token"].isdigit()
     session_id = created["data"]["id"]
     inbox = http("GET", "/api/v1/sessions/inbox", supplier.key)[1]["data"]["items"]

@@ -8,7 +8,7 @@ import pytest
 
 from luxxon import wiring
 from luxxon.models.sessions import DisconnectReason
-from tests.conftest import Api, WorkspaceFactory
+from tests.conftest import Api, WorkspaceFactory, unique_place
 
 BOGOTA = {"lat": 4.71, "lng": -74.07}
 BOGOTA_AREA = (4.71, -74.07, 5_000.0)
@@ -438,9 +438,10 @@ class TestInbox:
         assert [s["id"] for s in items] == [near1, near2]
 
     def test_the_inbox_never_offers_the_callers_own_requests(self, api: Api, workspace: WorkspaceFactory) -> None:
-        both = workspace("CONSUMER", "SUPPLIER", coverage=BOGOTA_AREA)
+        here, area = unique_place()  # the shared test database holds many requests around Bogotá; pages are 20
+        both = workspace("CONSUMER", "SUPPLIER", coverage=area)
         other = workspace("CONSUMER")
-        mine, theirs = create(api, both.key)["id"], create(api, other.key)["id"]
+        mine, theirs = create(api, both.key, **here)["id"], create(api, other.key, **here)["id"]
         items = [s["id"] for s in api("GET", "/api/v1/sessions/inbox", both.key).data["items"]]
         assert theirs in items and mine not in items
 

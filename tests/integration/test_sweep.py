@@ -14,7 +14,7 @@ from luxxon.config import get_settings
 from luxxon.errors import InvalidState
 from luxxon.local.gateway import LambdaContext
 from luxxon.models.sessions import DisconnectReason
-from tests.conftest import Api, RunningEdge, WorkspaceFactory
+from tests.conftest import Api, RunningEdge, WorkspaceFactory, unique_place
 
 pytestmark = pytest.mark.usefixtures("video_env")
 
@@ -104,10 +104,12 @@ def test_wait_deadlines_come_from_wait_timeout_seconds(
 ) -> None:
     # Given sessions with the shortest wait (5 s): one nobody accepts, one accepted and never started, one started
     # that never publishes, and one that went LIVE in time
-    consumer, operator, latecomer = workspace("CONSUMER"), workspace("SUPPLIER"), workspace("SUPPLIER")
+    here, area = unique_place()  # so the inbox below shows exactly what this test requested
+    consumer = workspace("CONSUMER")
+    operator, latecomer = workspace("SUPPLIER", coverage=area), workspace("SUPPLIER", coverage=area)
 
     def create() -> str:
-        body = {"lat": 1, "lng": 2, "waitTimeoutSeconds": 5}
+        body = {**here, "waitTimeoutSeconds": 5}
         return str(api("POST", "/api/v1/sessions", consumer.key, body).data["id"])
 
     never_accepted, never_started, never_live, live = create(), create(), create(), create()
@@ -120,7 +122,7 @@ def test_wait_deadlines_come_from_wait_timeout_seconds(
     # Then a supplier can no longer accept, nor see it in its inbox, even before the sweep runs
     reply = api("POST", f"/api/v1/sessions/{never_accepted}/accept", latecomer.key)
     assert (reply.status, reply.error) == (409, ("INVALID_STATE", "session:accept:EXPIRED"))
-    assert never_accepted not in [i["id"] for i in api("GET", "/api/v1/sessions/inbox", latecomer.key).data["items"]]
+    assert api("GET", "/api/v1/sessions/inbox", latecomer.key).data["items"] == []
     # And a first frame now does not make the started one LIVE: it expires, and its live input is torn down
     with pytest.raises(InvalidState) as late:
         wiring.sessions().go_live(never_live, datetime.now(UTC))
