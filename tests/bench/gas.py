@@ -89,7 +89,6 @@ def main() -> None:
         _deposits_and_withdrawals(chain)
     finally:
         anvil.stop()
-        anvil.log_path.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ def chain() -> Iterator[Chain]:
         yield Chain(deploy_local(anvil.rpc_url))
     finally:
         anvil.stop()
-        anvil.log_path.unlink(missing_ok=True)
 
 
 @pytest.fixture

@@ -71,8 +71,10 @@ class Anvil:
     rpc_url: str
     log_path: Path
     _log: IO[bytes] = field(repr=False)
+    _temporary_log: bool = field(default=False, repr=False)
 
     def stop(self) -> None:
+        """End anvil (its chain is gone with it) and remove its log unless the caller named the file."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -81,21 +83,26 @@ class Anvil:
                 self.process.kill()
                 self.process.wait()
         self._log.close()
+        if self._temporary_log:
+            self.log_path.unlink(missing_ok=True)
 
 
 def start_anvil(port: int = 0, *, block_time: float | None = None, log_path: Path | None = None) -> Anvil:
     """Start anvil on 127.0.0.1:`port` (0: a free port anvil picks) and wait until it answers JSON-RPC.
 
-    Without `block_time` every transaction is mined at once (automine); with it, a block every `block_time`
-    seconds as well. Its log (every request and transaction) goes to `log_path`, else to a temporary file."""
+    Without `block_time` every transaction is mined at once in a block of its own (automine); with it, a block
+    every `block_time` seconds and transactions wait for the next one, as on a real chain. Its log (every request
+    and transaction) goes to `log_path`, else to a temporary file that `stop()` removes."""
+    binary = anvil_binary()
     log_file: IO[bytes]
+    temporary = log_path is None
     if log_path is None:
-        log_file = tempfile.NamedTemporaryFile(prefix="anvil-", suffix=".log", delete=False)  # noqa: SIM115
+        log_file = tempfile.NamedTemporaryFile(prefix="anvil-", suffix=".log", delete=False)
         log_path = Path(log_file.name)
     else:
         log_file = log_path.open("wb")
     command = [
-        str(anvil_binary()),
+        str(binary),
         "--host",
         HOST,
         "--port",
@@ -112,7 +119,7 @@ def start_anvil(port: int = 0, *, block_time: float | None = None, log_path: Pat
     if block_time is not None:
         command += ["--block-time", str(block_time)]
     process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    anvil = Anvil(process=process, rpc_url="", log_path=log_path, _log=log_file)
+    anvil = Anvil(process=process, rpc_url="", log_path=log_path, _log=log_file, _temporary_log=temporary)
     try:
         anvil.rpc_url = f"http://{HOST}:{_wait_listening(anvil)}"
         _wait_answering(anvil)
