@@ -23,7 +23,7 @@ $(NODE_MODULES): $(CONTRACTS)/package.json $(CONTRACTS)/package-lock.json
 contracts: $(NODE_MODULES)
 	cd $(CONTRACTS) && node build.mjs
 
-run: $(VENV)
+run: $(VENV) $(NODE_MODULES)
 	$(PY) -m luxxon.local.run
 
 lint: $(VENV)

@@ -11,6 +11,7 @@ BENCHES = (
     "tests.bench.inbox",
     "tests.bench.edge_relay",
     "tests.bench.decoder",
+    "tests.bench.gas",
 )
 
 

@@ -3,6 +3,7 @@
 - PostgreSQL + PostGIS (DATABASE_URL, else 127.0.0.1:5432, else a private cluster) with the migrated database,
 - Redis for frames (the one on 127.0.0.1:6379, started when absent and installed),
 - the local video edge (Cloudflare Stream's live-input contract, WHIP/WHEP, Notifications webhooks to the API),
+- a local EVM (anvil, from the npm package in layers/contracts) with TestUSDC and LuxxonSettlement deployed,
 - the decoder service (the Fargate container's code),
 - the API gateway (HTTP → API Gateway proxy events → the handler modules of the route table),
 - the scheduler that invokes the sweep Lambda every 30 s (EventBridge's job in AWS).
@@ -27,6 +28,7 @@ from luxxon.local import database, gateway
 HOST = os.environ.get("LX_HOST", "127.0.0.1")
 PORT = int(os.environ.get("LX_PORT", "8080"))
 EDGE_PORT = int(os.environ.get("LX_EDGE_PORT", "8787"))
+CHAIN_PORT = int(os.environ.get("LX_CHAIN_PORT", "8545"))
 WORKERS = int(os.environ.get("LX_GATEWAY_WORKERS", "8"))
 SWEEP_EVERY_S = float(os.environ.get("LX_SWEEP_EVERY_S", "30"))
 
@@ -82,6 +84,11 @@ def main() -> int:
     database.ensure_postgis(admin_url)
     url = db_server.create_database(admin_url, database.database_name())
     _ensure_redis()
+    # The local EVM (anvil from npm) with the settlement contracts deployed; one-second blocks so confirmations advance.
+    from luxxon.local.chain import deploy_local, start_anvil
+
+    anvil = start_anvil(CHAIN_PORT, block_time=1)
+    chain = deploy_local(anvil.rpc_url)
     edge_token, webhook_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
     api_base = f"http://{HOST}:{PORT}/api/v1"
     edge_api = f"http://127.0.0.1:{EDGE_PORT}/client/v4"
@@ -98,6 +105,9 @@ def main() -> int:
         "LX_EDGE_WEBHOOK_SECRET": webhook_secret,
         "LX_EDGE_WEBHOOK_URL": f"{api_base}/webhooks/stream",
         "LX_EDGE_PORT": str(EDGE_PORT),
+        "LX_CHAIN_RPC_URL": anvil.rpc_url,
+        "LX_CHAIN_TOKEN_ADDRESS": chain.token,
+        "LX_CHAIN_SETTLEMENT_ADDRESS": chain.settlement,
     }
     os.environ.update(env)  # the gateway's workers (the "Lambdas") inherit it
     children = [_child(["-m", "luxxon.local.edge"], env, ready="edge listening on")]
@@ -113,6 +123,8 @@ Luxxon is up.
   OpenAPI      {api_base}/openapi.json   (docs: {api_base}/docs)
   Video edge   {edge_api} (WHIP/WHEP over 127.0.0.1)
   Database     {db_server.with_dbname(url, database.database_name())}
+  Local EVM    anvil, a block a second; the settlement contracts deployed:
+{_indent(str(chain))}
 
 Create a consumer and a supplier (each prints its API key once):
   .venv/bin/python -m luxxon.admin create-workspace --name consumer --roles CONSUMER
@@ -141,7 +153,12 @@ Ctrl-C stops everything.""",
                 child.wait(10)
             except subprocess.TimeoutExpired:
                 child.kill()
+        anvil.stop()
     return 0
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
 
 
 if __name__ == "__main__":
