@@ -34,6 +34,9 @@ class Settings(BaseModel):
     min_wait_timeout_seconds: int = 5
     max_wait_timeout_seconds: int = 3_600
     default_geofence_radius_m: int = 150
+    # The deployment's name (the stack's stage): live inputs are named `luxxon:<stage>:<session id>`, so one stage's
+    # sweep never takes another stage's live inputs for orphans in a shared Cloudflare account.
+    stage: str = "local"
     # How many sessions (ASSIGNED, LIVE or PAUSED) one operator workspace may hold at once.
     max_active_sessions_per_operator: int = Field(default=4, ge=1)
     # Video plane: Cloudflare Stream (or the local edge). From Secrets Manager when the ARN is set.

@@ -63,11 +63,16 @@ def outbox() -> OutboxService:
 def request_outbox() -> OutboxService:
     """The outbox as a request delivers it right after its commit: one short try, so a slow video backend never
     holds the response; what fails waits for the sweep."""
+    return OutboxService(PgOutboxStore(), {LIVE_INPUT_DELETE: lambda p: quick_video().delete_live_input(p["uid"])})
+
+
+@cache
+def quick_video() -> VideoBackend:
+    """The video client a request uses after its commit: one short try."""
     from luxxon.adapters.video import CloudflareStream
 
     s = get_settings()
-    quick = CloudflareStream.from_settings(s, timeout_s=s.teardown_inline_timeout_s, retries=0)
-    return OutboxService(PgOutboxStore(), {LIVE_INPUT_DELETE: lambda p: quick.delete_live_input(p["uid"])})
+    return CloudflareStream.from_settings(s, timeout_s=s.teardown_inline_timeout_s, retries=0)
 
 
 @cache

@@ -184,3 +184,42 @@ def test_a_retried_api_key_creation_creates_no_second_key_and_never_replays_the_
     with psycopg.connect(database_url) as conn:
         kept = conn.execute("SELECT response::text FROM idempotency_keys WHERE key = %s", (headers["Idempotency-Key"],))
         assert first.data["key"] not in kept.fetchone()[0]  # the secret is never stored
+
+
+def test_two_keyed_writes_of_one_operator_do_not_deadlock(
+    workspace: WorkspaceFactory, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two units of work of one operator, each claiming an idempotency key (its foreign key takes KEY SHARE on
+    # the workspace row) and then locking the operator (as accept and start do), interleaved
+    operator = workspace("SUPPLIER")
+    local = threading.local()
+
+    def connection() -> psycopg.Connection:
+        if getattr(local, "conn", None) is None:
+            local.conn = psycopg.connect(database_url, autocommit=True, row_factory=dict_row)
+        return local.conn
+
+    for module in ("luxxon.db.sessions", "luxxon.db.idempotency"):
+        monkeypatch.setattr(f"{module}.connection", connection)
+    from luxxon.db.idempotency import PgIdempotencyStore
+    from luxxon.db.sessions import PgSessionStore
+
+    claimed, outcomes = threading.Barrier(2), []
+
+    def unit(name: str) -> None:
+        try:
+            with connection().transaction():
+                PgIdempotencyStore(3600).claim(operator.id, f"{name}-{uuid.uuid4()}", b"x")
+                claimed.wait(5)
+                PgSessionStore().lock_workspaces([operator.id])
+            outcomes.append("committed")
+        except psycopg.errors.DeadlockDetected:
+            outcomes.append("deadlock")
+
+    threads = [threading.Thread(target=unit, args=(n,)) for n in ("start", "accept")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    # Then both commit (before: one of them was aborted as a deadlock victim)
+    assert outcomes == ["committed", "committed"]

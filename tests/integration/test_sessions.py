@@ -313,6 +313,46 @@ class TestAcceptRules:
 
 
 class TestLiveAndEnd:
+    def test_an_end_waiting_for_the_row_bills_without_the_window_committed_while_it_waited(
+        self, api: Api, consumer, supplier, database_url: str
+    ) -> None:
+        import threading
+        import time
+
+        import psycopg
+
+        # Given a LIVE session whose row another transaction holds while it records a 10 s disconnect window (as the
+        # edge's webhook does)
+        s = make_live(api, consumer.key, supplier.key, started_ago_s=30)
+        started = datetime.fromisoformat(api("GET", f"/api/v1/sessions/{s['id']}", consumer.key).data["startedAt"])
+        holder = psycopg.connect(database_url)
+        holder.execute("SELECT 1 FROM sessions WHERE id = %s FOR UPDATE", (s["id"],))
+        holder.execute(
+            "INSERT INTO disconnect_windows (session_id, reason, source, opened_at, closed_at)"
+            " VALUES (%s, 'NETWORK_ERROR', 'edge', %s, %s)",
+            (s["id"], started + timedelta(seconds=5), started + timedelta(seconds=15)),
+        )
+        # When /end arrives, waits for the row, and the holder commits
+        ended: dict = {}
+        end = threading.Thread(
+            target=lambda: ended.update(reply=api("POST", f"/api/v1/sessions/{s['id']}/end", consumer.key))
+        )
+        end.start()
+        with psycopg.connect(database_url, autocommit=True) as watcher:
+            deadline = time.monotonic() + 10
+            while not watcher.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            ).fetchone():
+                assert time.monotonic() < deadline, "the /end never waited for the row"
+                time.sleep(0.02)
+        holder.commit()
+        holder.close()
+        end.join(10)
+        # Then the window counts: 10 seconds fewer than the wall time
+        data = ended["reply"].data
+        wall = (datetime.fromisoformat(data["endedAt"]) - datetime.fromisoformat(data["startedAt"])).total_seconds()
+        assert data["cleanSeconds"] == int(wall) - 10
+
     def test_go_live_stamps_started_at_and_only_from_assigned(self, api: Api, consumer, supplier) -> None:
         s = create(api, consumer.key)
         first_frame = datetime(2026, 1, 24, 12, 0, 0, 123_000, tzinfo=UTC)

@@ -160,7 +160,8 @@ class TestTokens:
         consumer, operator = parties
         s = started(api, consumer, operator)
         # Then the consumer side gets no WHEP URL, from the session or from /viewer-token
-        assert api("GET", f"/api/v1/sessions/{s['id']}", consumer.key).data["whepUrl"] is None
+        seen = api("GET", f"/api/v1/sessions/{s['id']}", consumer.key).data
+        assert (seen["whepUrl"], seen["videoBackendRef"]) == (None, None)  # the live input id can address playback
         assert all(i["whepUrl"] is None for i in api("GET", "/api/v1/sessions", consumer.key).data["items"])
         reply = api("GET", f"/api/v1/sessions/{s['id']}/viewer-token", consumer.key)
         assert (reply.status, reply.error) == (409, ("INVALID_STATE", "session:viewerToken:ASSIGNED"))

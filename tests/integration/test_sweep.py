@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -148,9 +149,10 @@ def test_a_live_input_no_session_holds_is_deleted_and_held_ones_are_kept(
     crashed, held = (api("POST", "/api/v1/sessions", consumer.key, {"lat": 1, "lng": 2}).data["id"] for _ in range(2))
     for session_id in (crashed, held):
         api("POST", f"/api/v1/sessions/{session_id}/accept", operator.key)
-    orphan = video_env.client().create_live_input(crashed).uid
+    orphan = video_env.client().create_live_input(f"luxxon:local:{crashed}").uid
     kept = api("POST", f"/api/v1/sessions/{held}/start", operator.key).data["videoBackendRef"]
     foreign = video_env.client().create_live_input("someone else's input").uid
+    other_stage = video_env.client().create_live_input(f"luxxon:prod:{uuid.uuid4()}").uid  # a shared account
     # When the sweep runs once the orphan is old enough (here: at once)
     monkeypatch.setenv("LX_ORPHAN_LIVE_INPUT_AFTER_S", "0")
     get_settings.cache_clear()
@@ -159,8 +161,9 @@ def test_a_live_input_no_session_holds_is_deleted_and_held_ones_are_kept(
     # Then only the orphan is gone
     client = video_env.client()
     assert (client.get_live_input(orphan), client.get_live_input(kept) is not None) == (None, True)
-    assert client.get_live_input(foreign) is not None
+    assert client.get_live_input(foreign) is not None and client.get_live_input(other_stage) is not None
     client.delete_live_input(foreign)
+    client.delete_live_input(other_stage)
 
 
 def test_leases_long_expired_are_pruned(api: Api, workspace: WorkspaceFactory, database_url: str) -> None:

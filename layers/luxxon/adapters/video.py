@@ -102,8 +102,8 @@ class CloudflareStream:
 
     # -- VideoBackend -------------------------------------------------------------------------------------------
 
-    def create_live_input(self, session_id: str) -> LiveInput:
-        body = {"meta": {"name": session_id}, "recording": {"mode": "off"}}
+    def create_live_input(self, name: str) -> LiveInput:
+        body = {"meta": {"name": name}, "recording": {"mode": "off"}}
         _, envelope = self._request("POST", self._collection, body)
         return _live_input(envelope)
 

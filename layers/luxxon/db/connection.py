@@ -59,11 +59,13 @@ def _usable(conn: Conn) -> bool:
         return False
     if conn.info.transaction_status != TransactionStatus.IDLE:
         return True  # in use by a transaction: its statements will tell
+    poller = select.poll()  # not select(): it cannot watch a descriptor above 1024
     try:
-        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+        poller.register(conn.fileno(), select.POLLIN)
+        events = poller.poll(0)
     except (OSError, ValueError):
         return False
-    return not readable
+    return not events
 
 
 def connection() -> Conn:

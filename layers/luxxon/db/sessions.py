@@ -105,6 +105,11 @@ class PgSessionStore:
 
     # -- locks (inside `atomic`) ---------------------------------------------------------------------------------
     def lock(self, session_id: str) -> Locked | None:
+        """Lock the row, then read it, its windows and the clock in a second statement: a statement that waited for
+        the lock would still see its subqueries (the windows) and the clock from before it waited (READ COMMITTED
+        re-reads only the locked row), and the meter would miss a window committed meanwhile."""
+        if connection().execute("SELECT 1 FROM sessions WHERE id = %s FOR UPDATE", (session_id,)).fetchone() is None:
+            return None
         row = (
             connection()
             .execute(
@@ -112,14 +117,13 @@ class PgSessionStore:
                 SELECT {COLUMNS}, clock_timestamp() AS now, {_TOKEN},
                        ARRAY(SELECT ARRAY[d.opened_at, d.closed_at] FROM disconnect_windows d
                              WHERE d.session_id = s.id) AS windows
-                FROM sessions s WHERE s.id = %s FOR UPDATE
+                FROM sessions s WHERE s.id = %s
                 """,
                 (session_id,),
             )
             .fetchone()
         )
-        if row is None:
-            return None
+        assert row is not None  # locked, so still there
         now, windows, token = row.pop("now"), row.pop("windows"), row.pop("token")
         return Locked(_session(row), now, [(w[0], w[1]) for w in windows], token)
 
@@ -141,10 +145,14 @@ class PgSessionStore:
         return [_session(r) for r in rows]
 
     def lock_workspaces(self, workspace_ids: Iterable[str | None]) -> None:
-        """Serialize the transitions that may release these operators (in id order: no deadlock between two)."""
+        """Serialize the transitions that may release these operators (in id order: no deadlock between two).
+        FOR NO KEY UPDATE, not FOR UPDATE: it must not conflict with the KEY SHARE locks that foreign keys to the
+        workspace take (an idempotency key's row), or two keyed writes of one operator deadlock."""
         ids = sorted({w for w in workspace_ids if w is not None})
         if ids:
-            connection().execute("SELECT 1 FROM workspaces WHERE id = ANY(%s::uuid[]) ORDER BY id FOR UPDATE", (ids,))
+            connection().execute(
+                "SELECT 1 FROM workspaces WHERE id = ANY(%s::uuid[]) ORDER BY id FOR NO KEY UPDATE", (ids,)
+            )
 
     def accept_facts(self, operator_workspace_id: str, session_id: str) -> AcceptFacts | None:
         """Read after `lock_workspaces([operator])`, in its own statement: a statement that waited for that lock

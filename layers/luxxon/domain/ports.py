@@ -257,7 +257,7 @@ class VideoBackendError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class LiveInputSummary:
-    """A live input as the backend lists it (no URLs): `name` is the session id it was created for."""
+    """A live input as the backend lists it (no URLs): `name` is the one it was created with."""
 
     uid: str
     name: str | None
@@ -266,8 +266,8 @@ class LiveInputSummary:
 
 @runtime_checkable
 class VideoBackend(Protocol):
-    def create_live_input(self, session_id: str) -> LiveInput:
-        """Provision a live input for a session (WebRTC in, WebRTC out, no recording)."""
+    def create_live_input(self, name: str) -> LiveInput:
+        """Provision a live input named `name` (WebRTC in, WebRTC out, no recording)."""
         ...
 
     def get_live_input(self, uid: str) -> LiveInput | None:

@@ -86,7 +86,8 @@ def to_dto(session: Session, viewer: Principal) -> LxSessionDto:
         cleanSeconds=session.clean_seconds,
         chargedMicroUsdc=str(session.charged_micro_usdc),
         settlementTxHash=session.settlement_tx_hash,
-        videoBackendRef=session.video_backend_ref,
+        # The live input's id can address its playback at the edge: it follows the WHEP URL's rule.
+        videoBackendRef=session.video_backend_ref if sees_whep else None,
         createdAt=iso_ms(session.created_at) or "",
         requestedLat=session.requested_lat,
         requestedLng=session.requested_lng,
@@ -386,16 +387,21 @@ class SessionService:
     def delete_orphan_live_inputs(self) -> int:
         """Delete the live inputs no session holds, older than `orphan_live_input_after_s`.
 
-        /start names each live input after its session and creates it before committing the session row; a crash in
-        between leaves a live input that nothing references. Young ones are left alone: their /start may still be
-        committing. Returns how many were deleted."""
+        /start names each live input after its deployment and session (`luxxon:<stage>:<id>`) and creates it before
+        committing the session row; a crash in between leaves a live input that nothing references. Young ones are
+        left alone: their /start may still be committing. Returns how many were deleted."""
         assert self._video is not None, "no video backend wired"
         video = self._video()
         cutoff = datetime.now(UTC) - timedelta(seconds=self.settings.orphan_live_input_after_s)
+        prefix = self._live_input_name("")
         ours = [
-            (li.name, li.uid)
+            (li.name.removeprefix(prefix), li.uid)
             for li in video.list_live_inputs()
-            if li.name and _is_uuid(li.name) and li.created is not None and li.created < cutoff
+            if li.name
+            and li.name.startswith(prefix)
+            and _is_uuid(li.name.removeprefix(prefix))
+            and li.created is not None
+            and li.created < cutoff
         ]
         held = self.store.video_refs([name for name, _ in ours])
         orphans = [(name, uid) for name, uid in ours if held.get(name) != uid]
@@ -426,10 +432,14 @@ class SessionService:
     def _provision(self, session_id: str) -> LiveInput:
         assert self._video is not None, "no video backend wired"
         try:
-            live = self._video().create_live_input(session_id)
+            live = self._video().create_live_input(self._live_input_name(session_id))
         except VideoBackendError as error:
             raise LxError(ErrorCode.VIDEO_BACKEND_ERROR, "video:createLiveInput") from error
         return live
+
+    def _live_input_name(self, session_id: str) -> str:
+        """`luxxon:<stage>:<session id>`: this deployment's live inputs, told apart from any other's."""
+        return f"luxxon:{self.settings.stage}:{session_id}"
 
     def _teardown(self, session_ids: Iterable[str]) -> None:
         """Deliver the teardown the transition wrote to the outbox; what fails now, the sweep retries."""
