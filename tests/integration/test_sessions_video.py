@@ -329,6 +329,11 @@ class TestFrame:
         consumer, operator = parties
         s = started(api, consumer, operator)
         RedisFrameStore(os.environ["LX_REDIS_URL"]).put(s["id"], Frame(JPEG, datetime.now(UTC)))
+        # Before LIVE the operator may preview it; the consumer may not (it is not billed yet)
+        assert api("GET", f"/api/v1/sessions/{s['id']}/frame", operator.key).status == 200
+        early = api("GET", f"/api/v1/sessions/{s['id']}/frame", consumer.key)
+        assert (early.status, early.error) == (404, ("FRAME_NOT_AVAILABLE", "frame:ASSIGNED"))
+        wiring.sessions().go_live(s["id"], datetime.now(UTC))
         for who in (consumer, operator):
             reply = api("GET", f"/api/v1/sessions/{s['id']}/frame", who.key)
             assert reply.status == 200
@@ -405,7 +410,7 @@ def test_the_frame_store_unreachable_is_503_not_500(api: Api, parties, monkeypat
         patch.setenv("LX_REDIS_URL", "redis://127.0.0.1:9/0")  # nothing listens there
         get_settings.cache_clear()
         wiring.reset()
-        reply = api("GET", f"/api/v1/sessions/{s['id']}/frame", consumer.key)
+        reply = api("GET", f"/api/v1/sessions/{s['id']}/frame", operator.key)  # the operator may preview
     get_settings.cache_clear()
     wiring.reset()
     assert (reply.status, reply.error) == (503, ("SERVICE_UNAVAILABLE", "frames:unavailable"))

@@ -129,6 +129,9 @@ def test_wait_deadlines_come_from_wait_timeout_seconds(
         wiring.sessions().go_live(never_live, datetime.now(UTC))
     assert late.value.current == "EXPIRED"
     assert video_env.client().get_live_input(ref) is None
+    # And the operator cannot start the one it accepted but never started (the sweep expires it)
+    late_start = api("POST", f"/api/v1/sessions/{never_started}/start", operator.key)
+    assert (late_start.status, late_start.error) == (409, ("INVALID_STATE", "session:start:EXPIRED"))
     # And the sweep expires the two still waiting, and leaves the LIVE one alone
     sweep()
     states = {

@@ -280,6 +280,8 @@ class SessionService:
                 return self.idempotency.remember(idem, Written(to_dto(session, principal), locked.token))
             if session.state is not S.ASSIGNED:
                 raise InvalidState("start", session.state)
+            if locked.now > session.created_at + timedelta(seconds=session.wait_timeout_seconds):
+                raise InvalidState("start", S.EXPIRED)  # past its wait deadline: the sweep expires it
             live = self._provision(session.id)
             self.store.lock_workspaces([principal.workspace_id])
             started = self.store.cas_attach_video(session.id, live.uid, live.whip_url, live.whep_url)
@@ -315,11 +317,13 @@ class SessionService:
         return LxViewerTokenDto(whepUrl=whep)
 
     def frame(self, principal: Principal, session_id: str) -> Frame:
-        """The latest decoded JPEG. Before the first frame (and after the session stops) there is none."""
+        """The latest decoded JPEG: for the consumer while media flows (LIVE/PAUSED, the billed time), for the operator
+        from /start (to preview). Before the first frame (and after the session stops) there is none."""
         session = self._visible(principal, session_id)
         assert self._frames is not None, "no frame store wired"
+        served = VIDEO_ACTIVE if session.operator_workspace_id == principal.workspace_id else METERED
         try:
-            frame = self._frames().get(session.id) if session.state in VIDEO_ACTIVE else None
+            frame = self._frames().get(session.id) if session.state in served else None
         except FrameStoreUnavailable:
             raise LxError(ErrorCode.SERVICE_UNAVAILABLE, "frames:unavailable") from None
         if frame is None:
@@ -365,8 +369,8 @@ class SessionService:
 
     def expire(self, limit: int = 200) -> tuple[int, int]:
         """The sweep: pre-LIVE sessions past their wait deadline → EXPIRED (no meter); LIVE sessions past
-        maxDurationSeconds → EXPIRED with the meter run (capped at the hold). Both tear their live input down.
-        Returns (pre-LIVE expired, LIVE expired)."""
+        maxDurationSeconds → EXPIRED with the meter run (capped at the hold). Both write their live input's teardown to
+        the outbox, which the sweep then drains within its time budget. Returns (pre-LIVE expired, LIVE expired)."""
         with self.store.atomic():
             due = self.store.lock_past_wait_deadline(limit)
             operators = {s.operator_workspace_id for s in due}
@@ -381,7 +385,6 @@ class SessionService:
                     continue  # /end (or another sweep) got there first
                 self._finish(locked, S.EXPIRED, "expire")
             overrun.append(session_id)
-        self._teardown(waiting + overrun)
         return len(waiting), len(overrun)
 
     def delete_orphan_live_inputs(self) -> int:
