@@ -259,6 +259,17 @@ class TestAcceptRules:
         assert (reply.status, reply.error) == (403, ("NOT_AUTHORIZED", "operator:atCapacity"))
         assert api("GET", f"/api/v1/sessions/{extra['id']}", consumer.key).data["state"] == "REQUESTED"
 
+    def test_a_supplier_at_its_cap_learns_nothing_about_a_taken_session(
+        self, api: Api, consumer, supplier, workspace
+    ) -> None:
+        cap = wiring.sessions().settings.max_active_sessions_per_operator
+        for _ in range(cap):
+            api("POST", f"/api/v1/sessions/{create(api, consumer.key)['id']}/accept", supplier.key)
+        taken = create(api, consumer.key)
+        api("POST", f"/api/v1/sessions/{taken['id']}/accept", workspace("SUPPLIER", coverage=BOGOTA_AREA).key)
+        reply = api("POST", f"/api/v1/sessions/{taken['id']}/accept", supplier.key)
+        assert (reply.status, reply.error) == (403, ("NOT_AUTHORIZED", "operator:atCapacity"))
+
     def test_two_accepts_racing_for_the_last_place_leave_the_operator_at_its_cap(
         self, api: Api, consumer, supplier, database_url: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -228,14 +228,16 @@ class SessionService:
                 raise LxError(ErrorCode.NOT_AUTHORIZED, "session:ownRequest")
             if not facts.covers:
                 raise session_not_found()
+            # A supplier that may not accept learns nothing about the session: these refusals name only itself.
             if facts.availability not in ACCEPTING:
                 raise LxError(ErrorCode.NOT_AUTHORIZED, "operator:offline")
+            if facts.active >= self.settings.max_active_sessions_per_operator:
+                raise LxError(ErrorCode.NOT_AUTHORIZED, "operator:atCapacity")
+            # One that may, and finds it taken or expired, is a loser of the race (the seeds: 409 with the state).
             if session.state is S.REQUESTED and facts.wait_deadline_passed:
                 raise InvalidState("accept", S.EXPIRED)
             if session.state is not S.REQUESTED:
                 raise InvalidState("accept", session.state)
-            if facts.active >= self.settings.max_active_sessions_per_operator:
-                raise LxError(ErrorCode.NOT_AUTHORIZED, "operator:atCapacity")
             accepted = self.store.cas_accept(sid, operator)
             if not accepted.won:  # another operator got there first, or the deadline passed in between
                 current = accepted.session
