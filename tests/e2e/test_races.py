@@ -83,7 +83,7 @@ def live_inputs_named(edge: RunningEdge, session_id: str) -> int:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         inputs = json.loads(response.read())["result"]["liveInputs"]  # Cloudflare's list shape
-    return sum(1 for li in inputs if (li.get("meta") or {}).get("name") == session_id)
+    return sum(1 for li in inputs if str((li.get("meta") or {}).get("name")).endswith(f":{session_id}"))
 
 
 def test_concurrent_starts_return_the_same_urls_and_create_one_live_input(
