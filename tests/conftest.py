@@ -148,6 +148,38 @@ def call_api(
 
 
 @pytest.fixture
+def own_connections(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Give each thread its own database connection in the named data-layer modules (as separate Lambda sandboxes
+    have), so a test can race units of work in threads: `own_connections("luxxon.db.sessions", ...)`."""
+    import contextlib
+    import threading
+
+    import psycopg
+    from psycopg.rows import dict_row
+
+    local = threading.local()
+
+    def connection() -> psycopg.Connection[Any]:
+        if getattr(local, "conn", None) is None:
+            local.conn = psycopg.connect(database_url, autocommit=True, row_factory=dict_row)
+        conn: psycopg.Connection[Any] = local.conn
+        return conn
+
+    @contextlib.contextmanager
+    def transaction() -> Iterator[psycopg.Connection[Any]]:
+        with connection().transaction():
+            yield connection()
+
+    def install(*modules: str) -> None:
+        for module in modules:
+            monkeypatch.setattr(f"{module}.connection", connection)
+            with contextlib.suppress(AttributeError):
+                monkeypatch.setattr(f"{module}.transaction", transaction)
+
+    return install
+
+
+@pytest.fixture
 def api(database_url: str) -> Api:
     return call_api
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import uuid
+from collections.abc import Callable
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from luxxon import wiring
 from luxxon.domain.ports import Principal
@@ -115,26 +114,12 @@ def test_a_crash_before_commit_leaves_neither_the_session_nor_the_key(
 
 
 def test_concurrent_retries_with_one_key_create_one_session(
-    consumer: Workspace, database_url: str, monkeypatch: pytest.MonkeyPatch
+    consumer: Workspace, database_url: str, own_connections: Callable[..., None]
 ) -> None:
     # Given eight copies of one create, each on its own connection (as eight Lambda sandboxes), released together
     from luxxon.domain.idempotency import IdempotencyKey
 
-    local = threading.local()
-
-    def connection() -> psycopg.Connection:
-        if getattr(local, "conn", None) is None:
-            local.conn = psycopg.connect(database_url, autocommit=True, row_factory=dict_row)
-        return local.conn
-
-    @contextlib.contextmanager
-    def transaction():
-        with connection().transaction():
-            yield connection()
-
-    for module in ("luxxon.db.sessions", "luxxon.db.idempotency"):
-        monkeypatch.setattr(f"{module}.connection", connection)
-    monkeypatch.setattr("luxxon.db.sessions.transaction", transaction)
+    own_connections("luxxon.db.sessions", "luxxon.db.idempotency")
     me = Principal(consumer.id, consumer.key_id, frozenset({"sessions:create"}), frozenset({"CONSUMER"}))
     request = CreateSessionRequest(**BODY)
     idem = IdempotencyKey.of(consumer.id, "one-key", "POST", "/api/v1/sessions", request.model_dump_json())
@@ -187,20 +172,13 @@ def test_a_retried_api_key_creation_creates_no_second_key_and_never_replays_the_
 
 
 def test_two_keyed_writes_of_one_operator_do_not_deadlock(
-    workspace: WorkspaceFactory, database_url: str, monkeypatch: pytest.MonkeyPatch
+    workspace: WorkspaceFactory, own_connections: Callable[..., None]
 ) -> None:
     # Given two units of work of one operator, each claiming an idempotency key (its foreign key takes KEY SHARE on
     # the workspace row) and then locking the operator (as accept and start do), interleaved
     operator = workspace("SUPPLIER")
-    local = threading.local()
-
-    def connection() -> psycopg.Connection:
-        if getattr(local, "conn", None) is None:
-            local.conn = psycopg.connect(database_url, autocommit=True, row_factory=dict_row)
-        return local.conn
-
-    for module in ("luxxon.db.sessions", "luxxon.db.idempotency"):
-        monkeypatch.setattr(f"{module}.connection", connection)
+    own_connections("luxxon.db.sessions", "luxxon.db.idempotency")
+    import luxxon.db.sessions as db_sessions
     from luxxon.db.idempotency import PgIdempotencyStore
     from luxxon.db.sessions import PgSessionStore
 
@@ -208,7 +186,7 @@ def test_two_keyed_writes_of_one_operator_do_not_deadlock(
 
     def unit(name: str) -> None:
         try:
-            with connection().transaction():
+            with db_sessions.connection().transaction():
                 PgIdempotencyStore(3600).claim(operator.id, f"{name}-{uuid.uuid4()}", b"x")
                 claimed.wait(5)
                 PgSessionStore().lock_workspaces([operator.id])

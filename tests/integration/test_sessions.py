@@ -271,17 +271,12 @@ class TestAcceptRules:
         assert (reply.status, reply.error) == (403, ("NOT_AUTHORIZED", "operator:atCapacity"))
 
     def test_two_accepts_racing_for_the_last_place_leave_the_operator_at_its_cap(
-        self, api: Api, consumer, supplier, database_url: str, monkeypatch: pytest.MonkeyPatch
+        self, api: Api, consumer, supplier, own_connections
     ) -> None:
         # Given an operator one session below its cap, and two sessions it accepts at the same instant, each request
         # on a connection of its own
-        import contextlib
         import threading
 
-        import psycopg
-        from psycopg.rows import dict_row
-
-        import luxxon.db.sessions as db_sessions
         from luxxon.domain.ports import Principal
         from luxxon.errors import LxError
 
@@ -289,20 +284,7 @@ class TestAcceptRules:
         for _ in range(cap - 1):
             api("POST", f"/api/v1/sessions/{create(api, consumer.key)['id']}/accept", supplier.key)
         targets = [create(api, consumer.key)["id"] for _ in range(2)]
-        local = threading.local()
-
-        def connection() -> psycopg.Connection:
-            if getattr(local, "conn", None) is None:
-                local.conn = psycopg.connect(database_url, autocommit=True, row_factory=dict_row)
-            return local.conn
-
-        @contextlib.contextmanager
-        def transaction():
-            with connection().transaction():
-                yield connection()
-
-        monkeypatch.setattr(db_sessions, "connection", connection)
-        monkeypatch.setattr(db_sessions, "transaction", transaction)
+        own_connections("luxxon.db.sessions")
         me = Principal(supplier.id, supplier.key_id, frozenset({"sessions:operate"}), frozenset({"SUPPLIER"}))
         barrier, outcomes = threading.Barrier(2), []
 

@@ -347,33 +347,16 @@ class TestFrame:
 
 class TestTransitionsRacingStart:
     def test_a_cancel_that_waits_on_a_provisioning_start_still_tears_the_live_input_down(
-        self, api: Api, parties, database_url: str, monkeypatch: pytest.MonkeyPatch
+        self, api: Api, parties, database_url: str, own_connections
     ) -> None:
         # Given /start is provisioning (holding the row lock) when the consumer cancels, each on its own connection
-        import contextlib
         import threading
-
-        from psycopg.rows import dict_row
 
         import luxxon.db.sessions as db_sessions
 
         consumer, operator = parties
         session_id = assigned(api, consumer, operator)
-        local = threading.local()
-
-        def connection() -> psycopg.Connection:
-            if getattr(local, "conn", None) is None:
-                local.conn = psycopg.connect(database_url, autocommit=True, row_factory=dict_row)
-            return local.conn
-
-        @contextlib.contextmanager
-        def transaction():
-            conn = connection()
-            with conn.transaction():
-                yield conn
-
-        monkeypatch.setattr(db_sessions, "connection", connection)
-        monkeypatch.setattr(db_sessions, "transaction", transaction)
+        own_connections("luxxon.db.sessions")
         edge, provisioning = wiring.video(), threading.Event()
 
         class SlowEdge:  # the local edge, with a POST that takes half a second

@@ -1,7 +1,7 @@
 """The whole flow on the local system (`make demo`, with `make run` in another terminal):
 
 consumer requests → supplier accepts and starts → a synthetic camera publishes over WHIP → the decoder buffers
-the first frame and the session turns LIVE → the consumer saves frame.jpg → the consumer ends → the final session.
+the first frame and the session turns LIVE → the consumer saves .local/frame.jpg → it ends → the final session.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from luxxon import wiring
@@ -76,6 +77,7 @@ async def run(api: str, seconds: float, codec: str, out: str) -> int:
         step(f"LIVE after {time.monotonic() - began:.2f} s (startedAt {body['data']['startedAt']})")
         status, _, jpeg = call(api, "GET", f"/sessions/{session_id}/frame", consumer)
         assert status == 200, status
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         with open(out, "wb") as file:
             file.write(jpeg)
         step(f"consumer saved {out} ({len(jpeg)} bytes)")
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api", default="http://127.0.0.1:8080/api/v1")
     parser.add_argument("--seconds", type=float, default=3.0, help="how long to stay LIVE before ending")
     parser.add_argument("--codec", choices=["VP8", "H264"], default="VP8")
-    parser.add_argument("--out", default="frame.jpg")
+    parser.add_argument("--out", default=".local/frame.jpg")
     args = parser.parse_args(argv)
     return asyncio.run(run(args.api.rstrip("/"), args.seconds, args.codec, args.out))
 
