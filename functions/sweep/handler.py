@@ -23,6 +23,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
         "outboxDelivered": report.outbox_delivered,
         "orphansDeleted": report.orphans_deleted,
         "pruned": report.pruned,
+        "settlementsRequeued": report.settlements_requeued,
+        "settlementDiscrepancies": report.settlement_discrepancies,
     }
     for metric, value in (
         ("SessionsExpiredWaiting", report.expired_waiting),
@@ -30,6 +32,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
         ("OutboxDelivered", report.outbox_delivered),
         ("OrphanLiveInputsDeleted", report.orphans_deleted),
         ("RowsPruned", report.pruned),
+        ("SettlementsRequeued", report.settlements_requeued),
+        ("SettlementDiscrepancies", report.settlement_discrepancies),
+        ("SettlementsFailed", report.settlements_failed),
     ):
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=value)
+    metrics.add_metric(name="OldestUnsettledSeconds", unit=MetricUnit.Seconds, value=report.oldest_unsettled_s)
     return counts

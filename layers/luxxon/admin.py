@@ -1,10 +1,15 @@
-"""Operator command line. Creates a workspace with its first API key and prints both as JSON.
+"""Operator command line. Prints JSON.
 
-    python -m luxxon.admin create-workspace --name "Acme Vision" --roles CONSUMER
+    python -m luxxon.admin create-workspace --name "Acme Vision" --roles CONSUMER --fund 2
     python -m luxxon.admin create-workspace --name "Field Ops" --roles SUPPLIER \\
         --availability ONLINE --coverage 4.71,-74.07,5000
+    python -m luxxon.admin fund --workspace <id> --usdc 5          # top up (local chain)
+    python -m luxxon.admin redrive-settlements                     # the settlement DLQ back to its queue
 
-The key is printed once; only its hash is stored.
+A new workspace gets its first API key (printed once; only its hash is stored) and a wallet: `--wallet 0x…` (a wallet
+the operator vouches for), else, on the local chain, a dev wallet derived from the workspace id
+(`luxxon.chain.devnet`). `--fund N` mints N test USDC (whole USDC: 2 = 2,000,000 µUSDC) and deposits them into the
+wallet's pool. Funding works on the local chain only; in production consumers deposit from their own wallets.
 """
 
 from __future__ import annotations
@@ -12,11 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
 
 from luxxon import wiring
+from luxxon.config import get_settings
 from luxxon.routes import ADMIN, CREATE, OPERATE, READ, SCOPES
 
 DEFAULT_SCOPES = {"CONSUMER": [CREATE, READ, ADMIN], "SUPPLIER": [OPERATE, READ, ADMIN]}
+# Where `make run` writes the local chain's endpoint and addresses for the tools run beside it.
+LOCAL_CHAIN_FILE = Path(".local") / "chain.json"
 
 
 def _coverage(raw: str) -> tuple[float, float, float]:
@@ -29,17 +40,65 @@ def _coverage(raw: str) -> tuple[float, float, float]:
     return lat, lng, radius
 
 
+def _usdc(raw: str) -> int:
+    """Whole USDC (up to 6 decimals) → µUSDC."""
+    try:
+        micro = Decimal(raw) * 10**6
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError("expected an amount of USDC, e.g. 2 or 0.5") from None
+    if micro <= 0 or micro != micro.to_integral_value() or micro > 10**15:
+        raise argparse.ArgumentTypeError("a positive amount of USDC with at most 6 decimals, at most 1e9")
+    return int(micro)
+
+
+def local_chain() -> dict[str, str]:
+    """The chain to fund on: LX_CHAIN_* from the environment, else what `make run` wrote to .local/chain.json."""
+    s = get_settings()
+    if s.chain_rpc_url and s.chain_settlement_address and s.chain_token_address:
+        return {"rpcUrl": s.chain_rpc_url, "settlement": s.chain_settlement_address, "token": s.chain_token_address}
+    if LOCAL_CHAIN_FILE.exists():
+        saved: dict[str, str] = json.loads(LOCAL_CHAIN_FILE.read_text())
+        return saved
+    raise SystemExit("no local chain: start `make run` (or set LX_CHAIN_RPC_URL and the LX_CHAIN_* addresses)")
+
+
+def fund(wallet: str, micro_usdc: int) -> dict[str, Any]:
+    from luxxon.chain import devnet
+    from luxxon.chain.deploy import connect
+
+    chain = local_chain()
+    pool = devnet.fund(connect(chain["rpcUrl"]), chain["token"], chain["settlement"], wallet, micro_usdc)
+    return {"wallet": wallet, "fundedMicroUsdc": str(micro_usdc), "poolMicroUsdc": str(pool)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m luxxon.admin")
     commands = parser.add_subparsers(dest="command", required=True)
-    create = commands.add_parser("create-workspace", help="create a workspace and its first API key")
+    create = commands.add_parser("create-workspace", help="create a workspace, its first API key and its wallet")
     create.add_argument("--name", required=True)
     create.add_argument("--roles", default="CONSUMER", help="comma-separated: CONSUMER,SUPPLIER")
     create.add_argument("--scopes", help=f"comma-separated, default by role; known: {','.join(SCOPES)}")
     create.add_argument("--availability", default="OFFLINE", choices=["ONLINE", "OFFLINE"])
-    create.add_argument("--wallet", help="0x-prefixed EVM address")
+    create.add_argument("--wallet", help="0x-prefixed EVM address (default: a dev wallet on the local chain)")
     create.add_argument("--coverage", type=_coverage, help="circular coverage area: LAT,LNG,RADIUS_METERS")
+    create.add_argument("--fund", type=_usdc, metavar="USDC", help="mint and deposit this much test USDC (local)")
+    top_up = commands.add_parser("fund", help="mint and deposit test USDC into a workspace's pool (local chain)")
+    top_up.add_argument("--workspace", required=True, help="workspace id")
+    top_up.add_argument("--usdc", required=True, type=_usdc, metavar="USDC")
+    commands.add_parser("redrive-settlements", help="move the settlement dead-letter queue's messages back")
     args = parser.parse_args(argv)
+
+    if args.command == "fund":
+        row = wiring.workspace_store().get_workspace(args.workspace)
+        if row is None or not row["wallet_address"]:
+            parser.error("no such workspace, or it has no wallet")
+        print(json.dumps(fund(row["wallet_address"], args.usdc), indent=2))
+        return 0
+    if args.command == "redrive-settlements":
+        from luxxon.adapters.queue import redrive
+
+        print(json.dumps({"moved": redrive(get_settings().settlement_queue_url or "")}, indent=2))
+        return 0
 
     roles = sorted({r.strip().upper() for r in args.roles.split(",") if r.strip()})
     if not roles or set(roles) - set(DEFAULT_SCOPES):
@@ -50,10 +109,17 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown scopes; known: {','.join(SCOPES)}")
     else:
         scopes = sorted({s for role in roles for s in DEFAULT_SCOPES[role]})
-    workspace, key = wiring.workspaces().bootstrap(
-        args.name, roles, scopes, args.availability, args.wallet, args.coverage
-    )
-    print(json.dumps({"workspace": workspace.model_dump(), "apiKey": key.model_dump()}, indent=2))
+    service = wiring.workspaces()
+    workspace, key = service.bootstrap(args.name, roles, scopes, args.availability, args.wallet, args.coverage)
+    out: dict[str, Any] = {}
+    if args.wallet is None:
+        from luxxon.chain.devnet import dev_account
+
+        workspace = service.attach_wallet(workspace.id, dev_account(workspace.id).address)
+    if args.fund:
+        assert workspace.walletAddress is not None
+        out["funding"] = fund(workspace.walletAddress, args.fund)
+    print(json.dumps({"workspace": workspace.model_dump(), "apiKey": key.model_dump(), **out}, indent=2))
     return 0
 
 

@@ -61,6 +61,26 @@ class Settings(BaseModel):
     redis_auth_secret_arn: str | None = None  # ElastiCache AUTH token (the URL carries no password)
     frames_bucket: str | None = None
     frame_ttl_s: int = 60
+    # The chain. The JSON-RPC URL (often carrying a provider key) comes from the chain secret {"rpcUrl"} in AWS; the
+    # relayer's private key from its own secret (a plain 0x string) that only the relayer may read.
+    chain_rpc_url: str | None = None
+    chain_secret_arn: str | None = None
+    chain_settlement_address: str | None = None
+    chain_token_address: str | None = None  # the USDC the pool holds (local: TestUSDC; only local tools read it)
+    chain_timeout_s: float = 3.0
+    relayer_key: SecretStr | None = None
+    relayer_key_secret_arn: str | None = None
+    # A `Settled` event counts (the settlement is CONFIRMED) once this many blocks include it (1 = its own block).
+    chain_confirmations: int = Field(default=2, ge=1)
+    # The indexer follows the chain from this block (the settlement contract's deployment block).
+    chain_start_block: int = Field(default=0, ge=0)
+    # The settlement queue (SQS; locally moto's server, AWS_ENDPOINT_URL_SQS).
+    settlement_queue_url: str | None = None
+    # A settlement request PENDING or SUBMITTED this long without confirming is sent to the queue again; a
+    # transaction pending this long is replaced (same nonce, higher fees).
+    settlement_stall_after_s: int = Field(default=120, ge=1)
+    # Alarm when the relayer's gas balance falls under this (wei); the relayer publishes it after each batch.
+    relayer_min_balance_wei: int = Field(default=10**16, ge=0)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -51,8 +51,12 @@ class Route:
 
 # What a handler touches; the stack grants each function exactly these (and a VPC attachment only with DATABASE
 # or FRAMES). VIDEO: the Cloudflare Stream secret (provisioning, and teardown after a transition that stops video).
+# CHAIN: the chain's JSON-RPC URL (the chain secret; never the relayer's key) for `eth_call` reads. SETTLEMENT: the
+# settlement queue (a transition that ends a metered session sends its settlement request after commit).
 DATABASE, VIDEO, WEBHOOK_SECRET, FRAMES = "database", "video", "webhookSecret", "frames"
+CHAIN, SETTLEMENT = "chain", "settlement"
 TEARDOWN = (VIDEO,)
+FINISH = (VIDEO, SETTLEMENT)  # /end: the live input's teardown and the settlement request
 
 
 def _r(
@@ -143,7 +147,7 @@ ROUTES: tuple[Route, ...] = (
         CREATE,
         action="end",
         errors=(E.SESSION_NOT_FOUND, E.INVALID_STATE),
-        needs=TEARDOWN,
+        needs=FINISH,
         idempotent=True,
     ),
     _r(
@@ -181,6 +185,25 @@ ROUTES: tuple[Route, ...] = (
         errors=(E.SESSION_NOT_FOUND, E.FRAME_NOT_AVAILABLE),
         needs=(FRAMES,),
         produces="image/jpeg",
+    ),
+    _r(
+        "GET",
+        "/settlements/{sessionId}",
+        "settlements.get",
+        READ,
+        action="get",
+        errors=(E.SESSION_NOT_FOUND, E.SETTLEMENT_NOT_FOUND),
+        needs=(CHAIN,),
+    ),
+    _r(
+        "GET",
+        "/wallet",
+        "wallet.get",
+        WORKSPACE_READ,
+        ADMIN,
+        action="get",
+        errors=(E.INVALID_INPUT, E.NO_WALLET, E.CHAIN_UNAVAILABLE),
+        needs=(CHAIN,),
     ),
     # Signed by the video edge, not by an API key: a forged, stale or replayed notification is NOT_AUTHENTICATED.
     _r(

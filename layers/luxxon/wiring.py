@@ -15,14 +15,17 @@ from luxxon.db.outbox import PgOutboxStore
 from luxxon.db.sessions import PgSessionStore
 from luxxon.db.workspaces import PgWorkspaceStore
 from luxxon.domain.outbox import OutboxService
-from luxxon.domain.ports import LIVE_INPUT_DELETE
+from luxxon.domain.ports import LIVE_INPUT_DELETE, SETTLEMENT_REQUEST
 from luxxon.domain.sessions import SessionService
 
 if TYPE_CHECKING:
+    from luxxon.adapters.queue import SqsSettlementQueue
     from luxxon.db.decoder import PgLeaseStore
+    from luxxon.db.settlements import PgSettlementStore
     from luxxon.domain.idempotency import Idempotency
-    from luxxon.domain.ports import FrameStore, VideoBackend
+    from luxxon.domain.ports import FrameStore, VideoBackend, WalletReader
     from luxxon.domain.sweep import Sweep
+    from luxxon.domain.wallets import MoneyViews
     from luxxon.domain.webhooks import WebhookService
     from luxxon.domain.windows import WindowService
     from luxxon.domain.workspaces import WorkspaceService
@@ -56,14 +59,81 @@ def frames() -> FrameStore:
 @cache
 def outbox() -> OutboxService:
     """The outbox as the sweep delivers it: the video client with its full timeout and retries."""
-    return OutboxService(PgOutboxStore(), {LIVE_INPUT_DELETE: lambda p: video().delete_live_input(p["uid"])})
+    return OutboxService(
+        PgOutboxStore(),
+        {
+            LIVE_INPUT_DELETE: lambda p: video().delete_live_input(p["uid"]),
+            SETTLEMENT_REQUEST: lambda p: settlement_queue().send(p["sessionId"]),
+        },
+    )
 
 
 @cache
 def request_outbox() -> OutboxService:
     """The outbox as a request delivers it right after its commit: one short try, so a slow video backend never
     holds the response; what fails waits for the sweep."""
-    return OutboxService(PgOutboxStore(), {LIVE_INPUT_DELETE: lambda p: quick_video().delete_live_input(p["uid"])})
+    return OutboxService(
+        PgOutboxStore(),
+        {
+            LIVE_INPUT_DELETE: lambda p: quick_video().delete_live_input(p["uid"]),
+            SETTLEMENT_REQUEST: lambda p: settlement_queue().send(p["sessionId"]),
+        },
+    )
+
+
+@cache
+def settlement_queue() -> SqsSettlementQueue:
+    from luxxon.adapters.queue import SqsSettlementQueue
+
+    url = get_settings().settlement_queue_url
+    if not url:
+        raise RuntimeError("LX_SETTLEMENT_QUEUE_URL is not set: settlement requests wait in the outbox")
+    return SqsSettlementQueue(url)
+
+
+@cache
+def settlement_store() -> PgSettlementStore:
+    from luxxon.db.settlements import PgSettlementStore
+
+    return PgSettlementStore()
+
+
+def chain_rpc_url() -> str:
+    """The chain's JSON-RPC URL: from the chain secret {"rpcUrl"} in AWS, else LX_CHAIN_RPC_URL."""
+    s = get_settings()
+    if s.chain_secret_arn:
+        from luxxon.secrets_manager import read_json_secret
+
+        return str(read_json_secret(s.chain_secret_arn)["rpcUrl"])
+    if not s.chain_rpc_url:
+        raise RuntimeError("LX_CHAIN_RPC_URL (or LX_CHAIN_SECRET_ARN) is not set")
+    return s.chain_rpc_url
+
+
+def settlement_address() -> str:
+    address = get_settings().chain_settlement_address
+    if not address:
+        raise RuntimeError("LX_CHAIN_SETTLEMENT_ADDRESS is not set")
+    return address
+
+
+@cache
+def wallet_reader() -> WalletReader:
+    from luxxon.adapters.evm import JsonRpcPool
+
+    return JsonRpcPool(chain_rpc_url(), settlement_address(), get_settings().chain_timeout_s)
+
+
+@cache
+def money() -> MoneyViews:
+    from luxxon.domain.wallets import MoneyViews
+
+    def wallet_of(workspace_id: str) -> str | None:
+        row = workspace_store().get_workspace(workspace_id)
+        return None if row is None else row["wallet_address"]
+
+    store = settlement_store()
+    return MoneyViews(PgSessionStore(), store, store, wallet_of, wallet_reader, settlement_address)
 
 
 @cache
@@ -95,7 +165,15 @@ def sweep() -> Sweep:
     from luxxon.db.webhooks import PgEdgeEventStore
     from luxxon.domain.sweep import Sweep
 
-    return Sweep(sessions(), outbox(), leases(), idempotency(), PgEdgeEventStore())
+    return Sweep(
+        sessions(),
+        outbox(),
+        leases(),
+        idempotency(),
+        PgEdgeEventStore(),
+        settlement_store(),
+        settlement_stall_after_s=get_settings().settlement_stall_after_s,
+    )
 
 
 @cache

@@ -52,6 +52,8 @@ _TAGS = {
     "health": "Health",
     "docs": "Health",
     "webhooks": "Webhooks",
+    "wallet": "Wallet",
+    "settlements": "Settlements",
 }
 
 
@@ -206,6 +208,9 @@ _EXAMPLE_DETAIL: dict[ErrorCode, str] = {
     E.IDEMPOTENCY_CONFLICT: "idempotency:keyReused",
     E.SERVICE_UNAVAILABLE: "db:unavailable",
     E.INTERNAL_ERROR: "internal:unexpected",
+    E.SETTLEMENT_NOT_FOUND: "settlement:notFound",
+    E.NO_WALLET: "wallet:none",
+    E.CHAIN_UNAVAILABLE: "chain:unreachable",
 }
 # The state an INVALID_STATE example names, per operation.
 _EXAMPLE_STATE = {"accept": "ASSIGNED", "cancel": "LIVE", "end": "ASSIGNED", "start": "ENDED"}

@@ -71,13 +71,15 @@ def register(route: Route) -> bool:
 
 def _by_need() -> dict[str, tuple[str, ...]]:
     """The modules each need of a route row (luxxon.routes) loads on first use."""
-    from luxxon.routes import DATABASE, FRAMES, VIDEO, WEBHOOK_SECRET
+    from luxxon.routes import CHAIN, DATABASE, FRAMES, SETTLEMENT, VIDEO, WEBHOOK_SECRET
 
     return {
         DATABASE: ("luxxon.db.connection", *SECRETS),
         VIDEO: ("luxxon.adapters.video", "urllib.request", *SECRETS),
         WEBHOOK_SECRET: ("luxxon.adapters.video", "luxxon.db.webhooks", "luxxon.domain.webhooks", "hmac", *SECRETS),
         FRAMES: ("luxxon.adapters.frames",),
+        CHAIN: ("luxxon.adapters.evm", "luxxon.db.settlements", "luxxon.domain.wallets", "urllib.request", *SECRETS),
+        SETTLEMENT: ("luxxon.adapters.queue", "boto3"),
     }
 
 

@@ -12,7 +12,16 @@ from datetime import datetime
 from typing import Any
 
 from luxxon.db.connection import connection, fetch_all, fetch_one, transaction
-from luxxon.domain.ports import LIVE_INPUT_DELETE, AcceptFacts, Locked, NewSession, Session, Transition
+from luxxon.domain.ports import (
+    LIVE_INPUT_DELETE,
+    SETTLEMENT_REQUEST,
+    AcceptFacts,
+    Locked,
+    NewSession,
+    Session,
+    SettlementStatus,
+    Transition,
+)
 from luxxon.domain.states import METERED, PRE_LIVE, VIDEO_ACTIVE, SessionState, names, sql_in
 
 S = SessionState
@@ -185,10 +194,12 @@ class PgSessionStore:
                 f"""
                 INSERT INTO sessions AS s (
                     consumer_workspace_id, requested_at_point, geofence_radius_m, max_duration_seconds,
-                    wait_timeout_seconds, wait_deadline_at, rate_per_second_micro_usdc, hold_micro_usdc)
+                    wait_timeout_seconds, wait_deadline_at, rate_per_second_micro_usdc, hold_micro_usdc,
+                    consumer_wallet)
                 VALUES (%(consumer)s, ST_SetSRID(ST_MakePoint(%(lng)s, %(lat)s), 4326)::geography, %(radius)s,
                         %(duration)s, %(wait)s, clock_timestamp() + make_interval(secs => %(wait)s),
-                        %(rate)s, %(hold)s)
+                        %(rate)s, %(hold)s,
+                        (SELECT w.wallet_address FROM workspaces w WHERE w.id = %(consumer)s))
                 RETURNING {COLUMNS}, {_TOKEN}
                 """,
                 {
@@ -274,9 +285,18 @@ class PgSessionStore:
         return [_applied(r) for r in rows]
 
     def cas_end(
-        self, session_id: str, to_state: SessionState, ended_at: datetime, clean_seconds: int, charged: int
+        self,
+        session_id: str,
+        to_state: SessionState,
+        ended_at: datetime,
+        clean_seconds: int,
+        charged: int,
+        *,
+        settle: bool,
     ) -> Transition:
-        """LIVE → `to_state` with the meter's figures, leaving the video plane (as `cas_stop`)."""
+        """LIVE → `to_state` with the meter's figures, leaving the video plane (as `cas_stop`), and the session's
+        settlement row in the same statement: PENDING with its request in the outbox when `settle`, else
+        NOT_REQUIRED. The row copies the terms the contract is called with (the wallets stamped on the session)."""
         return self._cas(
             session_id,
             f"""
@@ -286,11 +306,22 @@ class PgSessionStore:
                        video_backend_ref = NULL, whip_url = NULL, whep_url = NULL
                 FROM sessions old
                 WHERE old.id = s.id AND s.id = %(id)s AND s.state = %(from)s
-                RETURNING lx_session_of(s) AS session, old.video_backend_ref AS old_ref
+                RETURNING lx_session_of(s) AS session, old.video_backend_ref AS old_ref, s.consumer_wallet,
+                          s.operator_wallet
             ), teardown AS (
                 INSERT INTO outbox (kind, payload)
                 SELECT %(kind)s, jsonb_build_object('uid', c.old_ref, 'sessionId', (c.session).id)
                 FROM changed c WHERE c.old_ref IS NOT NULL
+            ), settlement AS (
+                INSERT INTO settlements (session_id, status, consumer_wallet, operator_wallet, clean_seconds,
+                                         rate_per_second_micro_usdc, max_duration_seconds, amount_micro_usdc)
+                SELECT (c.session).id::uuid, CASE WHEN %(settle)s THEN %(pending)s ELSE %(not_required)s END,
+                       c.consumer_wallet, c.operator_wallet, %(clean)s, (c.session).rate_per_second_micro_usdc,
+                       (c.session).max_duration_seconds, %(charged)s
+                FROM changed c
+            ), request AS (
+                INSERT INTO outbox (kind, payload)
+                SELECT %(request)s, jsonb_build_object('sessionId', (c.session).id) FROM changed c WHERE %(settle)s
             )
             SELECT (c.session).*, {_TOKEN} FROM changed c
             """,
@@ -301,6 +332,10 @@ class PgSessionStore:
                 "clean": clean_seconds,
                 "charged": charged,
                 "kind": LIVE_INPUT_DELETE,
+                "settle": settle,
+                "pending": SettlementStatus.PENDING.value,
+                "not_required": SettlementStatus.NOT_REQUIRED.value,
+                "request": SETTLEMENT_REQUEST,
             },
         )
 

@@ -104,6 +104,17 @@ class PgWorkspaceStore:
         assert row is not None
         return row
 
+    def set_wallet(self, workspace_id: str, wallet_address: str) -> dict[str, Any] | None:
+        return (
+            connection()
+            .execute(
+                f"UPDATE workspaces w SET wallet_address = %s, updated_at = clock_timestamp() WHERE w.id = %s"
+                f" RETURNING {_WORKSPACE}",
+                (wallet_address, workspace_id),
+            )
+            .fetchone()
+        )
+
     def get_workspace(self, workspace_id: str) -> dict[str, Any] | None:
         return (
             connection().execute(f"SELECT {_WORKSPACE} FROM workspaces w WHERE w.id = %s", (workspace_id,)).fetchone()

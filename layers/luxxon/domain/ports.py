@@ -128,8 +128,19 @@ class SessionStore(Protocol):
         self, session_ids: Sequence[str], from_states: Iterable[SessionState], to_state: SessionState
     ) -> list[Transition]: ...
     def cas_end(
-        self, session_id: str, to_state: SessionState, ended_at: datetime, clean_seconds: int, charged: int
-    ) -> Transition: ...
+        self,
+        session_id: str,
+        to_state: SessionState,
+        ended_at: datetime,
+        clean_seconds: int,
+        charged: int,
+        *,
+        settle: bool,
+    ) -> Transition:
+        """LIVE → `to_state` with the meter's figures and the session's settlement row (PENDING and a request in
+        the outbox when `settle`, else NOT_REQUIRED), in one statement."""
+        ...
+
     def mark_busy(self, workspace_id: str) -> None: ...
     def release_if_idle(self, workspace_ids: Iterable[str | None]) -> None: ...
     def open_window(
@@ -177,6 +188,7 @@ class WorkspaceStore(Protocol):
         coverage_circle: tuple[float, float, float] | None,
     ) -> Row: ...
     def get_workspace(self, workspace_id: str) -> Row | None: ...
+    def set_wallet(self, workspace_id: str, wallet_address: str) -> Row | None: ...
     def coverage_is_valid(self, geojson: dict[str, Any]) -> bool: ...
     def update_workspace(
         self, workspace_id: str, name: str | None, availability: str | None, coverage_geojson: dict[str, Any] | None
@@ -228,6 +240,203 @@ class OutboxStore(Protocol):
     def mark_delivered(self, entry: Entry) -> bool: ...
     def mark_failed(self, entry: Entry, error: str, retry_in_s: int) -> bool: ...
     def prune_delivered(self, older_than_s: int) -> int: ...
+
+
+# -- settlement ---------------------------------------------------------------------------------------------------
+SETTLEMENT_REQUEST = "settlement.request"  # payload: {"sessionId": <session>}; the message the relayer takes
+
+
+class SettlementStatus(StrEnum):
+    PENDING = "PENDING"  # written with the session's end; its request is on its way to the relayer
+    SUBMITTED = "SUBMITTED"  # a transaction carrying it was sent (`tx_hash`, the latest if it was replaced)
+    CONFIRMED = "CONFIRMED"  # its Settled event is `confirmations` blocks deep
+    FAILED = "FAILED"  # the contract refused it (`failure`: the reason); it keeps its hold until resolved
+    NOT_REQUIRED = "NOT_REQUIRED"  # nothing to charge (0 clean seconds): no transaction, no hold
+
+
+OPEN_SETTLEMENTS = frozenset({SettlementStatus.PENDING, SettlementStatus.SUBMITTED})
+
+
+@dataclass(frozen=True, slots=True)
+class Fees:
+    """EIP-1559 fees of a transaction, in wei."""
+
+    max_fee_per_gas: int
+    priority_fee_per_gas: int
+
+    def replacing(self, previous: Fees) -> Fees:
+        """These fees, raised where needed to replace a pending transaction sent with `previous` (nodes require
+        both fees at least 10% higher; 12.5% + 1 wei clears every client's rule)."""
+        return Fees(
+            max(self.max_fee_per_gas, previous.max_fee_per_gas * 9 // 8 + 1),
+            max(self.priority_fee_per_gas, previous.priority_fee_per_gas * 9 // 8 + 1),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    session_id: str
+    status: SettlementStatus
+    consumer_wallet: str | None
+    operator_wallet: str | None
+    clean_seconds: int
+    rate_per_second_micro_usdc: int
+    max_duration_seconds: int
+    amount_micro_usdc: int
+    tx_hash: str | None
+    nonce: int | None
+    fees: Fees | None
+    submitted_at: datetime | None
+    attempts: int
+    block_number: int | None
+    block_hash: str | None
+    failure: str | None
+    discrepancy: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SignedTx:
+    tx_hash: str
+    raw: bytes = field(repr=False)
+    nonce: int
+    fees: Fees
+
+
+class TxStatus(StrEnum):
+    PENDING = "PENDING"  # the node holds it, not mined
+    MINED = "MINED"  # in a block, succeeded
+    REVERTED = "REVERTED"  # in a block, reverted as a whole
+    UNKNOWN = "UNKNOWN"  # the node has never seen it or dropped it
+
+
+class ChainUnavailable(Exception):
+    """The chain's JSON-RPC endpoint did not answer (or answered an error that is not about the request)."""
+
+
+class NonceTooLow(Exception):
+    """The node refused a transaction whose nonce is already used: another transaction of the key got there."""
+
+
+class SettlementChain(Protocol):
+    """The relayer's view of the chain: its key, the settlement contract, the transactions it sends."""
+
+    @property
+    def address(self) -> str: ...
+    def is_settled(self, session_id: str) -> bool: ...
+    def nonces(self) -> tuple[int, int]:
+        """(mined, pending): the key's transaction counts at the latest block and including pending ones."""
+        ...
+
+    def fees(self) -> Fees: ...
+    def sign_settle_many(self, items: Sequence[Settlement], nonce: int, fees: Fees) -> SignedTx: ...
+    def send(self, tx: SignedTx) -> None:
+        """Broadcast; a node that already has it is success. Raises NonceTooLow, ChainUnavailable."""
+        ...
+
+    def tx_status(self, tx_hash: str) -> TxStatus: ...
+    def balance_wei(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChainEvent:
+    """One event of the settlement contract. `consumer`/`operator` are the pool and the earnings it touches
+    (lowercase), `amount` the µUSDC it moves, `session_id` the session of a Settled or SettlementSkipped."""
+
+    block_number: int
+    log_index: int
+    block_hash: str
+    tx_hash: str
+    name: str
+    args: dict[str, Any]
+    session_id: str | None = None
+    consumer: str | None = None
+    operator: str | None = None
+    amount: int | None = None
+
+
+class ChainLog(Protocol):
+    """The indexer's view of the chain: blocks and the settlement contract's events."""
+
+    @property
+    def contract(self) -> str: ...
+    def head(self) -> int: ...
+    def block_hash(self, number: int) -> str | None: ...
+    def events(self, from_block: int, to_block: int) -> list[ChainEvent]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PoolState:
+    """A wallet's balances in the settlement contract at one block (µUSDC)."""
+
+    block: int
+    deposits: int
+    pending_withdrawal: int
+    withdrawal_unlocks_at: int
+    owed: int
+
+
+class WalletReader(Protocol):
+    """`eth_call` reads of the settlement contract (no web3: this runs in API handlers)."""
+
+    def pool(self, wallet: str) -> PoolState: ...
+    def head(self) -> int: ...
+
+
+class SettlementStore(Protocol):
+    def atomic(self) -> AbstractContextManager[None]: ...
+    def get(self, session_id: str) -> Settlement | None: ...
+    def get_many(self, session_ids: Sequence[str]) -> list[Settlement]: ...
+    def fail(self, session_id: str, failure: str) -> None: ...
+    # -- a send (inside `atomic`) --------------------------------------------------------------------------------
+    def lock_nonce(self, address: str) -> int:
+        """Lock the key's nonce row (created at 0) and return the next nonce this system would use."""
+        ...
+
+    def set_nonce(self, address: str, next_nonce: int) -> None: ...
+    def lock_open(self, seen: Mapping[str, str | None]) -> list[Settlement]:
+        """Lock these open settlements whose `tx_hash` is still the one seen (None: not sent) and return them."""
+        ...
+
+    def lock_submitted_with_nonce(self, nonce: int) -> list[Settlement]: ...
+    def mark_submitted(self, session_ids: Sequence[str], tx: SignedTx) -> None: ...
+    # -- the sweep -----------------------------------------------------------------------------------------------
+    def requeue_stalled(self, older_than_s: int, limit: int) -> int:
+        """Write a fresh request into the outbox for open settlements untouched that long; returns how many."""
+        ...
+
+    def reconcile(self) -> int:
+        """Flag CONFIRMED settlements whose indexed Settled event disagrees with them; returns how many are new."""
+        ...
+
+    def oldest_unsettled_s(self) -> float: ...
+    def failed_count(self) -> int: ...
+
+
+class WalletStore(Protocol):
+    """The reads behind `/wallet`: holds and the indexed event log."""
+
+    def holds(self, wallet: str) -> list[dict[str, Any]]: ...
+    def wallet_events(
+        self, contract: str, wallet: str, after: tuple[int, int] | None, limit: int
+    ) -> list[dict[str, Any]]: ...
+    def withdrawn(self, contract: str, wallet: str) -> int: ...
+    def indexed_head(self, contract: str) -> int | None: ...
+
+
+class ChainIndexStore(Protocol):
+    def atomic(self) -> AbstractContextManager[None]: ...
+    def recent_blocks(self, contract: str, limit: int) -> list[tuple[int, str]]:
+        """The newest blocks read (number, hash), newest first."""
+        ...
+
+    def record(self, contract: str, events: Sequence[ChainEvent], block: tuple[int, str], keep_blocks: int) -> None:
+        """Store the events, confirm/fail the settlements they name, and advance the cursor to `block`."""
+        ...
+
+    def rewind(self, contract: str, to_block: int) -> int:
+        """Forget everything read after `to_block` (a reorg): events, blocks, and the confirmations they made."""
+        ...
 
 
 # -- the video edge -----------------------------------------------------------------------------------------------

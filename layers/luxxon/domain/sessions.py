@@ -430,7 +430,15 @@ class SessionService:
             session.rate_per_second_micro_usdc,
             session.max_duration_seconds,
         )
-        ended = self.store.cas_end(session.id, to_state, locked.now, bill.clean_seconds, bill.charged_micro_usdc)
+        # Settled on chain only when something is charged; a session with 0 clean seconds is NOT_REQUIRED.
+        ended = self.store.cas_end(
+            session.id,
+            to_state,
+            locked.now,
+            bill.clean_seconds,
+            bill.charged_micro_usdc,
+            settle=bill.charged_micro_usdc > 0,
+        )
         self.store.release_if_idle([session.operator_workspace_id])
         return ended
 
@@ -447,7 +455,8 @@ class SessionService:
         return f"luxxon:{self.settings.stage}:{session_id}"
 
     def _teardown(self, session_ids: Iterable[str]) -> None:
-        """Deliver the teardown the transition wrote to the outbox; what fails now, the sweep retries."""
+        """Deliver what the transition wrote to the outbox (the live input's teardown, the settlement request);
+        what fails now, the sweep retries."""
         ids = list(session_ids)
         if self._outbox is not None and ids:
             try:

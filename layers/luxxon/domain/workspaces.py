@@ -109,6 +109,15 @@ class WorkspaceService:
         token = row.pop("token")
         return Written(key_dto(row), token)
 
+    def attach_wallet(self, workspace_id: str, wallet_address: str) -> LxWorkspaceDto:
+        """Operator tooling (the admin CLI): set the workspace's wallet. No API route does this: attaching a wallet
+        needs proof that the workspace owns it (wallet sign-in). Sessions already created keep the wallet stamped
+        on them."""
+        row = self.store.set_wallet(workspace_id, wallet_address)
+        if row is None:
+            raise LookupError(f"no workspace {workspace_id}")
+        return workspace_dto(row)
+
     def bootstrap(
         self,
         name: str,

@@ -21,28 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from luxxon.chain.devnet import CHAIN_ID, DEPLOYER, MNEMONIC, RELAYER, DevAccount
+
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 HOST = "127.0.0.1"
-CHAIN_ID = 31337
 HARDFORK = "prague"  # the contracts are compiled for cancun; prague runs them and is what mainnet runs
-MNEMONIC = "test test test test test test test test test test test junk"
 ACCOUNTS = 10
 START_TIMEOUT_S = 30.0
 
-
-@dataclass(frozen=True)
-class DevAccount:
-    address: str
-    key: str
-
-
-# anvil's accounts 0 and 1 for MNEMONIC.
-DEPLOYER = DevAccount(
-    "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-)
-RELAYER = DevAccount(
-    "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
-)
 
 _PLATFORMS = {
     ("linux", "x86_64"): "linux-amd64",

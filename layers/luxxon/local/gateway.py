@@ -56,9 +56,11 @@ def _configure(env: dict[str, str]) -> None:
 
 
 def invoke(module: str, event: dict[str, Any]) -> dict[str, Any]:
-    """Runs inside a worker: the Lambda runtime's job (import once, then call the handler)."""
+    """Runs inside a worker: the Lambda runtime's job (import once, then call the handler). An API Gateway event
+    carries its request id; another (an SQS batch) gets a fresh one."""
     handler = import_module(module).lambda_handler
-    context = LambdaContext(function_name=module, aws_request_id=event["requestContext"]["requestId"])
+    request_id = event.get("requestContext", {}).get("requestId") or str(uuid.uuid4())
+    context = LambdaContext(function_name=module, aws_request_id=request_id)
     return handler(event, context)
 
 

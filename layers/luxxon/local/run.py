@@ -6,11 +6,14 @@
 - a local EVM (anvil, from the npm package in layers/contracts) with TestUSDC and LuxxonSettlement deployed,
 - the decoder service (the Fargate container's code),
 - the API gateway (HTTP → API Gateway proxy events → the handler modules of the route table),
+- SQS (moto's server) with the settlement queue and its dead-letter queue, a poller feeding the relayer Lambda's
+  handler (Lambda's event source mapping) and the chain indexer every second,
 - the scheduler that invokes the sweep Lambda every 30 s (EventBridge's job in AWS).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -19,18 +22,22 @@ import socket
 import subprocess
 import sys
 import threading
+from functools import partial
 from pathlib import Path
 from typing import IO
 
 from luxxon.db import server as db_server
-from luxxon.local import database, gateway
+from luxxon.local import database, gateway, settlement
 
 HOST = os.environ.get("LX_HOST", "127.0.0.1")
 PORT = int(os.environ.get("LX_PORT", "8080"))
 EDGE_PORT = int(os.environ.get("LX_EDGE_PORT", "8787"))
 CHAIN_PORT = int(os.environ.get("LX_CHAIN_PORT", "8545"))
 WORKERS = int(os.environ.get("LX_GATEWAY_WORKERS", "8"))
+SQS_PORT = int(os.environ.get("LX_SQS_PORT", "9324"))
 SWEEP_EVERY_S = float(os.environ.get("LX_SWEEP_EVERY_S", "30"))
+INDEX_EVERY_S = 1.0
+CONFIRMATIONS = 2  # a settlement is CONFIRMED two one-second blocks after it is mined
 
 
 def _listening(port: int) -> bool:
@@ -89,6 +96,14 @@ def main() -> int:
 
     anvil = start_anvil(CHAIN_PORT, block_time=1)
     chain = deploy_local(anvil.rpc_url)
+    (Path.cwd() / ".local").mkdir(exist_ok=True)
+    (Path.cwd() / ".local" / "chain.json").write_text(
+        json.dumps({"rpcUrl": anvil.rpc_url, "token": chain.token, "settlement": chain.settlement}, indent=2)
+    )
+    sqs_server = settlement.start_sqs(SQS_PORT)
+    sqs_endpoint = f"http://127.0.0.1:{SQS_PORT}"
+    os.environ.update(settlement.AWS_ENV)
+    queue_url = settlement.create_queues(settlement.client(sqs_endpoint))
     edge_token, webhook_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
     api_base = f"http://{HOST}:{PORT}/api/v1"
     edge_api = f"http://127.0.0.1:{EDGE_PORT}/client/v4"
@@ -108,6 +123,12 @@ def main() -> int:
         "LX_CHAIN_RPC_URL": anvil.rpc_url,
         "LX_CHAIN_TOKEN_ADDRESS": chain.token,
         "LX_CHAIN_SETTLEMENT_ADDRESS": chain.settlement,
+        "LX_CHAIN_START_BLOCK": str(chain.settlement_block),
+        "LX_CHAIN_CONFIRMATIONS": str(CONFIRMATIONS),
+        "LX_RELAYER_KEY": chain.relayer.key,
+        "LX_SETTLEMENT_QUEUE_URL": queue_url,
+        "AWS_ENDPOINT_URL_SQS": sqs_endpoint,
+        **settlement.AWS_ENV,
     }
     os.environ.update(env)  # the gateway's workers (the "Lambdas") inherit it
     children = [_child(["-m", "luxxon.local.edge"], env, ready="edge listening on")]
@@ -116,6 +137,15 @@ def main() -> int:
     server = gateway.serve(HOST, PORT, WORKERS)
     stop = threading.Event()
     threading.Thread(target=_sweep_forever, args=(server, stop), daemon=True).start()
+    # The relayer and the indexer run in the gateway's worker processes, as Lambdas would (web3 loads only there).
+    poller = settlement.SqsPoller(
+        settlement.client(sqs_endpoint),
+        queue_url,
+        lambda event: server.run(gateway.invoke, "functions.relayer.handler", event, timeout=60),
+    )
+    threading.Thread(target=poller.run, args=(stop,), daemon=True).start()
+    index = partial(server.run, gateway.invoke_scheduled, "functions.indexer.handler", timeout=60)
+    threading.Thread(target=settlement.every, args=(INDEX_EVERY_S, index, stop, "indexer"), daemon=True).start()
     print(
         f"""
 Luxxon is up.
@@ -125,9 +155,10 @@ Luxxon is up.
   Database     {db_server.with_dbname(url, database.database_name())}
   Local EVM    anvil, a block a second; the settlement contracts deployed:
 {_indent(str(chain))}
+  SQS          {sqs_endpoint} (moto): {queue_url} → the relayer; the indexer every second
 
-Create a consumer and a supplier (each prints its API key once):
-  .venv/bin/python -m luxxon.admin create-workspace --name consumer --roles CONSUMER
+Create a consumer with 2 test USDC in its pool, and a supplier (each prints its API key once and its wallet):
+  .venv/bin/python -m luxxon.admin create-workspace --name consumer --roles CONSUMER --fund 2
   .venv/bin/python -m luxxon.admin create-workspace --name supplier --roles SUPPLIER \\
       --availability ONLINE --coverage 4.71,-74.07,5000
 
@@ -154,6 +185,7 @@ Ctrl-C stops everything.""",
             except subprocess.TimeoutExpired:
                 child.kill()
         anvil.stop()
+        sqs_server.terminate()
     return 0
 
 

@@ -1,0 +1,132 @@
+"""The money views: a session's settlement (`GET /settlements/{sessionId}`) and a workspace's wallet (`GET /wallet`).
+
+Holds follow DESIGN.md ("Money plane"), the one definition the credit check and settlement also use: a session holds
+its `holdMicroUsdc` against its consumer wallet from creation until it ends, an ended one its `chargedMicroUsdc`
+until its settlement is CONFIRMED (a FAILED one keeps holding), and nothing otherwise.
+Available = deposits(wallet) − pending withdrawal − Σ holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+
+from luxxon.domain.ports import (
+    ChainUnavailable,
+    Principal,
+    SessionStore,
+    SettlementStore,
+    WalletReader,
+    WalletStore,
+)
+from luxxon.domain.sessions import parse_session_id
+from luxxon.errors import ErrorCode, LxError, invalid_input, session_not_found
+from luxxon.models.base import iso_ms
+from luxxon.models.settlements import LxSettlementDto, LxWalletDto, LxWalletEventDto, LxWalletHoldDto
+
+
+def encode_cursor(block: int, log_index: int) -> str:
+    return base64.urlsafe_b64encode(f"{block}:{log_index}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        block, _, index = raw.partition(":")
+        return int(block), int(index)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise invalid_input("cursor") from None
+
+
+class MoneyViews:
+    def __init__(
+        self,
+        sessions: SessionStore,
+        settlements: SettlementStore,
+        wallets: WalletStore,
+        wallet_of: Callable[[str], str | None],
+        reader: Callable[[], WalletReader],
+        contract: Callable[[], str],
+    ) -> None:
+        self.sessions = sessions
+        self.settlements = settlements
+        self.wallets = wallets
+        self.wallet_of = wallet_of
+        self.reader = reader
+        self.contract = contract
+
+    def settlement(self, principal: Principal, session_id: str) -> LxSettlementDto:
+        """The two parties only; to anyone else the session does not exist."""
+        session = self.sessions.get(parse_session_id(session_id))
+        if session is None or not session.is_party(principal.workspace_id):
+            raise session_not_found()
+        row = self.settlements.get(session.id)
+        if row is None:
+            raise LxError(ErrorCode.SETTLEMENT_NOT_FOUND, "settlement:notFound")
+        confirmations = None
+        if row.block_number is not None:
+            try:
+                confirmations = max(0, self.reader().head() - row.block_number + 1)
+            except ChainUnavailable:
+                confirmations = None  # the database's view still answers
+        return LxSettlementDto(
+            sessionId=row.session_id,
+            status=row.status.value,
+            txHash=row.tx_hash,
+            blockNumber=row.block_number,
+            confirmations=confirmations,
+            consumerWallet=row.consumer_wallet,
+            operatorWallet=row.operator_wallet,
+            cleanSeconds=row.clean_seconds,
+            ratePerSecondMicroUsdc=str(row.rate_per_second_micro_usdc),
+            amountMicroUsdc=str(row.amount_micro_usdc),
+            failure=row.failure,
+            attempts=row.attempts,
+            updatedAt=iso_ms(row.updated_at) or "",
+        )
+
+    def wallet(self, principal: Principal, cursor: str | None, limit: int) -> LxWalletDto:
+        after = decode_cursor(cursor) if cursor else None
+        address = self.wallet_of(principal.workspace_id)
+        if address is None:
+            raise LxError(ErrorCode.NO_WALLET, "wallet:none")
+        try:
+            pool = self.reader().pool(address)
+        except ChainUnavailable:
+            raise LxError(ErrorCode.CHAIN_UNAVAILABLE, "chain:unreachable") from None
+        holds = self.wallets.holds(address)
+        held = sum(int(h["amount"]) for h in holds)
+        contract = self.contract()
+        rows = self.wallets.wallet_events(contract, address, after, limit + 1)
+        page = rows[:limit]
+        next_cursor = encode_cursor(page[-1]["block_number"], page[-1]["log_index"]) if len(rows) > limit else None
+        return LxWalletDto(
+            address=address,
+            block=pool.block,
+            depositsMicroUsdc=str(pool.deposits),
+            pendingWithdrawalMicroUsdc=str(pool.pending_withdrawal),
+            withdrawalUnlocksAt=pool.withdrawal_unlocks_at or None,
+            holdsMicroUsdc=str(held),
+            availableMicroUsdc=str(max(0, pool.deposits - pool.pending_withdrawal - held)),
+            holds=[
+                LxWalletHoldDto(sessionId=h["session_id"], state=h["state"], amountMicroUsdc=str(h["amount"]))
+                for h in holds
+            ],
+            owedMicroUsdc=str(pool.owed),
+            withdrawnMicroUsdc=str(self.wallets.withdrawn(contract, address)),
+            indexedBlock=self.wallets.indexed_head(contract),
+            events=[
+                LxWalletEventDto(
+                    name=e["event_name"],
+                    blockNumber=e["block_number"],
+                    logIndex=e["log_index"],
+                    txHash=e["tx_hash"],
+                    sessionId=str(e["session_id"]) if e["session_id"] else None,
+                    amountMicroUsdc=None if e["amount"] is None else str(int(e["amount"])),
+                    args=e["args"],
+                )
+                for e in page
+            ],
+            nextCursor=next_cursor,
+        )
