@@ -4,6 +4,9 @@ Context (cdk.json or `-c key=value`):
     stage        dev | prod (default dev); the stack is `Luxxon-<stage>`
     frame_store  s3 | redis (default: the stage's choice in infra/constants.py)
     alarm_email  an address subscribed to the alarm topic (optional)
+    settlement_address      the stage's deployed LuxxonSettlement (default: infra/constants.py's STAGES; while
+                            neither has one, synth warns and nothing settles)
+    settlement_start_block  the block it was deployed in, where the indexer starts (default: STAGES)
 The stack is environment-agnostic: account and region come from the AWS CLI profile at deploy time, so synth
 needs no credentials.
 """
@@ -21,6 +24,8 @@ def build(app: App) -> LuxxonStack:
     settings = stage_settings(
         app.node.try_get_context("stage") or "dev",
         app.node.try_get_context("frame_store") or None,
+        app.node.try_get_context("settlement_address") or None,
+        app.node.try_get_context("settlement_start_block"),
     )
     stack = LuxxonStack(
         app,

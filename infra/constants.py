@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, cast
@@ -38,10 +39,15 @@ REDIS_PORT = 6379
 # Handlers outside the route table (the route table owns every API handler).
 MIGRATIONS_HANDLER = "runtime.migrations.on_event"  # infra/runtime/migrations.py
 SWEEP_HANDLER = "functions.sweep.handler.lambda_handler"
-RELAYER_HANDLER = "functions.settlement.relayer.lambda_handler"  # lands with the settlement issue
+RELAYER_HANDLER = "functions.relayer.handler.lambda_handler"  # SQS batches of settlement requests -> settleFromPool
+INDEXER_HANDLER = "functions.indexer.handler.lambda_handler"  # every minute: the contract's events -> the database
 
 # Custom CloudWatch metrics the code publishes through Powertools Metrics (EMF, dimension service=luxxon).
 DECODER_BACKLOG_METRIC = "DecoderBacklog"  # sessions accepted and waiting for a decoder to attach (gauge)
+RELAYER_BALANCE_METRIC = "RelayerGasBalanceEth"  # the relayer wallet's gas balance in ETH, after each batch (gauge)
+OLDEST_UNSETTLED_METRIC = "OldestUnsettledSeconds"  # age of the oldest ENDED session not yet settled (gauge, sweep)
+SETTLEMENTS_FAILED_METRIC = "SettlementsFailed"  # settlements that reached FAILED (count, sweep)
+SETTLEMENT_DISCREPANCIES_METRIC = "SettlementDiscrepancies"  # chain and database disagree (count, sweep)
 
 # Environment variable names the code reads (luxxon.config, prefix LX_).
 ENV_STAGE = "LX_STAGE"
@@ -49,7 +55,11 @@ ENV_DATABASE_SECRET_ARN = "LX_DATABASE_SECRET_ARN"
 ENV_DATABASE_HOST = "LX_DATABASE_HOST"  # the RDS Proxy endpoint; the secret's `host` is the cluster writer
 ENV_CLOUDFLARE_SECRET_ARN = "LX_CLOUDFLARE_SECRET_ARN"  # {"accountId": ..., "apiToken": ...} (adapters.video)
 ENV_WEBHOOK_SECRET_ARN = "LX_STREAM_WEBHOOK_SECRET_ARN"  # plain string: the webhook signing secret
-ENV_CHAIN_SECRET_ARN = "LX_CHAIN_SECRET_ARN"  # {"rpcUrl": ..., "relayerPrivateKey": ..., "settlementAddress": ...}
+ENV_CHAIN_SECRET_ARN = "LX_CHAIN_SECRET_ARN"  # {"rpcUrl": ...} (the JSON-RPC URL often carries a provider key)
+ENV_RELAYER_KEY_SECRET_ARN = "LX_RELAYER_KEY_SECRET_ARN"  # plain string: the relayer's 0x private key
+ENV_CHAIN_SETTLEMENT_ADDRESS = "LX_CHAIN_SETTLEMENT_ADDRESS"  # the LuxxonSettlement contract
+ENV_CHAIN_CONFIRMATIONS = "LX_CHAIN_CONFIRMATIONS"  # blocks that make a Settled event final
+ENV_CHAIN_START_BLOCK = "LX_CHAIN_START_BLOCK"  # the indexer's first block (the contract's deployment block)
 ENV_FRAME_STORE = "LX_FRAME_STORE"  # "s3" | "redis"
 ENV_FRAMES_BUCKET = "LX_FRAMES_BUCKET"
 FRAMES_PREFIX = "frames/"  # S3 keys frames/<session id>.jpg (luxxon.adapters.frames.S3FrameStore)
@@ -82,6 +92,14 @@ class StageSettings:
     decoder_max_tasks: int
     redis_node_type: str
     redis_replicas: int
+    # LuxxonSettlement on the stage's chain, known once deployed (`python -m luxxon.chain.deploy`): write it here or
+    # pass it as context (`stage_settings`). Until then None: LX_CHAIN_SETTLEMENT_ADDRESS stays unset, so the relayer
+    # and the chain reads refuse to run (errors, alarms) instead of sending transactions to an address with no code,
+    # and synth warns.
+    settlement_address: str | None
+    chain_start_block: int  # the contract's deployment block: the indexer has nothing to read before it
+    chain_confirmations: int  # a Settled event is final once this many blocks include it (reorg depth we accept)
+    relayer_min_balance_eth: float  # alarm when the relayer's gas balance drops under this
 
     @property
     def stack_name(self) -> str:
@@ -111,6 +129,10 @@ STAGES: dict[str, StageSettings] = {
         decoder_max_tasks=4,
         redis_node_type="cache.t4g.micro",
         redis_replicas=0,
+        settlement_address=None,
+        chain_start_block=0,
+        chain_confirmations=3,
+        relayer_min_balance_eth=0.001,  # testnet gas comes from faucets a little at a time
     ),
     "prod": StageSettings(
         name="prod",
@@ -131,17 +153,36 @@ STAGES: dict[str, StageSettings] = {
         decoder_max_tasks=20,
         redis_node_type="cache.t4g.small",
         redis_replicas=1,
+        settlement_address=None,
+        chain_start_block=0,
+        chain_confirmations=10,
+        relayer_min_balance_eth=0.005,  # hundreds of settlements on Base: days of runway to refill
     ),
 }
 
 
-def stage_settings(stage: str, frame_store: str | None = None) -> StageSettings:
-    """The settings of a stage, with the frames store overridable from context (`-c frame_store=redis`)."""
+def stage_settings(
+    stage: str,
+    frame_store: str | None = None,
+    settlement_address: str | None = None,
+    settlement_start_block: str | int | None = None,
+) -> StageSettings:
+    """The settings of a stage, with context overrides: the frames store (`-c frame_store=redis`) and the deployed
+    settlement contract (`-c settlement_address=0x... -c settlement_start_block=N`) where STAGES does not know it."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; expected one of {sorted(STAGES)}")
     settings = STAGES[stage]
-    if frame_store is None:
-        return settings
-    if frame_store not in ("s3", "redis"):
-        raise ValueError(f"unknown frame_store {frame_store!r}; expected 's3' or 'redis'")
-    return replace(settings, frame_store=cast(FrameStoreKind, frame_store))
+    if frame_store is not None:
+        if frame_store not in ("s3", "redis"):
+            raise ValueError(f"unknown frame_store {frame_store!r}; expected 's3' or 'redis'")
+        settings = replace(settings, frame_store=cast(FrameStoreKind, frame_store))
+    if settlement_address is not None:
+        if not re.fullmatch(r"0x[0-9a-fA-F]{40}", settlement_address):
+            raise ValueError(f"settlement_address {settlement_address!r} is not a 0x-prefixed 20-byte address")
+        settings = replace(settings, settlement_address=settlement_address)
+    if settlement_start_block is not None:
+        block = int(settlement_start_block)
+        if block < 0:
+            raise ValueError(f"settlement_start_block {block} is negative")
+        settings = replace(settings, chain_start_block=block)
+    return settings

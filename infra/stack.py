@@ -14,15 +14,17 @@ from infra.constructs.database import Database
 from infra.constructs.decoder import Decoder
 from infra.constructs.frames import FramesStore
 from infra.constructs.functions import FunctionFactory
+from infra.constructs.indexer import Indexer
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.network import Network
 from infra.constructs.platform import Capability, Platform
 from infra.constructs.secrets import ExternalSecrets
+from infra.constructs.settlement import Settlement
 from infra.constructs.sweep import Sweep
 
-# The capabilities, in order. Adding one is one entry: `Settlement` (infra/constructs/settlement.py, after every
-# capability that sends to its queue) is ready for its handler.
-CAPABILITIES: tuple[Capability, ...] = (Api, Decoder, Sweep)
+# The capabilities, in order; adding one is one entry. Settlement comes after every capability that sends to its queue
+# (the API, the sweep): it grants them the queue when it is built.
+CAPABILITIES: tuple[Capability, ...] = (Api, Decoder, Sweep, Settlement, Indexer)
 
 
 class LuxxonStack(Stack):

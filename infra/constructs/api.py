@@ -3,9 +3,9 @@
 Adding an endpoint is a handler module + a row in luxxon.routes: nothing here changes. Each function is granted
 exactly what its row declares in `needs` (GRANTS below) and nothing else: DATABASE the proxy path and the database
 secret, VIDEO the Cloudflare Stream secret, WEBHOOK_SECRET the webhook signing secret, FRAMES read access to the
-frames store. Only code that reaches the database or Redis is attached to the VPC; /health and the docs run outside
-it with no grant at all. Routes that can tear video down (VIDEO) write outbox rows, so they are the API's outbox
-writers (the settlement capability grants those its queue).
+frames store, CHAIN the RPC URL and the settlement contract's address, SETTLEMENT sending to the settlement queue
+(granted by the settlement capability, which is built after the API). Only code that reaches the database or Redis is
+attached to the VPC; /health and the docs run outside it with no grant at all.
 
 Every function runs with SnapStart: API Gateway invokes (and may invoke only) its `live` alias, which each deploy
 moves to the version it publishes.
@@ -28,7 +28,7 @@ from infra import constants as c
 from infra.constructs.common import Consumer, acknowledge, log_retention, managed_policy_finding
 from infra.constructs.platform import Platform
 from infra.gateway_responses import add_gateway_responses
-from luxxon.routes import API_PREFIX, DATABASE, FRAMES, ROUTES, VIDEO, WEBHOOK_SECRET, Route
+from luxxon.routes import API_PREFIX, CHAIN, DATABASE, FRAMES, ROUTES, SETTLEMENT, VIDEO, WEBHOOK_SECRET, Route
 
 # What each need of a route row grants its function.
 GRANTS: dict[str, Callable[[Platform, Consumer], None]] = {
@@ -36,11 +36,11 @@ GRANTS: dict[str, Callable[[Platform, Consumer], None]] = {
     VIDEO: lambda platform, consumer: platform.secrets.grant_cloudflare(consumer),
     WEBHOOK_SECRET: lambda platform, consumer: platform.secrets.grant_webhook(consumer),
     FRAMES: lambda platform, consumer: platform.frames.grant_read(consumer),
+    CHAIN: lambda platform, consumer: platform.read_chain(consumer),
+    SETTLEMENT: lambda platform, consumer: platform.settlement_senders.append(consumer),
 }
 # Needs that reach a store inside the VPC (the RDS Proxy, ElastiCache); S3 would not need it, Redis does.
 IN_VPC = frozenset({DATABASE, FRAMES})
-# Needs whose code writes outbox rows (a transition that stops video queues the live-input teardown).
-OUTBOX = frozenset({VIDEO})
 
 # Access log: one JSON object per request.
 ACCESS_LOG_FORMAT = {
@@ -120,8 +120,6 @@ class Api(Construct):
             consumer = Consumer.of_function(function)
             for need in sorted(route.needs):
                 GRANTS[need](platform, consumer)
-            if route.needs & OUTBOX:
-                platform.outbox_writers.append(consumer)
             alias = platform.functions.live_alias(function)
             self.rest_api.root.resource_for_path(route.path).add_method(
                 route.method,

@@ -1,5 +1,5 @@
 """What every construct uses and no construct owns: the consumer a grant goes to, cdk-nag acknowledgements, log
-retention.
+retention, the every-minute schedule.
 
 This module imports no construct, so any construct may import it without closing a cycle: the import graph of
 `infra` stays acyclic (TYPE_CHECKING imports included).
@@ -11,8 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -70,3 +72,15 @@ def managed_policy_finding(name: str) -> str:
 def log_retention(settings: StageSettings) -> logs.RetentionDays:
     """The stage's log retention as CDK's enum (every log group of the stack uses it)."""
     return _RETENTION[settings.log_retention_days]
+
+
+def every_minute(scope: Construct, function: lambda_.Function, description: str) -> events.Rule:
+    """An EventBridge rule invoking `function` every minute. A missed tick is covered by the next one: no retries, no
+    stale events."""
+    return events.Rule(
+        scope,
+        "EveryMinute",
+        description=description,
+        schedule=events.Schedule.rate(Duration.minutes(1)),
+        targets=[targets.LambdaFunction(function, retry_attempts=0, max_event_age=Duration.minutes(1))],
+    )

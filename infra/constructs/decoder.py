@@ -18,6 +18,7 @@ from constructs import Construct
 
 from infra import constants as c
 from infra.constructs.common import Consumer, acknowledge, log_retention
+from infra.constructs.monitoring import service_metric
 from infra.constructs.platform import Platform
 
 # The Docker build context is the repo root; only what the Dockerfile copies goes in (and into the asset hash).
@@ -35,13 +36,7 @@ CPU_TARGET_PERCENT = 60
 
 
 def decoder_backlog() -> cloudwatch.Metric:
-    return cloudwatch.Metric(
-        namespace=c.METRICS_NAMESPACE,
-        metric_name=c.DECODER_BACKLOG_METRIC,
-        dimensions_map={"service": c.SERVICE_NAME},
-        statistic="Maximum",
-        period=Duration.minutes(1),
-    )
+    return service_metric(c.DECODER_BACKLOG_METRIC, statistic="Maximum", period=Duration.minutes(1))
 
 
 class Decoder(Construct):

@@ -1,13 +1,14 @@
 """The shared function builder: the one place that holds a Lambda's defaults.
 
-Runtime, architecture, memory, timeout, X-Ray, a log group with the stage's retention, the shared layer, Powertools'
-environment, and (for code that reaches the database or Redis) the VPC and a security group; code that reaches
-neither runs outside the VPC, with no network interface, no security group and no VPC-access policy. Each function gets
-its own role holding only what it is granted: write to its own log group, the VPC ENI actions (one shared managed
-policy, VPC functions only), X-Ray (added by CDK), then whatever the capability grants it.
+Runtime, architecture, memory, timeout, X-Ray, a log group with the stage's retention, the shared layer (plus the
+chain layer for the code that settles or indexes on chain: web3 is ~40 MB and ~0.5 s of import the API never pays),
+Powertools' environment, and (for code that reaches the database or Redis) the VPC and a security group; code that
+reaches neither runs outside the VPC, with no network interface, no security group and no VPC-access policy. Each
+function gets its own role holding only what it is granted: write to its own log group, the VPC ENI actions (one
+shared managed policy, VPC functions only), X-Ray (added by CDK), then whatever the capability grants it.
 
 SnapStart (`snap_start=True`, the API functions): Lambda initializes a published version once and resumes new
-sandboxes from its snapshot. Every deploy that changes a function (its code, configuration or the shared layer)
+sandboxes from its snapshot. Every deploy that changes a function (its code, configuration or a layer)
 publishes a new version, the `live` alias moves to it, and callers invoke the alias. SnapStart excludes provisioned
 concurrency, EFS and /tmp above 512 MB: this builder uses none of them.
 """
@@ -22,7 +23,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra import constants as c
-from infra.bundling import layer_code, layer_hash, package_code
+from infra.bundling import chain_layer_code, chain_layer_hash, layer_code, layer_hash, package_code
 from infra.constructs.common import acknowledge, log_retention
 from infra.constructs.network import Network
 
@@ -40,6 +41,7 @@ class FunctionFactory(Construct):
         # A new layer must publish new versions of the functions using it: the version hash covers the function's
         # own properties, where the layer is only a stable reference.
         self.layer_hash = layer_hash()
+        self._layer_removal = RemovalPolicy.RETAIN if settings.protect_data else RemovalPolicy.DESTROY
         self.layer = lambda_.LayerVersion(
             self,
             "SharedLayer",
@@ -47,8 +49,9 @@ class FunctionFactory(Construct):
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
             description="luxxon shared package and its runtime dependencies",
-            removal_policy=RemovalPolicy.RETAIN if settings.protect_data else RemovalPolicy.DESTROY,
+            removal_policy=self._layer_removal,
         )
+        self._chain_layer: tuple[lambda_.LayerVersion, str] | None = None
         self.code = package_code(c.FUNCTIONS_DIR)
         self.security_group = self.new_security_group(self, "SecurityGroup", "Lambda functions of the API")
         self.vpc_access = iam.ManagedPolicy(
@@ -86,8 +89,28 @@ class FunctionFactory(Construct):
             description=f"{purpose}: HTTPS out, data stores by grant",
             allow_all_outbound=False,
         )
-        group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS: AWS APIs and Cloudflare Stream via NAT")
+        group.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS via NAT: AWS APIs, Cloudflare Stream, the chain's RPC"
+        )
         return group
+
+    @property
+    def chain_layer(self) -> tuple[lambda_.LayerVersion, str]:
+        """The chain layer and its content hash, built with the first function that asks for it (a stack with no
+        chain function has no web3 asset to bundle)."""
+        if self._chain_layer is None:
+            content_hash = chain_layer_hash()
+            layer = lambda_.LayerVersion(
+                self,
+                "ChainLayer",
+                code=chain_layer_code(content_hash),
+                compatible_runtimes=[RUNTIME],
+                compatible_architectures=[ARCHITECTURE],
+                description="web3 and eth-account with their dependencies beyond the shared layer",
+                removal_policy=self._layer_removal,
+            )
+            self._chain_layer = (layer, content_hash)
+        return self._chain_layer
 
     def function(
         self,
@@ -102,10 +125,12 @@ class FunctionFactory(Construct):
         in_vpc: bool = True,
         security_group: ec2.ISecurityGroup | None = None,
         snap_start: bool = False,
+        chain: bool = False,
         environment: dict[str, str] | None = None,
     ) -> lambda_.Function:
         """A function with the defaults. `in_vpc=False`: no VPC attachment at all (code that reaches neither the
-        database nor Redis); `snap_start=True`: SnapStart on published versions (put `live_alias` in front)."""
+        database nor Redis); `snap_start=True`: SnapStart on published versions (put `live_alias` in front);
+        `chain=True`: the chain layer (web3) on top of the shared one."""
         if security_group is not None and not in_vpc:
             raise ValueError(f"{construct_id}: a security group needs the VPC")
         log_group = logs.LogGroup(
@@ -124,6 +149,7 @@ class FunctionFactory(Construct):
         # The version a deploy replaces is deleted once the deploy succeeds: a SnapStart version keeps its snapshot
         # cached (and billed) while it is active, and nothing invokes an old one.
         versions = lambda_.VersionOptions(removal_policy=RemovalPolicy.DESTROY) if snap_start else None
+        layers = [(self.layer, self.layer_hash), *([self.chain_layer] if chain else [])]
         function = lambda_.Function(
             scope,
             construct_id,
@@ -132,7 +158,7 @@ class FunctionFactory(Construct):
             architecture=ARCHITECTURE,
             handler=handler,
             code=code or self.code,
-            layers=[self.layer],
+            layers=[layer for layer, _ in layers],
             memory_size=memory_mb or self.settings.function_memory_mb,
             timeout=timeout,
             tracing=lambda_.Tracing.ACTIVE,
@@ -152,7 +178,7 @@ class FunctionFactory(Construct):
             },
         )
         if snap_start:
-            function.invalidate_version_based_on(self.layer_hash)
+            function.invalidate_version_based_on("".join(content_hash for _, content_hash in layers))
         log_group.grant_write(role)
         acknowledge(
             role,

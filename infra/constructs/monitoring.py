@@ -18,6 +18,18 @@ from infra import constants as c
 
 API_5XX_RATE = 0.05  # more than 5 % of requests answered 5xx over 5 minutes, twice in a row
 DECODER_LAG_MINUTES = 5  # a session waited this long for a decoder
+SETTLEMENT_STALL_SECONDS = 900  # an ENDED session unsettled this long: the relayer or the chain is stuck
+
+
+def service_metric(name: str, *, statistic: str, period: Duration) -> cloudwatch.Metric:
+    """A custom metric the code publishes with Powertools Metrics (namespace Luxxon, dimension service=luxxon)."""
+    return cloudwatch.Metric(
+        namespace=c.METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": c.SERVICE_NAME},
+        statistic=statistic,
+        period=period,
+    )
 
 
 class Monitoring(Construct):
@@ -53,7 +65,10 @@ class Monitoring(Construct):
         description: str,
         evaluation_periods: int = 1,
         datapoints_to_alarm: int | None = None,
+        below: bool = False,
+        missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
     ) -> cloudwatch.Alarm:
+        """An alarm notifying the topic when `metric` reaches `threshold` (or, `below=True`, falls under it)."""
         alarm = cloudwatch.Alarm(
             scope,
             construct_id,
@@ -61,8 +76,10 @@ class Monitoring(Construct):
             threshold=threshold,
             evaluation_periods=evaluation_periods,
             datapoints_to_alarm=datapoints_to_alarm,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
+            if below
+            else cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=missing,
             alarm_description=description,
         )
         alarm.add_alarm_action(self.action)
@@ -113,3 +130,40 @@ class Monitoring(Construct):
             threshold=1,
             description=f"{name}: messages in the dead-letter queue",
         )
+
+    def watch_settlement(self, scope: Construct, *, min_relayer_balance_eth: float) -> None:
+        """The money plane: the relayer can pay for gas, ended sessions get settled, and what settles on chain is what
+        the database charged."""
+        self.alarm(
+            scope,
+            "RelayerGasAlarm",
+            metric=service_metric(c.RELAYER_BALANCE_METRIC, statistic="Minimum", period=Duration.minutes(5)),
+            threshold=min_relayer_balance_eth,
+            below=True,
+            # Published after each batch only: no batch says nothing new, so the alarm keeps its state until a
+            # batch shows the balance refilled.
+            missing=cloudwatch.TreatMissingData.IGNORE,
+            description=f"Relayer: gas balance under {min_relayer_balance_eth} ETH; refill the relayer wallet",
+        )
+        self.alarm(
+            scope,
+            "SettlementStallAlarm",
+            metric=service_metric(c.OLDEST_UNSETTLED_METRIC, statistic="Maximum", period=Duration.minutes(5)),
+            threshold=SETTLEMENT_STALL_SECONDS,
+            description=f"Settlement: an ended session has waited over {SETTLEMENT_STALL_SECONDS} s to be settled",
+        )
+        for construct_id, metric_name, what in (
+            ("SettlementsFailedAlarm", c.SETTLEMENTS_FAILED_METRIC, "settlements reached FAILED"),
+            (
+                "SettlementDiscrepanciesAlarm",
+                c.SETTLEMENT_DISCREPANCIES_METRIC,
+                "on-chain settlements disagree with the database",
+            ),
+        ):
+            self.alarm(
+                scope,
+                construct_id,
+                metric=service_metric(metric_name, statistic="Sum", period=Duration.minutes(5)),
+                threshold=1,
+                description=f"Settlement: {what} in the last 5 minutes",
+            )

@@ -1,9 +1,9 @@
 """What every capability builds on, and the one shape a capability has.
 
 A capability is a construct class taking `(scope, id, platform)`. The stack instantiates a list of them, so adding
-the sweep or the settlement relayer is one entry in that list. The helpers every construct shares (Consumer,
-acknowledge, log_retention) live in `infra.constructs.common`, which imports no construct; this module imports the
-foundation constructs and no capability, so nothing here closes an import cycle.
+the sweep, the settlement relayer or the chain indexer is one entry in that list. The helpers every construct shares
+(Consumer, acknowledge, log_retention) live in `infra.constructs.common`, which imports no construct; this module
+imports the foundation constructs and no capability, so nothing here closes an import cycle.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from constructs import Construct
 
-from infra.constants import StageSettings
+from infra import constants as c
 from infra.constructs.common import Consumer
 
 if TYPE_CHECKING:
@@ -30,16 +30,24 @@ if TYPE_CHECKING:
 class Platform:
     """The shared foundation: network, data stores, secrets, the function builder and monitoring."""
 
-    settings: StageSettings
+    settings: c.StageSettings
     network: Network
     functions: FunctionFactory
     database: Database
     secrets: ExternalSecrets
     frames: FramesStore
     monitoring: Monitoring
-    # Code that writes outbox rows and delivers them after commit (the API routes that can tear video down, the
-    # sweep): the settlement capability grants these its queue.
-    outbox_writers: list[Consumer] = field(default_factory=list)
+    # Code that sends settlement requests (the API routes that end a metered session, the sweep that ends overdue
+    # ones and redelivers the outbox): the settlement capability grants these its queue.
+    settlement_senders: list[Consumer] = field(default_factory=list)
+
+    def read_chain(self, consumer: Consumer) -> None:
+        """What reading the chain takes: the RPC URL (chain secret) and the settlement contract's address (once the
+        stage has one, see StageSettings). The path out is HTTPS through NAT, which every function security group
+        allows."""
+        self.secrets.grant_chain(consumer)
+        if self.settings.settlement_address is not None:
+            consumer.add_environment(c.ENV_CHAIN_SETTLEMENT_ADDRESS, self.settings.settlement_address)
 
 
 Capability = Callable[[Construct, str, Platform], Construct]

@@ -1,8 +1,13 @@
-"""Third-party credentials in Secrets Manager: Cloudflare Stream, its webhook signing secret, the chain relayer.
+"""Third-party credentials in Secrets Manager: Cloudflare Stream, its webhook signing secret, the chain's RPC, the
+relayer's key.
 
     luxxon/<stage>/cloudflare      JSON {"accountId", "apiToken"} -> LX_CLOUDFLARE_SECRET_ARN (adapters.video)
     luxxon/<stage>/stream-webhook  plain string                   -> LX_STREAM_WEBHOOK_SECRET_ARN (webhook route)
-    luxxon/<stage>/chain           JSON {"rpcUrl", "settlementAddress", "relayerPrivateKey"} -> LX_CHAIN_SECRET_ARN
+    luxxon/<stage>/chain           JSON {"rpcUrl"}                -> LX_CHAIN_SECRET_ARN (relayer, indexer, CHAIN)
+    luxxon/<stage>/relayer-key     plain string: a 0x private key -> LX_RELAYER_KEY_SECRET_ARN (the relayer only)
+
+The RPC URL is a secret because providers put the API key in it; the relayer's key is apart from it because whoever
+holds it spends the relayer's gas and settles sessions, so no code but the relayer's may read it.
 
 Created with placeholder values; the operator writes the real ones with `aws secretsmanager put-secret-value`
 (see README, "Deploy to AWS"). The code reads them through Powertools parameters (`get_secret(..., max_age=...)`)
@@ -49,12 +54,26 @@ class ExternalSecrets(Construct):
             settings,
             "Chain",
             "chain",
-            "Settlement relayer: RPC URL, settlement contract address, relayer private key",
-            {"rpcUrl": PLACEHOLDER, "settlementAddress": PLACEHOLDER},
-            "relayerPrivateKey",
+            "The chain's JSON-RPC URL (with the provider's key in it)",
+            {},
+            "rpcUrl",
             removal,
         )
-        for name, secret in (("Cloudflare", self.cloudflare), ("Webhook", self.webhook), ("Chain", self.chain)):
+        self.relayer_key = self._secret(
+            settings,
+            "RelayerKey",
+            "relayer-key",
+            "The settlement relayer's private key, a plain 0x-prefixed hex string",
+            None,
+            None,
+            removal,
+        )
+        for name, secret in (
+            ("Cloudflare", self.cloudflare),
+            ("Webhook", self.webhook),
+            ("Chain", self.chain),
+            ("RelayerKey", self.relayer_key),
+        ):
             CfnOutput(scope, f"{name}SecretName", value=secret.secret_name)
 
     def _secret(
@@ -99,6 +118,11 @@ class ExternalSecrets(Construct):
         consumer.add_environment(c.ENV_WEBHOOK_SECRET_ARN, self.webhook.secret_arn)
 
     def grant_chain(self, consumer: Consumer) -> None:
-        """Read access to the relayer's chain credentials (the settlement relayer only)."""
+        """Read access to the chain's RPC URL (code that reads or writes the chain)."""
         self.chain.grant_read(consumer.grantee)
         consumer.add_environment(c.ENV_CHAIN_SECRET_ARN, self.chain.secret_arn)
+
+    def grant_relayer_key(self, consumer: Consumer) -> None:
+        """Read access to the relayer's private key (the settlement relayer only: it signs and pays for settlement)."""
+        self.relayer_key.grant_read(consumer.grantee)
+        consumer.add_environment(c.ENV_RELAYER_KEY_SECRET_ARN, self.relayer_key.secret_arn)

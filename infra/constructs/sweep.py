@@ -1,14 +1,17 @@
-"""The sweep: one Lambda on an EventBridge schedule every minute (expiry and outbox redelivery)."""
+"""The sweep: one Lambda on an EventBridge schedule every minute (expiry and outbox redelivery).
+
+It ends overdue sessions and redelivers the outbox, stalled settlement requests included, so it sends to the
+settlement queue. It also publishes what the settlement alarms watch: the age of the oldest ENDED session not yet
+settled, the settlements that reached FAILED, the discrepancies between the chain and the database.
+"""
 
 from __future__ import annotations
 
 from aws_cdk import Duration
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
 from infra import constants as c
-from infra.constructs.common import Consumer
+from infra.constructs.common import Consumer, every_minute
 from infra.constructs.platform import Platform
 
 
@@ -25,13 +28,6 @@ class Sweep(Construct):
         consumer = Consumer.of_function(self.function)
         platform.database.connect(consumer)
         platform.secrets.grant_cloudflare(consumer)
-        platform.outbox_writers.append(consumer)
-        events.Rule(
-            self,
-            "EveryMinute",
-            description="Runs the expiry sweep",
-            schedule=events.Schedule.rate(Duration.minutes(1)),
-            # A missed tick is covered by the next one: no retries, no stale events.
-            targets=[targets.LambdaFunction(self.function, retry_attempts=0, max_event_age=Duration.minutes(1))],
-        )
+        platform.settlement_senders.append(consumer)
+        every_minute(self, self.function, "Runs the expiry sweep")
         platform.monitoring.watch_function(self.function, "sweep")

@@ -1,8 +1,8 @@
 """The CDK app synthesized once per test session, and readers over its templates.
 
-Three stacks from one app (the cdk-nag AwsSolutions plugin on all of them): dev as `infra.app` builds it
-(S3 frames); prod with Redis frames (readers, rotation, Multi-AZ cache); and dev with the sweep and settlement
-capabilities added, the extension points the later issues fill in.
+Two stacks from one app (the cdk-nag AwsSolutions plugin on both): dev as `infra.app` builds it (S3 frames, no
+settlement contract yet), and prod with Redis frames (readers, rotation, Multi-AZ cache) and a deployed settlement
+contract given as context. Both have every capability: API, decoder, sweep, settlement, indexer.
 """
 
 from __future__ import annotations
@@ -18,10 +18,14 @@ from aws_cdk.assertions import Template
 
 from infra import constants as c
 from infra.app import build
-from infra.constructs.settlement import Settlement
-from infra.stack import CAPABILITIES, LuxxonStack
+from infra.stack import LuxxonStack
 
-STAGES = ("dev", "prod", "extended")
+STAGES = ("dev", "prod")
+SETTINGS = {
+    "dev": c.stage_settings("dev"),
+    # as `-c frame_store=redis -c settlement_address=0x... -c settlement_start_block=...` would give
+    "prod": c.stage_settings("prod", "redis", "0x" + "5e" * 20, "23000000"),
+}
 
 
 @dataclass
@@ -44,13 +48,7 @@ def synthesize(outdir: Path) -> Synth:
     stacks = {
         "dev": build(app),  # exactly what `cdk synth` runs, cdk-nag included
         # prod with the Redis frames store (`-c frame_store=redis`), so both kinds are covered
-        "prod": LuxxonStack(app, "Luxxon-prod", settings=c.stage_settings("prod", "redis")),
-        "extended": LuxxonStack(
-            app,
-            "Luxxon-extended",
-            settings=c.stage_settings("dev"),
-            capabilities=(*CAPABILITIES, Settlement),
-        ),
+        "prod": LuxxonStack(app, "Luxxon-prod", settings=SETTINGS["prod"]),
     }
     started = time.perf_counter()
     app.synth()  # raises if cdk-nag reports an unacknowledged error
@@ -61,7 +59,7 @@ def synthesize(outdir: Path) -> Synth:
     for name, template in templates.items():
         size = (outdir / f"{stacks[name].stack_name}.template.json").stat().st_size
         print(f"\n[synth] {name}: {len(template['Resources'])} resources, {size / 1024:.0f} KiB", end="")
-    print(f"\n[synth] three stacks in {seconds:.1f} s (after construction)")
+    print(f"\n[synth] {len(stacks)} stacks in {seconds:.1f} s (after construction)")
     return Synth(
         outdir=outdir,
         seconds=seconds,
@@ -93,3 +91,22 @@ def function_by_handler(synth: Synth, stage: str) -> dict[str, tuple[str, dict[s
         for logical_id, fn in synth.resources(stage, "AWS::Lambda::Function").items()
         if "Handler" in fn["Properties"]
     }
+
+
+def layer_ids(synth: Synth, stage: str) -> dict[str, str]:
+    """`shared` and `chain` -> the logical id of that Lambda layer (FunctionFactory's SharedLayer and ChainLayer)."""
+    found = {}
+    for logical_id in synth.resources(stage, "AWS::Lambda::LayerVersion"):
+        for name in ("shared", "chain"):
+            if logical_id.startswith(f"Functions{name.capitalize()}Layer"):
+                found[name] = logical_id
+    return found
+
+
+def stack_metadata(synth: Synth, stack: str) -> dict[str, list[dict[str, Any]]]:
+    """A stack's construct metadata in the cloud assembly (acknowledged cdk-nag rules, warnings), by construct path."""
+    artifact = json.loads((synth.outdir / "manifest.json").read_text())["artifacts"][stack]
+    metadata: dict[str, list[dict[str, Any]]] = artifact.get("metadata", {})
+    if "additionalMetadataFile" in artifact:
+        metadata = {**metadata, **json.loads((synth.outdir / artifact["additionalMetadataFile"]).read_text())}
+    return metadata

@@ -1,6 +1,7 @@
 """Least privilege per route: each API function gets exactly what its row of the route table declares in `needs`.
 
 Functions are identified by their handler string (`functions.<module>.lambda_handler`); the decoder by its task role.
+The functions outside the route table (sweep, relayer, indexer) are held to what their capability grants.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from typing import Any
 import pytest
 
 from infra import constants as c
-from luxxon.routes import DATABASE, FRAMES, ROUTES, VIDEO, WEBHOOK_SECRET, Route
-from tests.infra.synthesized import STAGES, Synth, as_list, function_by_handler, statements
+from luxxon.routes import CHAIN, DATABASE, FRAMES, ROUTES, SETTLEMENT, VIDEO, WEBHOOK_SECRET, Route
+from tests.infra.synthesized import SETTINGS, STAGES, Synth, as_list, function_by_handler, statements
 
 pytestmark = pytest.mark.infra
 
@@ -27,6 +28,8 @@ CLOUDFLARE_READERS = (
 )
 WEBHOOK_READERS = ("functions.webhooks.stream",)
 FRAME_READERS = ("functions.sessions.frame",)
+CHAIN_READERS = ("functions.settlements.get", "functions.wallet.get")  # eth_call reads; never the relayer's key
+SETTLEMENT_SENDERS = ("functions.sessions.end",)  # the one route that ends a metered session
 DATA_RESOURCE_TYPES = (
     "AWS::SecretsManager::Secret",
     "AWS::SecretsManager::SecretTargetAttachment",
@@ -123,6 +126,11 @@ def _sweep_and(handlers: tuple[str, ...] | set[str]) -> set[str]:
     return {_handler(module) for module in handlers} | {c.SWEEP_HANDLER}
 
 
+def _env(function: dict[str, Any]) -> dict[str, Any]:
+    variables: dict[str, Any] = function["Properties"]["Environment"]["Variables"]
+    return variables
+
+
 # --- the route table says what the issue says -------------------------------------------------------------------
 
 
@@ -130,6 +138,8 @@ def test_route_needs_name_the_routes_the_issue_lists() -> None:
     assert _routes(VIDEO) == {_handler(module) for module in CLOUDFLARE_READERS}
     assert _routes(WEBHOOK_SECRET) == {_handler(module) for module in WEBHOOK_READERS}
     assert _routes(FRAMES) == {_handler(module) for module in FRAME_READERS}
+    assert _routes(CHAIN) == {_handler(module) for module in CHAIN_READERS}
+    assert _routes(SETTLEMENT) == {_handler(module) for module in SETTLEMENT_SENDERS}
     assert all(not route.needs for route in ROUTES if route.module in PUBLIC)
 
 
@@ -183,19 +193,61 @@ def test_only_the_webhook_reads_the_webhook_secret(synth: Synth, stage: str) -> 
         assert (c.ENV_WEBHOOK_SECRET_ARN in env) is (handler in readers), handler
 
 
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_chain_routes_the_relayer_and_the_indexer_read_the_rpc_url_and_know_the_contract(
+    synth: Synth, stage: str
+) -> None:
+    # Given who may read the chain secret (the RPC URL)
+    readers = _who_can(_grants(synth, stage), _secret(synth, stage, "chain"), "secretsmanager:GetSecretValue")
+    # Then exactly the CHAIN routes and the two chain functions do
+    chain_functions = {c.RELAYER_HANDLER, c.INDEXER_HANDLER}
+    assert readers == {_handler(module) for module in CHAIN_READERS} | chain_functions
+    settings = SETTINGS[stage]
+    groups = synth.resources(stage, "AWS::EC2::SecurityGroup")
+    for handler, (_, function) in _functions(synth, stage).items():
+        env = _env(function)
+        assert (c.ENV_CHAIN_SECRET_ARN in env) is (handler in readers), handler
+        # (dev has no contract yet: the address is then unset everywhere, see test_settlement.py)
+        assert env.get(c.ENV_CHAIN_SETTLEMENT_ADDRESS) == (settings.settlement_address if handler in readers else None)
+        if handler in readers:
+            # And each reaches the RPC provider: in the app subnets (NAT) with HTTPS out
+            (group_ref,) = function["Properties"]["VpcConfig"]["SecurityGroupIds"]
+            egress = groups[group_ref["Fn::GetAtt"][0]]["Properties"]["SecurityGroupEgress"]
+            assert ("0.0.0.0/0", 443) in [(rule["CidrIp"], rule["FromPort"]) for rule in egress], handler
+    # And only the chain functions know how many confirmations make a settlement final
+    confirming = {h for h, (_, fn) in _functions(synth, stage).items() if c.ENV_CHAIN_CONFIRMATIONS in _env(fn)}
+    assert confirming == chain_functions
+    _, indexer = _functions(synth, stage)[c.INDEXER_HANDLER]
+    assert _env(indexer)[c.ENV_CHAIN_CONFIRMATIONS] == str(settings.chain_confirmations)
+    assert _env(indexer)[c.ENV_CHAIN_START_BLOCK] == str(settings.chain_start_block)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_only_the_relayer_reads_the_relayer_key(synth: Synth, stage: str) -> None:
+    # Given the relayer's private key secret
+    key_id = _secret(synth, stage, "relayer-key")
+    grants = _grants(synth, stage)
+    # Then the relayer alone may read it, and knows where it is
+    assert _who_can(grants, key_id, "secretsmanager:GetSecretValue") == {c.RELAYER_HANDLER}
+    for handler, (_, function) in _functions(synth, stage).items():
+        assert (c.ENV_RELAYER_KEY_SECRET_ARN in _env(function)) is (handler == c.RELAYER_HANDLER), handler
+    # And no statement anywhere names it but the relayer's (no wildcard secret grant reaches it either)
+    naming = {who for who, found in grants.items() for st in found if key_id in _referenced(st.get("Resource"))}
+    assert naming == {c.RELAYER_HANDLER}
+
+
 # --- frames -------------------------------------------------------------------------------------------------------
 
 
 def test_only_the_frame_route_and_the_decoder_read_frames_from_s3(synth: Synth) -> None:
-    for stage in ("dev", "extended"):
-        grants = _grants(synth, stage)
-        bucket_id, _ = synth.one(stage, "AWS::S3::Bucket")
-        readers = _who_can(grants, bucket_id, "s3:GetObject")
-        assert readers == {_handler(module) for module in FRAME_READERS} | {DECODER}
-        assert _who_can(grants, bucket_id, "s3:PutObject") == {DECODER}
-        for handler, (_, function) in _functions(synth, stage).items():
-            env = function["Properties"]["Environment"]["Variables"]
-            assert (c.ENV_FRAMES_BUCKET in env) is (handler in readers), handler
+    grants = _grants(synth, "dev")
+    bucket_id, _ = synth.one("dev", "AWS::S3::Bucket")
+    readers = _who_can(grants, bucket_id, "s3:GetObject")
+    assert readers == {_handler(module) for module in FRAME_READERS} | {DECODER}
+    assert _who_can(grants, bucket_id, "s3:PutObject") == {DECODER}
+    for handler, (_, function) in _functions(synth, "dev").items():
+        env = function["Properties"]["Environment"]["Variables"]
+        assert (c.ENV_FRAMES_BUCKET in env) is (handler in readers), handler
 
 
 def test_only_the_frame_route_and_the_decoder_read_frames_from_redis(synth: Synth) -> None:
@@ -255,12 +307,21 @@ def test_every_database_route_is_in_the_vpc_and_reaches_the_proxy_and_no_other_r
         assert ("VpcConfig" in props) is in_vpc, handler
 
 
-def test_outbox_writers_are_the_routes_that_tear_video_down_and_the_sweep(synth: Synth) -> None:
-    # Given the stack with the settlement queue (granted to every outbox writer)
-    queues = synth.resources("extended", "AWS::SQS::Queue")
+@pytest.mark.parametrize("stage", STAGES)
+def test_only_the_settlement_routes_and_the_sweep_send_to_the_settlement_queue(synth: Synth, stage: str) -> None:
+    # Given the settlement queue and its dead-letter queue
+    queues = synth.resources(stage, "AWS::SQS::Queue")
     (queue_id,) = [qid for qid, queue in queues.items() if "RedrivePolicy" in queue["Properties"]]
-    senders = _who_can(_grants(synth, "extended"), queue_id, "sqs:SendMessage")
-    assert senders == _sweep_and(CLOUDFLARE_READERS)
+    grants = _grants(synth, stage)
+    # Then the routes that end a metered session and the sweep (expiry, outbox redelivery) send to it, and know it;
+    # the routes that only tear video down (cancel, cancel-all, start) do not
+    senders = _who_can(grants, queue_id, "sqs:SendMessage")
+    assert senders == _sweep_and(SETTLEMENT_SENDERS)
+    for handler, (_, function) in _functions(synth, stage).items():
+        assert (c.ENV_SETTLEMENT_QUEUE_URL in _env(function)) is (handler in senders), handler
+    # And nobody sends to the dead-letter queue (SQS moves messages there itself)
+    for dlq_id in set(queues) - {queue_id}:
+        assert not _who_can(grants, dlq_id, "sqs:SendMessage")
 
 
 def test_every_need_in_the_route_table_has_its_grant() -> None:
@@ -268,4 +329,4 @@ def test_every_need_in_the_route_table_has_its_grant() -> None:
 
     # (the API construct also refuses to synthesize a route whose need has no grant)
     needs = {need for route in ROUTES for need in route.needs}
-    assert needs <= set(GRANTS) == {DATABASE, VIDEO, WEBHOOK_SECRET, FRAMES}
+    assert needs <= set(GRANTS) == {DATABASE, VIDEO, WEBHOOK_SECRET, FRAMES, CHAIN, SETTLEMENT}

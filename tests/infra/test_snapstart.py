@@ -42,7 +42,7 @@ def test_every_api_function_has_snapstart_on_published_versions_behind_the_live_
         props = function["Properties"]
         versions, aliases = _versions_and_aliases(synth, stage, function_id)
         if handler not in API_HANDLERS:
-            # The sweep, the relayer and the migrations run $LATEST without SnapStart
+            # The sweep, the relayer, the indexer and the migrations run $LATEST without SnapStart
             assert "SnapStart" not in props and not aliases, handler
             continue
         assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}, handler

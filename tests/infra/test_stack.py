@@ -15,8 +15,16 @@ from infra import constants as c
 from infra.bundling import tree_hash
 from infra.constructs.database import ENGINE_VERSION
 from infra.gateway_responses import GATEWAY_ERRORS, TIMESTAMP
-from luxxon.routes import FRAMES, ROUTES, VIDEO
-from tests.infra.synthesized import Synth, as_list, function_by_handler, statements
+from luxxon.routes import FRAMES, ROUTES
+from tests.infra.synthesized import (
+    STAGES,
+    Synth,
+    as_list,
+    function_by_handler,
+    layer_ids,
+    stack_metadata,
+    statements,
+)
 
 pytestmark = pytest.mark.infra
 
@@ -59,8 +67,8 @@ def _api_paths(synth: Synth, stage: str) -> dict[str, str]:
 def test_every_route_has_its_own_function_with_the_layer_and_its_handler(synth: Synth) -> None:
     # Given the route table, When the dev stack is synthesized
     functions = function_by_handler(synth, "dev")
-    (layer_id, _) = synth.one("dev", "AWS::Lambda::LayerVersion")
-    # Then each row has one function running `<module>.lambda_handler` with the shared layer and the defaults
+    layer_id = layer_ids(synth, "dev")["shared"]
+    # Then each row has one function running `<module>.lambda_handler` with the shared layer (only) and the defaults
     handlers = [f"{route.module}.lambda_handler" for route in ROUTES]
     assert len(set(handlers)) == len(ROUTES)
     for handler in handlers:
@@ -84,7 +92,7 @@ def test_function_asset_holds_the_functions_package_and_the_layer_holds_luxxon_a
     # Given the synthesized assets
     _, function = function_by_handler(synth, "dev")["functions.sessions.get.lambda_handler"]
     code = _asset_dir(synth, function["Properties"])
-    _, layer = synth.one("dev", "AWS::Lambda::LayerVersion")
+    layer = synth.templates["dev"]["Resources"][layer_ids(synth, "dev")["shared"]]
     python = _asset_dir(synth, layer["Properties"]) / "python"
     # Then every handler module is at functions/<area>/<name>.py in the code asset
     for route in ROUTES:
@@ -97,6 +105,8 @@ def test_function_asset_holds_the_functions_package_and_the_layer_holds_luxxon_a
     assert list((python / "pydantic_core").glob(f"*.{tag}.so"))
     assert list((python / "psycopg_binary").glob(f"*.{tag}.so"))
     assert (python / "aws_lambda_powertools").is_dir()
+    # And no web3: that is the chain layer's, for the two functions that use it (tests/infra/test_settlement.py)
+    assert not (python / "web3").exists()
 
 
 def test_api_methods_are_exactly_the_route_table(synth: Synth) -> None:
@@ -371,9 +381,10 @@ def test_every_log_group_has_the_stage_retention_and_every_function_logs_to_one(
 
 
 def test_tracing_is_active_on_every_python_function_and_the_api(synth: Synth) -> None:
-    for handler, (logical_id, function) in function_by_handler(synth, "extended").items():
-        if function["Properties"]["Runtime"].startswith("python"):
-            assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}, (handler, logical_id)
+    for stage in STAGES:
+        for handler, (logical_id, function) in function_by_handler(synth, stage).items():
+            if function["Properties"]["Runtime"].startswith("python"):
+                assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}, (handler, logical_id)
     synth.assertions["prod"].has_resource_properties("AWS::ApiGateway::Stage", {"TracingEnabled": True})
 
 
@@ -383,41 +394,21 @@ def test_alarms_watch_5xx_rate_function_errors_and_decoder_lag_and_notify_the_to
     notifying = [a for a in alarms if {"Ref": topic_id} in a.get("AlarmActions", [])]
     by_metric = Counter(a.get("MetricName") for a in notifying)
     assert by_metric["5XXError"] == 1
-    assert by_metric["Errors"] == len(ROUTES) + 1  # every route's function and the sweep
+    assert by_metric["Errors"] == len(ROUTES) + 3  # every route's function, the sweep, the relayer, the indexer
     assert by_metric[c.DECODER_BACKLOG_METRIC] == 1
     (rate,) = [a for a in notifying if a.get("MetricName") == "5XXError"]
     assert rate["Statistic"] == "Average" and 0 < rate["Threshold"] < 1
 
 
-def test_sweep_and_settlement_plug_in_as_one_capability_each(synth: Synth) -> None:
-    # Given the stack with Settlement appended to the capability list (the sweep is in every stack)
-    functions = function_by_handler(synth, "extended")
-    sweep_id, _ = functions[c.SWEEP_HANDLER]
-    relayer_id, _ = functions[c.RELAYER_HANDLER]
-    # Then the sweep runs every minute
-    (rule,) = synth.resources("extended", "AWS::Events::Rule").values()
+def test_the_sweep_runs_every_minute_and_retries_nothing(synth: Synth) -> None:
+    # Given the sweep function and the schedule rules
+    sweep_id, _ = function_by_handler(synth, "dev")[c.SWEEP_HANDLER]
+    rules = synth.resources("dev", "AWS::Events::Rule").values()
+    (rule,) = [r for r in rules if r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [sweep_id, "Arn"]}]
+    # Then it runs every minute, and a missed tick is left to the next one
     assert rule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
-    assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [sweep_id, "Arn"]}
-    # And the relayer consumes the queue with partial batch failures, the queue dead-letters into a watched DLQ
-    _, mapping = synth.one("extended", "AWS::Lambda::EventSourceMapping")
-    assert mapping["Properties"]["FunctionName"] == {"Ref": relayer_id}
-    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    queues = synth.resources("extended", "AWS::SQS::Queue")
-    (main,) = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
-    dlq_id = main["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-    depth = [
-        a["Properties"]
-        for a in synth.resources("extended", "AWS::CloudWatch::Alarm").values()
-        if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
-    ]
-    assert [d["Dimensions"][0]["Value"] for d in depth] == [{"Fn::GetAtt": [dlq_id, "QueueName"]}]
-    # And the code that writes the outbox (the routes that can tear video down, the sweep) knows the queue; no
-    # other route does
-    for route in ROUTES:
-        _, function = functions[f"{route.module}.lambda_handler"]
-        knows = c.ENV_SETTLEMENT_QUEUE_URL in function["Properties"]["Environment"]["Variables"]
-        assert knows is (VIDEO in route.needs), route.module
-    assert c.ENV_SETTLEMENT_QUEUE_URL in functions[c.SWEEP_HANDLER][1]["Properties"]["Environment"]["Variables"]
+    retry = rule["Properties"]["Targets"][0]["RetryPolicy"]
+    assert retry == {"MaximumEventAgeInSeconds": 60, "MaximumRetryAttempts": 0}
 
 
 def test_outputs_tell_the_operator_where_things_are(synth: Synth) -> None:
@@ -429,6 +420,9 @@ def test_outputs_tell_the_operator_where_things_are(synth: Synth) -> None:
         "CloudflareSecretName",
         "WebhookSecretName",
         "ChainSecretName",
+        "RelayerKeySecretName",
+        "SettlementQueueUrl",
+        "SettlementDeadLetterQueueArn",
         "FramesBucketName",
         "AlarmTopicArn",
         "MigrationsApplied",
@@ -451,13 +445,8 @@ def test_cdk_nag_findings_are_all_acknowledged_with_a_reason(synth: Synth) -> No
     ]
     assert errors == []
     acknowledged: dict[tuple[str, str], str] = {}  # (rule, construct path) -> reason
-    manifest = json.loads((synth.outdir / "manifest.json").read_text())
     for stack in ("Luxxon-dev", "Luxxon-prod"):
-        artifact = manifest["artifacts"][stack]
-        metadata = artifact.get("metadata", {})
-        if "additionalMetadataFile" in artifact:
-            metadata = {**metadata, **json.loads((synth.outdir / artifact["additionalMetadataFile"]).read_text())}
-        for path, entries in metadata.items():
+        for path, entries in stack_metadata(synth, stack).items():
             for entry in entries:
                 if entry["type"] == "aws:cdk:acknowledged-rules":
                     acknowledged |= {(rule, path): reason for rule, reason in entry["data"].items()}
@@ -477,7 +466,7 @@ def test_cfn_lint_reports_no_errors(synth: Synth) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        for name in ("dev", "prod", "extended")
+        for name in STAGES
     ]
     matches = []
     for process in processes:
