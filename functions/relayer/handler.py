@@ -62,5 +62,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> Any:
         logger.warning("relayer balance unreadable")
     else:
         metrics.add_metric(name="RelayerGasBalanceEth", unit=MetricUnit.Count, value=balance / 10**18)
-    processor = BatchProcessor(event_type=EventType.SQS, model=SettlementRecord)
+    # A batch that fails entirely is reported like any other (every record back to the queue), not raised.
+    processor = BatchProcessor(event_type=EventType.SQS, model=SettlementRecord, raise_on_entire_batch_failure=False)
     return process_partial_response(event, record_handler, processor, context)

@@ -79,8 +79,6 @@ class Settings(BaseModel):
     # A settlement request PENDING or SUBMITTED this long without confirming is sent to the queue again; a
     # transaction pending this long is replaced (same nonce, higher fees).
     settlement_stall_after_s: int = Field(default=120, ge=1)
-    # Alarm when the relayer's gas balance falls under this (wei); the relayer publishes it after each batch.
-    relayer_min_balance_wei: int = Field(default=10**16, ge=0)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

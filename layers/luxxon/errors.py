@@ -22,7 +22,7 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     SETTLEMENT_NOT_FOUND = "SETTLEMENT_NOT_FOUND"
-    NO_WALLET = "NO_WALLET"
+    WALLET_NOT_FOUND = "WALLET_NOT_FOUND"
     CHAIN_UNAVAILABLE = "CHAIN_UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
@@ -45,7 +45,7 @@ ERRORS: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.IDEMPOTENCY_CONFLICT: (409, "Idempotency key already used for another request"),
     ErrorCode.SERVICE_UNAVAILABLE: (503, "Service temporarily unavailable"),
     ErrorCode.SETTLEMENT_NOT_FOUND: (404, "The session has no settlement (it did not end metered)"),
-    ErrorCode.NO_WALLET: (400, "The workspace has no wallet"),
+    ErrorCode.WALLET_NOT_FOUND: (404, "The workspace has no wallet"),
     ErrorCode.CHAIN_UNAVAILABLE: (503, "The chain is unreachable; retry"),
     ErrorCode.INTERNAL_ERROR: (500, "Internal server error"),
 }

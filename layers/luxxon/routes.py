@@ -202,7 +202,7 @@ ROUTES: tuple[Route, ...] = (
         WORKSPACE_READ,
         ADMIN,
         action="get",
-        errors=(E.INVALID_INPUT, E.NO_WALLET, E.CHAIN_UNAVAILABLE),
+        errors=(E.INVALID_INPUT, E.WALLET_NOT_FOUND, E.CHAIN_UNAVAILABLE),
         needs=(CHAIN,),
     ),
     # Signed by the video edge, not by an API key: a forged, stale or replayed notification is NOT_AUTHENTICATED.

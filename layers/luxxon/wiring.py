@@ -15,7 +15,7 @@ from luxxon.db.outbox import PgOutboxStore
 from luxxon.db.sessions import PgSessionStore
 from luxxon.db.workspaces import PgWorkspaceStore
 from luxxon.domain.outbox import OutboxService
-from luxxon.domain.ports import LIVE_INPUT_DELETE, SETTLEMENT_REQUEST
+from luxxon.domain.ports import LIVE_INPUT_DELETE, SETTLEMENT_REQUEST, ChainUnavailable
 from luxxon.domain.sessions import SessionService
 
 if TYPE_CHECKING:
@@ -106,14 +106,14 @@ def chain_rpc_url() -> str:
 
         return str(read_json_secret(s.chain_secret_arn)["rpcUrl"])
     if not s.chain_rpc_url:
-        raise RuntimeError("LX_CHAIN_RPC_URL (or LX_CHAIN_SECRET_ARN) is not set")
+        raise ChainUnavailable("LX_CHAIN_RPC_URL (or LX_CHAIN_SECRET_ARN) is not set")
     return s.chain_rpc_url
 
 
 def settlement_address() -> str:
     address = get_settings().chain_settlement_address
     if not address:
-        raise RuntimeError("LX_CHAIN_SETTLEMENT_ADDRESS is not set")
+        raise ChainUnavailable("LX_CHAIN_SETTLEMENT_ADDRESS is not set")
     return address
 
 

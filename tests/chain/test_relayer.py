@@ -311,3 +311,50 @@ def test_the_sweep_requeues_stalled_requests_and_flags_disagreements(
     assert store.reconcile() == 1
     row = store.get(settled["id"])
     assert row is not None and row.discrepancy == "settled:amount"
+
+
+def test_the_wallet_view_shows_pool_holds_earnings_and_the_confirmed_event_log(
+    api: Api, parties_with_wallets: Any, plane: Plane, workspace: WorkspaceFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    consumer, consumer_wallet, operator, operator_wallet = parties_with_wallets
+    # Given a confirmed session, an ended one not yet settled, a waiting request and a pending withdrawal
+    confirmed = ended(api, consumer, operator, 4)
+    assert plane.relayer().settle([confirmed["id"]]) == set()
+    unsettled = ended(api, consumer, operator, 3)
+    waiting = api("POST", "/api/v1/sessions", consumer.key, {"lat": 1, "lng": 2, "maxDurationSeconds": 60}).data
+    plane.chain.send(plane.contract.functions.requestWithdrawal(5_000), consumer_wallet)
+    plane.chain.send(plane.contract.functions.withdrawEarnings(), operator_wallet)
+    _confirm(plane)
+    # Then the consumer sees its pool, the holds drawing on it and what is left
+    wallet = api("GET", "/api/v1/wallet", consumer.key)
+    assert wallet.status == 200, wallet.body
+    view = wallet.data
+    deposits = 100_000_000 - int(confirmed["chargedMicroUsdc"])
+    held = int(unsettled["chargedMicroUsdc"]) + int(waiting["holdMicroUsdc"])
+    assert view["address"] == consumer_wallet
+    assert (view["depositsMicroUsdc"], view["pendingWithdrawalMicroUsdc"]) == (str(deposits), "5000")
+    assert {h["sessionId"]: h["amountMicroUsdc"] for h in view["holds"]} == {
+        unsettled["id"]: unsettled["chargedMicroUsdc"],
+        waiting["id"]: waiting["holdMicroUsdc"],
+    }
+    assert view["holdsMicroUsdc"] == str(held)
+    assert view["availableMicroUsdc"] == str(deposits - 5_000 - held)
+    assert [e["name"] for e in view["events"]] == ["WithdrawalRequested", "Settled", "Deposited"]
+    # And pages through its event log
+    first = api("GET", "/api/v1/wallet?limit=2", consumer.key).data
+    rest = api("GET", f"/api/v1/wallet?limit=2&cursor={first['nextCursor']}", consumer.key).data
+    assert [e["name"] for e in first["events"] + rest["events"]] == ["WithdrawalRequested", "Settled", "Deposited"]
+    assert rest["nextCursor"] is None
+    # And the operator sees what it earned and withdrew
+    earned = api("GET", "/api/v1/wallet", operator.key).data
+    assert (earned["owedMicroUsdc"], earned["withdrawnMicroUsdc"]) == ("0", confirmed["chargedMicroUsdc"])
+    assert [e["name"] for e in earned["events"]] == ["EarningsWithdrawn", "Settled"]
+    # Bad input and missing pieces answer in the envelope
+    assert api("GET", "/api/v1/wallet?cursor=%%%", consumer.key).error == ("INVALID_INPUT", "input:cursor")
+    assert api("GET", "/api/v1/wallet", workspace("CONSUMER").key).error == ("WALLET_NOT_FOUND", "wallet:notFound")
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("LX_CHAIN_RPC_URL", f"http://127.0.0.1:{closed.getsockname()[1]}")
+    reset_settings()
+    down = api("GET", "/api/v1/wallet", consumer.key)
+    assert (down.status, down.error) == (503, ("CHAIN_UNAVAILABLE", "chain:unreachable"))

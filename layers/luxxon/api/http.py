@@ -209,7 +209,7 @@ _EXAMPLE_DETAIL: dict[ErrorCode, str] = {
     E.SERVICE_UNAVAILABLE: "db:unavailable",
     E.INTERNAL_ERROR: "internal:unexpected",
     E.SETTLEMENT_NOT_FOUND: "settlement:notFound",
-    E.NO_WALLET: "wallet:none",
+    E.WALLET_NOT_FOUND: "wallet:notFound",
     E.CHAIN_UNAVAILABLE: "chain:unreachable",
 }
 # The state an INVALID_STATE example names, per operation.

@@ -90,7 +90,7 @@ class MoneyViews:
         after = decode_cursor(cursor) if cursor else None
         address = self.wallet_of(principal.workspace_id)
         if address is None:
-            raise LxError(ErrorCode.NO_WALLET, "wallet:none")
+            raise LxError(ErrorCode.WALLET_NOT_FOUND, "wallet:notFound")
         try:
             pool = self.reader().pool(address)
         except ChainUnavailable:

@@ -1,7 +1,8 @@
 """The whole flow on the local system (`make demo`, with `make run` in another terminal):
 
 consumer requests → supplier accepts and starts → a synthetic camera publishes over WHIP → the decoder buffers
-the first frame and the session turns LIVE → the consumer saves .local/frame.jpg → it ends → the final session.
+the first frame and the session turns LIVE → the consumer saves .local/frame.jpg → it ends → the relayer settles it
+on the local chain → the settlement transaction, the amount, and the consumer's pool before and after.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from luxxon import wiring
-from luxxon.admin import DEFAULT_SCOPES
+from luxxon.admin import DEFAULT_SCOPES, fund
+from luxxon.chain.devnet import MICRO_USDC_PER_USDC, dev_account
 from luxxon.domain.states import SessionState
 from luxxon.local.camera import publish
 
@@ -39,14 +41,27 @@ def step(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
+def workspace(name: str, roles: list[str], availability: str = "OFFLINE", coverage: Any = None) -> tuple[str, str]:
+    """A workspace with a dev wallet on the local chain (as `python -m luxxon.admin create-workspace` makes one)."""
+    service = wiring.workspaces()
+    created, key = service.bootstrap(name, roles, DEFAULT_SCOPES[roles[0]], availability, None, coverage)
+    wallet = service.attach_wallet(created.id, dev_account(created.id).address).walletAddress
+    assert wallet is not None
+    return key.key, wallet
+
+
+def pool(api: str, key: str) -> int:
+    status, body, _ = call(api, "GET", "/wallet", key)
+    assert status == 200, body
+    return int(body["data"]["depositsMicroUsdc"])
+
+
 async def run(api: str, seconds: float, codec: str, out: str) -> int:
-    consumer = wiring.workspaces().bootstrap("demo consumer", ["CONSUMER"], DEFAULT_SCOPES["CONSUMER"])[1].key
-    supplier = (
-        wiring.workspaces()
-        .bootstrap("demo supplier", ["SUPPLIER"], DEFAULT_SCOPES["SUPPLIER"], "ONLINE", None, (4.71, -74.07, 5000))[1]
-        .key
-    )
-    step("created a consumer and a supplier workspace (keys printed once, kept in memory)")
+    consumer, consumer_wallet = workspace("demo consumer", ["CONSUMER"])
+    supplier, supplier_wallet = workspace("demo supplier", ["SUPPLIER"], "ONLINE", (4.71, -74.07, 5000))
+    fund(consumer_wallet, 2 * MICRO_USDC_PER_USDC)
+    step(f"created a consumer (wallet {consumer_wallet}, 2 test USDC deposited) and a supplier ({supplier_wallet})")
+    before = pool(api, consumer)
 
     status, body, _ = call(
         api, "POST", "/sessions", consumer, {"lat": 4.711, "lng": -74.072, "maxDurationSeconds": 120}
@@ -88,7 +103,34 @@ async def run(api: str, seconds: float, codec: str, out: str) -> int:
     finally:
         await camera.close()
     print(json.dumps(body["data"], indent=2))
-    return 0
+    return await settle(api, consumer, session_id, int(body["data"]["chargedMicroUsdc"]), before)
+
+
+async def settle(api: str, consumer: str, session_id: str, charged: int, before: int) -> int:
+    """Wait for the session's settlement; print its transaction, amount and the pool before and after."""
+    if charged == 0:
+        step("nothing was charged: no settlement (NOT_REQUIRED)")
+        return 0
+    step("waiting for the relayer and the indexer (2 confirmations on 1 s blocks)")
+    began = time.monotonic()
+    while True:
+        status, body, _ = call(api, "GET", f"/settlements/{session_id}", consumer)
+        if status == 200 and body["data"]["status"] in ("CONFIRMED", "FAILED"):
+            break
+        if time.monotonic() - began > 60:
+            step(f"not settled within 60 s (last: {body}); is `make run` up?")
+            return 1
+        await asyncio.sleep(0.5)
+    settled = body["data"]
+    step(
+        f"settlement {settled['status']} in {time.monotonic() - began:.1f} s: tx {settled['txHash']} "
+        f"(block {settled['blockNumber']}, {settled['confirmations']} confirmations)"
+    )
+    after = pool(api, consumer)
+    rate = settled["ratePerSecondMicroUsdc"]
+    step(f"amount {int(settled['amountMicroUsdc']):,} µUSDC ({settled['cleanSeconds']} s × {rate} µUSDC/s)")
+    step(f"consumer pool {before:,} → {after:,} µUSDC")
+    return 0 if settled["status"] == "CONFIRMED" and before - after == charged else 1
 
 
 def main(argv: list[str] | None = None) -> int:
