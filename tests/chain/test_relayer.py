@@ -7,11 +7,13 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from luxxon import wiring
+from luxxon.chain import session_id
 from luxxon.db.connection import connection
 from luxxon.db.settlements import PgSettlementStore
 from luxxon.domain.ports import SETTLEMENT_REQUEST
@@ -47,7 +49,7 @@ def _assert_settled_once(plane: Plane, api: Api, key: str, sessions: list[dict[s
     settlement CONFIRMED and its settlementTxHash the transaction that settled it."""
     events = {}
     for event in plane.settled_events():
-        sid = str(__import__("uuid").UUID(bytes=bytes(event["args"]["sessionId"])[:16]))
+        sid = str(session_id.from_bytes32(bytes(event["args"]["sessionId"])))
         assert sid not in events, f"{sid} settled twice"
         events[sid] = event
     assert set(events) == {s["id"] for s in sessions}, "a session was lost or a stranger settled"
@@ -59,7 +61,6 @@ def _assert_settled_once(plane: Plane, api: Api, key: str, sessions: list[dict[s
         assert view["status"] == "CONFIRMED"
         assert view["txHash"] == event["transactionHash"].to_0x_hex()
         assert api("GET", f"/api/v1/sessions/{s['id']}", key).data["settlementTxHash"] == view["txHash"]
-    assert plane.chain.w3.eth.get_balance  # the chain answered throughout
     assert int(plane.contract.functions.owed(checksum(operator)).call()) == sum(
         int(s["chargedMicroUsdc"]) for s in sessions
     )
@@ -358,3 +359,17 @@ def test_the_wallet_view_shows_pool_holds_earnings_and_the_confirmed_event_log(
     reset_settings()
     down = api("GET", "/api/v1/wallet", consumer.key)
     assert (down.status, down.error) == (503, ("CHAIN_UNAVAILABLE", "chain:unreachable"))
+
+
+def test_an_overrun_expiry_queues_its_settlement_like_end(api: Api, parties_with_wallets: Any, plane: Plane) -> None:
+    consumer, _, operator, operator_wallet = parties_with_wallets
+    created = api("POST", "/api/v1/sessions", consumer.key, {"lat": 1, "lng": 2, "maxDurationSeconds": 10}).data
+    assert api("POST", f"/api/v1/sessions/{created['id']}/accept", operator.key).status == 200
+    wiring.sessions().go_live(created["id"], datetime.now(UTC) - timedelta(seconds=30))
+    assert wiring.sessions().expire()[1] >= 1
+    expired = api("GET", f"/api/v1/sessions/{created['id']}", consumer.key).data
+    assert (expired["state"], expired["chargedMicroUsdc"]) == ("EXPIRED", str(10 * RATE))
+    assert settlement(api, consumer.key, created["id"]).data["status"] == "PENDING"
+    assert plane.relayer().settle([created["id"]]) == set()
+    _confirm(plane)
+    _assert_settled_once(plane, api, consumer.key, [expired], operator_wallet)

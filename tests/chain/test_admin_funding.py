@@ -1,0 +1,55 @@
+"""The admin CLI's wallets on the local chain: a dev wallet for every workspace it creates, `--fund` and `fund`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from luxxon import admin, wiring
+from luxxon.chain.devnet import dev_account
+from tests.chain.driver import Chain
+from tests.chain.plane import Plane, reset_settings
+
+
+@pytest.fixture
+def plane(chain: Chain, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Plane]:
+    deployed = Plane.deploy(chain)
+    monkeypatch.setenv("LX_CHAIN_RPC_URL", chain.local.rpc_url)
+    monkeypatch.setenv("LX_CHAIN_SETTLEMENT_ADDRESS", deployed.address)
+    monkeypatch.setenv("LX_CHAIN_TOKEN_ADDRESS", chain.token.address)
+    reset_settings()
+    yield deployed
+    monkeypatch.undo()
+    reset_settings()
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    assert admin.main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_create_workspace_with_fund_gives_a_dev_wallet_and_deposits_whole_usdc(
+    plane: Plane, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _run(capsys, "create-workspace", "--name", "c", "--roles", "CONSUMER", "--fund", "2")
+    workspace = out["workspace"]
+    assert workspace["walletAddress"] == dev_account(workspace["id"]).address
+    assert out["funding"]["poolMicroUsdc"] == "2000000"
+    assert plane.contract.functions.deposits(workspace["walletAddress"]).call() == 2_000_000
+    # A top-up of an existing workspace adds to the same pool
+    topped = _run(capsys, "fund", "--workspace", workspace["id"], "--usdc", "0.5")
+    assert topped["poolMicroUsdc"] == "2500000"
+    # An operator gets a dev wallet too (no funds needed to be paid)
+    supplier = _run(capsys, "create-workspace", "--name", "s", "--roles", "SUPPLIER")["workspace"]
+    assert supplier["walletAddress"] == dev_account(supplier["id"]).address
+    assert wiring.workspace_store().get_workspace(supplier["id"])["wallet_address"] == supplier["walletAddress"]
+
+
+@pytest.mark.parametrize("amount", ["0", "-1", "1.0000001", "lots"])
+def test_fund_refuses_an_amount_that_is_not_positive_whole_micro_usdc(plane: Plane, amount: str) -> None:
+    with pytest.raises(SystemExit) as refused:
+        admin.main(["create-workspace", "--name", "c", "--fund", amount])
+    assert refused.value.code == 2  # argparse's usage error; nothing was created on chain
