@@ -26,8 +26,8 @@ from luxxon.config import get_settings
 from luxxon.routes import ADMIN, CREATE, OPERATE, READ, SCOPES
 
 DEFAULT_SCOPES = {"CONSUMER": [CREATE, READ, ADMIN], "SUPPLIER": [OPERATE, READ, ADMIN]}
-# Where `make run` writes the local chain's endpoint and addresses for the tools run beside it.
-LOCAL_CHAIN_FILE = Path(".local") / "chain.json"
+# Where `make run` writes the local chain's endpoint and addresses and the local queue, for the tools run beside it.
+LOCAL_SETTLEMENT_FILE = Path(".local") / "settlement.json"
 
 
 def _coverage(raw: str) -> tuple[float, float, float]:
@@ -56,10 +56,23 @@ def local_chain() -> dict[str, str]:
     s = get_settings()
     if s.chain_rpc_url and s.chain_settlement_address and s.chain_token_address:
         return {"rpcUrl": s.chain_rpc_url, "settlement": s.chain_settlement_address, "token": s.chain_token_address}
-    if LOCAL_CHAIN_FILE.exists():
-        saved: dict[str, str] = json.loads(LOCAL_CHAIN_FILE.read_text())
+    if LOCAL_SETTLEMENT_FILE.exists():
+        saved: dict[str, str] = json.loads(LOCAL_SETTLEMENT_FILE.read_text())
         return saved
     raise SystemExit("no local chain: start `make run` (or set LX_CHAIN_RPC_URL and the LX_CHAIN_* addresses)")
+
+
+def redrive_settlements() -> int:
+    """The settlement queue from LX_SETTLEMENT_QUEUE_URL (AWS credentials from the environment), else `make run`'s."""
+    from luxxon.adapters.queue import local_client, redrive
+
+    url = get_settings().settlement_queue_url
+    if url:
+        return redrive(url)
+    if not LOCAL_SETTLEMENT_FILE.exists():
+        raise SystemExit("LX_SETTLEMENT_QUEUE_URL is not set and `make run` is not up")
+    saved = json.loads(LOCAL_SETTLEMENT_FILE.read_text())
+    return redrive(saved["queueUrl"], local_client(saved["sqsEndpoint"]))
 
 
 def fund(wallet: str, micro_usdc: int) -> dict[str, Any]:
@@ -95,9 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(fund(row["wallet_address"], args.usdc), indent=2))
         return 0
     if args.command == "redrive-settlements":
-        from luxxon.adapters.queue import redrive
-
-        print(json.dumps({"moved": redrive(get_settings().settlement_queue_url or "")}, indent=2))
+        print(json.dumps({"moved": redrive_settlements()}, indent=2))
         return 0
 
     roles = sorted({r.strip().upper() for r in args.roles.split(",") if r.strip()})

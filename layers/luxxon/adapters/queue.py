@@ -24,6 +24,13 @@ class SqsSettlementQueue:
         self._client.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps({"sessionId": session_id}))
 
 
+def local_client(endpoint: str) -> Any:
+    """A client of the local system's SQS (moto's server): it signs with placeholder credentials it does not check."""
+    return boto3.client(
+        "sqs", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local"
+    )
+
+
 def redrive(queue_url: str, client: Any | None = None) -> int:
     """Move every message of the queue's dead-letter queue (its RedrivePolicy's target) back to the queue.
     Each message is sent before it is deleted: a crash in between leaves a duplicate, never a loss (the relayer is

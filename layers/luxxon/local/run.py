@@ -96,14 +96,24 @@ def main() -> int:
 
     anvil = start_anvil(CHAIN_PORT, block_time=1)
     chain = deploy_local(anvil.rpc_url)
-    (Path.cwd() / ".local").mkdir(exist_ok=True)
-    (Path.cwd() / ".local" / "chain.json").write_text(
-        json.dumps({"rpcUrl": anvil.rpc_url, "token": chain.token, "settlement": chain.settlement}, indent=2)
-    )
     sqs_server = settlement.start_sqs(SQS_PORT)
     sqs_endpoint = f"http://127.0.0.1:{SQS_PORT}"
     os.environ.update(settlement.AWS_ENV)
     queue_url = settlement.create_queues(settlement.client(sqs_endpoint))
+    # For the tools run beside it (python -m luxxon.admin … --fund, redrive-settlements).
+    (Path.cwd() / ".local").mkdir(exist_ok=True)
+    (Path.cwd() / ".local" / "settlement.json").write_text(
+        json.dumps(
+            {
+                "rpcUrl": anvil.rpc_url,
+                "token": chain.token,
+                "settlement": chain.settlement,
+                "queueUrl": queue_url,
+                "sqsEndpoint": sqs_endpoint,
+            },
+            indent=2,
+        )
+    )
     edge_token, webhook_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
     api_base = f"http://{HOST}:{PORT}/api/v1"
     edge_api = f"http://127.0.0.1:{EDGE_PORT}/client/v4"

@@ -25,7 +25,7 @@ REGION = "us-east-1"
 MAX_RECEIVES = 5
 VISIBILITY_TIMEOUT_S = 10
 START_TIMEOUT_S = 20.0
-# moto needs credentials to sign with; they are not checked.
+# moto needs credentials to sign with; they are not checked (the processes the local system starts inherit these).
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION}
 
 
@@ -49,15 +49,9 @@ def start_sqs(port: int) -> subprocess.Popen[bytes]:
 
 
 def client(endpoint: str) -> Any:
-    import boto3
+    from luxxon.adapters.queue import local_client
 
-    return boto3.client(
-        "sqs",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-    )
+    return local_client(endpoint)
 
 
 def create_queues(sqs: Any, name: str = "luxxon-settlement") -> str:
