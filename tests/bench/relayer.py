@@ -60,6 +60,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--single", type=int, default=10, help="sessions settled one at a time (latency)")
     args = parser.parse_args()
     anvil = start_anvil(block_time=1)
     try:
@@ -82,7 +83,7 @@ def main() -> int:
                 )
             )
             consumer, operator = chain.fresh_account(), chain.fresh_account()
-            chain.fund(consumer, args.sessions * RATE * SECONDS)
+            chain.fund(consumer, (args.sessions + args.single) * RATE * SECONDS)
             ids = _seed(args.sessions, consumer, operator)
             relayer = Relayer(
                 PgSettlementStore(),
@@ -114,6 +115,11 @@ def main() -> int:
             print(f"  throughput                       {_confirmed() / elapsed:>8.1f} /s   (target ≥ 50/s)")
             print(f"  end → CONFIRMED p50 / p99        {p50(latencies):>8.2f} s / {p99(latencies):.2f} s")
             print(f"  Settled events on chain          {len(events):>8,} (doubles: {doubles})")
+            single = _one_at_a_time(relayer, indexer, consumer, operator, args.single)
+            print(
+                f"  one at a time: end → CONFIRMED p50 / max {p50(single):>5.2f} s / {max(single):.2f} s "
+                f"({args.single} sessions; 2 blocks of 1 s)"
+            )
     finally:
         anvil.stop()
     return 0
@@ -122,6 +128,25 @@ def main() -> int:
 def _confirmed() -> int:
     row = connection.fetch_one("SELECT count(*) AS n FROM settlements WHERE status = 'CONFIRMED'")
     return int(row["n"]) if row else 0
+
+
+def _one_at_a_time(relayer: Relayer, indexer: Indexer, consumer: str, operator: str, n: int) -> list[float]:
+    """Unloaded: one session at a time, end → CONFIRMED (the relayer sends at once; the indexer polls)."""
+    out = []
+    for _ in range(n):
+        (sid,) = _seed(1, consumer, operator)
+        started = time.monotonic()
+        relayer.settle([sid])
+        while _status(sid) != "CONFIRMED":
+            time.sleep(0.05)
+            indexer.run()
+        out.append(time.monotonic() - started)
+    return out
+
+
+def _status(session_id: str) -> str:
+    row = connection.fetch_one("SELECT status FROM settlements WHERE session_id = %s", (session_id,))
+    return str(row["status"]) if row else ""
 
 
 def _latencies() -> list[float]:

@@ -12,6 +12,7 @@ BENCHES = (
     "tests.bench.edge_relay",
     "tests.bench.decoder",
     "tests.bench.gas",
+    "tests.bench.relayer",
 )
 
 
