@@ -205,6 +205,13 @@ def unique_place() -> tuple[dict[str, float], tuple[float, float, float]]:
     return {"lat": lat, "lng": lng}, (lat, lng, 2_000.0)
 
 
+def random_wallet() -> str:
+    """An address nobody holds a key to: enough for a workspace whose sessions are never settled on chain."""
+    import secrets
+
+    return "0x" + secrets.token_hex(20)
+
+
 @pytest.fixture
 def workspace(database_url: str) -> WorkspaceFactory:
     """Create a workspace with its first key (through the admin bootstrap, as a local user would)."""
@@ -216,14 +223,16 @@ def workspace(database_url: str) -> WorkspaceFactory:
         scopes: list[str] | None = None,
         coverage: tuple[float, float, float] | None | bool = None,
         availability: str = "ONLINE",
+        wallet: bool = True,
     ) -> Workspace:
         roles_list = list(roles or ("CONSUMER",))
         chosen = scopes if scopes is not None else sorted({s for r in roles_list for s in DEFAULT_SCOPES[r]})
         if coverage is None and "SUPPLIER" in roles_list:
             coverage = TEST_AREA  # a supplier covers the points tests request unless told otherwise
         area = coverage if isinstance(coverage, tuple) else None  # False: no coverage area at all
+        address = random_wallet() if wallet else None  # sessions are settled between wallets
         ws, key = wiring.workspaces().bootstrap(
-            f"ws-{uuid.uuid4().hex[:6]}", roles_list, chosen, availability, None, area
+            f"ws-{uuid.uuid4().hex[:6]}", roles_list, chosen, availability, address, area
         )
         return Workspace(ws.id, key.key, key.id)
 

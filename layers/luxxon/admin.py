@@ -6,10 +6,14 @@
     python -m luxxon.admin fund --workspace <id> --usdc 5          # top up (local chain)
     python -m luxxon.admin redrive-settlements                     # the settlement DLQ back to its queue
 
-A new workspace gets its first API key (printed once; only its hash is stored) and a wallet: `--wallet 0x…` (a wallet
-the operator vouches for), else, on the local chain, a dev wallet derived from the workspace id
-(`luxxon.chain.devnet`). `--fund N` mints N test USDC (whole USDC: 2 = 2,000,000 µUSDC) and deposits them into the
-wallet's pool. Funding works on the local chain only; in production consumers deposit from their own wallets.
+A new workspace gets its first API key (printed once; only its hash is stored) and its wallet: `--wallet 0x…` (one
+the operator vouches for), or `--dev-wallet` on the local chain (derived from anvil's public key and the workspace id,
+`luxxon.chain.devnet`: anyone can derive its key, so it is refused on any other chain). `--fund N` (local chain; implies
+`--dev-wallet`) mints N test USDC (whole USDC: 2 = 2,000,000 µUSDC) and deposits them into the wallet's pool. Without
+a wallet a workspace can neither request (consumer) nor accept (supplier) a session. In production consumers deposit
+from their own wallets.
+
+    python -m luxxon.admin retry-settlement --session <id>         # a FAILED settlement, once its cause is fixed
 """
 
 from __future__ import annotations
@@ -75,6 +79,16 @@ def redrive_settlements() -> int:
     return redrive(saved["queueUrl"], local_client(saved["sqsEndpoint"]))
 
 
+def dev_wallet(workspace_id: str) -> str:
+    """The workspace's dev wallet, only when the configured chain is the local one (its key is derivable)."""
+    from luxxon.chain import devnet
+    from luxxon.chain.deploy import connect
+
+    if connect(local_chain()["rpcUrl"]).eth.chain_id != devnet.CHAIN_ID:
+        raise SystemExit("dev wallets exist on the local chain only: give the workspace its own with --wallet")
+    return devnet.dev_account(workspace_id).address
+
+
 def fund(wallet: str, micro_usdc: int) -> dict[str, Any]:
     from luxxon.chain import devnet
     from luxxon.chain.deploy import connect
@@ -92,13 +106,17 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--roles", default="CONSUMER", help="comma-separated: CONSUMER,SUPPLIER")
     create.add_argument("--scopes", help=f"comma-separated, default by role; known: {','.join(SCOPES)}")
     create.add_argument("--availability", default="OFFLINE", choices=["ONLINE", "OFFLINE"])
-    create.add_argument("--wallet", help="0x-prefixed EVM address (default: a dev wallet on the local chain)")
+    wallet = create.add_mutually_exclusive_group()
+    wallet.add_argument("--wallet", help="0x-prefixed EVM address the workspace settles with")
+    wallet.add_argument("--dev-wallet", action="store_true", help="a derived dev wallet (local chain only)")
     create.add_argument("--coverage", type=_coverage, help="circular coverage area: LAT,LNG,RADIUS_METERS")
     create.add_argument("--fund", type=_usdc, metavar="USDC", help="mint and deposit this much test USDC (local)")
     top_up = commands.add_parser("fund", help="mint and deposit test USDC into a workspace's pool (local chain)")
     top_up.add_argument("--workspace", required=True, help="workspace id")
     top_up.add_argument("--usdc", required=True, type=_usdc, metavar="USDC")
     commands.add_parser("redrive-settlements", help="move the settlement dead-letter queue's messages back")
+    retry = commands.add_parser("retry-settlement", help="send a FAILED settlement again (after fixing its cause)")
+    retry.add_argument("--session", required=True, help="session id")
     args = parser.parse_args(argv)
 
     if args.command == "fund":
@@ -106,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         if row is None or not row["wallet_address"]:
             parser.error("no such workspace, or it has no wallet")
         print(json.dumps(fund(row["wallet_address"], args.usdc), indent=2))
+        return 0
+    if args.command == "retry-settlement":
+        if not wiring.settlement_store().retry_failed(args.session):
+            parser.error("no FAILED settlement for that session")
+        print(json.dumps({"sessionId": args.session, "status": "PENDING"}, indent=2))
         return 0
     if args.command == "redrive-settlements":
         print(json.dumps({"moved": redrive_settlements()}, indent=2))
@@ -123,10 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     service = wiring.workspaces()
     workspace, key = service.bootstrap(args.name, roles, scopes, args.availability, args.wallet, args.coverage)
     out: dict[str, Any] = {}
-    if args.wallet is None:
-        from luxxon.chain.devnet import dev_account
-
-        workspace = service.attach_wallet(workspace.id, dev_account(workspace.id).address)
+    if args.dev_wallet or args.fund:
+        if args.wallet is not None:
+            parser.error("--fund mints to a dev wallet: leave out --wallet")
+        workspace = service.attach_wallet(workspace.id, dev_wallet(workspace.id))
     if args.fund:
         assert workspace.walletAddress is not None
         out["funding"] = fund(workspace.walletAddress, args.fund)

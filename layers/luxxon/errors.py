@@ -23,6 +23,7 @@ class ErrorCode(StrEnum):
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     SETTLEMENT_NOT_FOUND = "SETTLEMENT_NOT_FOUND"
     WALLET_NOT_FOUND = "WALLET_NOT_FOUND"
+    NO_WALLET = "NO_WALLET"
     CHAIN_UNAVAILABLE = "CHAIN_UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
@@ -46,6 +47,7 @@ ERRORS: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.SERVICE_UNAVAILABLE: (503, "Service temporarily unavailable"),
     ErrorCode.SETTLEMENT_NOT_FOUND: (404, "The session has no settlement (it did not end metered)"),
     ErrorCode.WALLET_NOT_FOUND: (404, "The workspace has no wallet"),
+    ErrorCode.NO_WALLET: (400, "The workspace needs a wallet for this operation"),
     ErrorCode.CHAIN_UNAVAILABLE: (503, "The chain is unreachable; retry"),
     ErrorCode.INTERNAL_ERROR: (500, "Internal server error"),
 }

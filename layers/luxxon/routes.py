@@ -107,7 +107,16 @@ ROUTES: tuple[Route, ...] = (
     _r("GET", "/api-keys", "api_keys.list", ADMIN, action="list"),
     _r("POST", "/api-keys", "api_keys.create", ADMIN, action="create", errors=BAD_INPUT, status=201, idempotent=True),
     _r("DELETE", "/api-keys/{id}", "api_keys.revoke", ADMIN, action="revoke", errors=(E.API_KEY_NOT_FOUND,)),
-    _r("POST", "/sessions", "sessions.create", CREATE, action="create", errors=BAD_INPUT, status=201, idempotent=True),
+    _r(
+        "POST",
+        "/sessions",
+        "sessions.create",
+        CREATE,
+        action="create",
+        errors=(E.INVALID_INPUT, E.NO_WALLET),
+        status=201,
+        idempotent=True,
+    ),
     _r("GET", "/sessions", "sessions.list", READ, action="list", errors=BAD_INPUT),
     _r("GET", "/sessions/inbox", "sessions.inbox", OPERATE, action="inbox", errors=(E.INVALID_INPUT, E.NOT_OPERATOR)),
     _r(
@@ -136,7 +145,8 @@ ROUTES: tuple[Route, ...] = (
         "sessions.accept",
         OPERATE,
         action="accept",
-        errors=(E.NOT_AUTHORIZED, E.SESSION_NOT_FOUND, E.INVALID_STATE),  # not a supplier, own request, offline, full
+        # NOT_AUTHORIZED: not a supplier, own request, offline, full; NO_WALLET: nowhere to be paid
+        errors=(E.NOT_AUTHORIZED, E.SESSION_NOT_FOUND, E.INVALID_STATE, E.NO_WALLET),
         idempotent=True,
     ),
     _r(

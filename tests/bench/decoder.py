@@ -42,6 +42,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from tests.bench.common import start_edge_process
+from tests.conftest import random_wallet
 
 WIDTH, HEIGHT, FPS = 640, 480, 30
 CLIP_FRAMES = 300
@@ -486,8 +487,12 @@ async def bench(args: argparse.Namespace) -> None:
     system.env.update({"LX_DECODER_MAX_SESSIONS": "64", "LX_DECODER_MAX_CPU": "8"})
     try:
         scopes = {r: sorted(DEFAULT_SCOPES[r]) for r in ("CONSUMER", "SUPPLIER")}
-        system.consumer = wiring.workspaces().bootstrap("bench-consumer", ["CONSUMER"], scopes["CONSUMER"])[1]
-        system.operator = wiring.workspaces().bootstrap("bench-operator", ["SUPPLIER"], scopes["SUPPLIER"], "ONLINE")[1]
+        system.consumer = wiring.workspaces().bootstrap(
+            "bench-consumer", ["CONSUMER"], scopes["CONSUMER"], wallet_address=random_wallet()
+        )[1]
+        system.operator = wiring.workspaces().bootstrap(
+            "bench-operator", ["SUPPLIER"], scopes["SUPPLIER"], "ONLINE", random_wallet()
+        )[1]
         print(f"decoder bench: {os.cpu_count()} CPUs, 640x480@30, {args.seconds:g} s windows", flush=True)
 
         # (a) latency, with the synthetic camera (a real encoder)

@@ -16,6 +16,7 @@ from luxxon.db import connection as db
 from luxxon.domain.identity import hash_key
 from luxxon.local.gateway import build_event, invoke, match
 from tests.bench.common import p50, p99, scratch_database, timed
+from tests.conftest import random_wallet
 
 N = 2000
 # A budget no bench request exceeds: the limit is still spent on every request (the statement below), never refused.
@@ -58,8 +59,12 @@ def main() -> int:
     os.environ["LX_RATE_LIMIT_WORKSPACE"] = os.environ["LX_RATE_LIMIT_KEY"] = BUDGET
     with scratch_database():
         service = wiring.workspaces()
-        consumer_ws, consumer_key = service.bootstrap("bench-c", ["CONSUMER"], DEFAULT_SCOPES["CONSUMER"])
-        supplier_ws, supplier_key = service.bootstrap("bench-s", ["SUPPLIER"], DEFAULT_SCOPES["SUPPLIER"])
+        consumer_ws, consumer_key = service.bootstrap(
+            "bench-c", ["CONSUMER"], DEFAULT_SCOPES["CONSUMER"], wallet_address=random_wallet()
+        )
+        supplier_ws, supplier_key = service.bootstrap(
+            "bench-s", ["SUPPLIER"], DEFAULT_SCOPES["SUPPLIER"], wallet_address=random_wallet()
+        )
         consumer = next(p for p in [wiring.workspace_store().principal_by_key_hash(hash_key(consumer_key.key))] if p)
         from luxxon.models.sessions import CreateSessionRequest
 

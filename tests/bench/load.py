@@ -31,6 +31,7 @@ from luxxon import wiring
 from luxxon.admin import DEFAULT_SCOPES
 from luxxon.domain.ratelimit import DEFAULT_BUDGETS
 from tests.bench.common import p50, p99, scratch_database
+from tests.conftest import random_wallet
 
 HOST = "127.0.0.1"  # the only address this bench ever connects to
 BODY = json.dumps({"lat": 4.71, "lng": -74.07, "maxDurationSeconds": 300}).encode()
@@ -127,7 +128,9 @@ def main() -> int:
     with scratch_database("lx_load"):
         keys = []
         for i in range(max(args.clients)):
-            _, key = wiring.workspaces().bootstrap(f"load-{i}", ["CONSUMER"], DEFAULT_SCOPES["CONSUMER"])
+            _, key = wiring.workspaces().bootstrap(
+                f"load-{i}", ["CONSUMER"], DEFAULT_SCOPES["CONSUMER"], wallet_address=random_wallet()
+            )
             keys.append(key.key)
         port = _free_port()
         ready = multiprocessing.get_context("spawn").Event()

@@ -43,13 +43,17 @@ def test_create_workspace_with_fund_gives_a_dev_wallet_and_deposits_whole_usdc(
     topped = _run(capsys, "fund", "--workspace", workspace["id"], "--usdc", "0.5")
     assert topped["poolMicroUsdc"] == "2500000"
     # An operator gets a dev wallet too (no funds needed to be paid)
-    supplier = _run(capsys, "create-workspace", "--name", "s", "--roles", "SUPPLIER")["workspace"]
+    supplier = _run(capsys, "create-workspace", "--name", "s", "--roles", "SUPPLIER", "--dev-wallet")["workspace"]
     assert supplier["walletAddress"] == dev_account(supplier["id"]).address
     assert wiring.workspace_store().get_workspace(supplier["id"])["wallet_address"] == supplier["walletAddress"]
+    # Without a wallet option a workspace has none (it cannot request or accept until one is attached)
+    assert _run(capsys, "create-workspace", "--name", "n")["workspace"]["walletAddress"] is None
 
 
 @pytest.mark.parametrize("amount", ["0", "-1", "1.0000001", "lots"])
 def test_fund_refuses_an_amount_that_is_not_positive_whole_micro_usdc(plane: Plane, amount: str) -> None:
     with pytest.raises(SystemExit) as refused:
         admin.main(["create-workspace", "--name", "c", "--fund", amount])
+    with pytest.raises(SystemExit):
+        admin.main(["create-workspace", "--name", "c", "--fund", "1", "--wallet", "0x" + "11" * 20])
     assert refused.value.code == 2  # argparse's usage error; nothing was created on chain

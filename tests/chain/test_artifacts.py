@@ -39,3 +39,21 @@ def test_the_loader_gives_each_contracts_abi_and_bytecode() -> None:
     assert settlement.bytecode.endswith(solc_0_8_37) and settlement.deployed_bytecode.endswith(solc_0_8_37)
     functions = {item["name"] for item in settlement.abi if item["type"] == "function"}
     assert {"deposit", "deposits", "settleFromPool", "settleMany", "settled", "requestWithdrawal"} <= functions
+
+
+def test_the_hand_encoded_eth_call_selectors_are_the_contracts() -> None:
+    """luxxon.adapters.evm encodes calls by hand (no web3 in API handlers): its selectors must be the ABI's."""
+    from eth_utils import keccak
+
+    from luxxon.adapters import evm
+    from luxxon.chain import contracts
+
+    functions = {f["name"]: f for f in contracts.load(contracts.SETTLEMENT).abi if f["type"] == "function"}
+    for name, selector in (
+        ("deposits", evm.DEPOSITS),
+        ("pendingWithdrawal", evm.PENDING_WITHDRAWAL),
+        ("owed", evm.OWED),
+    ):
+        inputs = ",".join(i["type"] for i in functions[name]["inputs"])
+        assert inputs == "address"
+        assert "0x" + keccak(text=f"{name}({inputs})")[:4].hex() == selector

@@ -175,21 +175,34 @@ def test_two_relayers_at_once_settle_each_session_once(
     ids = [s["id"] for s in sessions]
     own_connections("luxxon.db.settlements")
     retries: list[set[str]] = []
+    crashes: list[BaseException] = []
     barrier = threading.Barrier(2)
 
     def run(batch: list[str]) -> None:
         relayer = plane.relayer()
         barrier.wait()
-        retries.append(relayer.settle(batch))
+        try:
+            retries.append(relayer.settle(batch))
+        except BaseException as error:  # noqa: BLE001 - reported below
+            crashes.append(error)
 
-    threads = [threading.Thread(target=run, args=(ids,)), threading.Thread(target=run, args=(list(reversed(ids)),))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for retry in retries:  # a redelivery of whatever either reported for retry
-        assert plane.relayer().settle(sorted(retry)) == set()
+    # Blocks wait (no automine): both relayers' transactions are pending at once, as on a real chain
+    plane.chain.rpc("evm_setAutomine", False)
+    try:
+        threads = [threading.Thread(target=run, args=(ids,)), threading.Thread(target=run, args=(ids[::-1],))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert crashes == []
+        for retry in retries:  # a redelivery of whatever either reported for retry
+            assert plane.relayer().settle(sorted(retry)) == set()
+        plane.chain.rpc("evm_mine")
+    finally:
+        plane.chain.rpc("evm_setAutomine", True)
     _confirm(plane)
+    mined, pending = plane.settlement_chain().nonces()
+    assert mined == pending  # every nonce used once, none left behind a gap
     _assert_settled_once(plane, api, consumer.key, sessions, operator_wallet)
 
 
@@ -236,15 +249,60 @@ def test_a_charge_the_pool_cannot_cover_fails_visibly_and_keeps_its_hold(
     assert wallet["holdsMicroUsdc"] == done["chargedMicroUsdc"]
 
 
-def test_a_session_without_a_stamped_wallet_fails_visibly(
-    api: Api, workspace: WorkspaceFactory, plane: Plane, chain: Chain
+def test_no_wallet_no_session_and_a_session_that_lost_its_wallet_fails_visibly_until_retried(
+    api: Api, workspace: WorkspaceFactory, plane: Plane, chain: Chain, parties_with_wallets: Any
 ) -> None:
-    consumer = workspace("CONSUMER")  # no wallet
-    operator, _ = with_wallet(workspace, chain, "SUPPLIER")
+    consumer, _, operator, operator_wallet = parties_with_wallets
+    # A consumer without a wallet cannot request, a supplier without one cannot accept
+    walletless = workspace("CONSUMER", wallet=False)
+    refused = api("POST", "/api/v1/sessions", walletless.key, {"lat": 1, "lng": 2})
+    assert (refused.status, refused.error) == (400, ("NO_WALLET", "wallet:none"))
+    created = api("POST", "/api/v1/sessions", consumer.key, {"lat": 1, "lng": 2}).data
+    unpaid = workspace("SUPPLIER", wallet=False)
+    refused = api("POST", f"/api/v1/sessions/{created['id']}/accept", unpaid.key)
+    assert (refused.status, refused.error) == (400, ("NO_WALLET", "wallet:none"))
+    assert api("GET", f"/api/v1/sessions/{created['id']}", consumer.key).data["state"] == "REQUESTED"
+    # A session ended with no wallet stamped (one under way when wallets came in) fails visibly, and is settled
+    # once a wallet is stamped and an operator retries it
     done = ended(api, consumer, operator, 3)
+    connection().execute("UPDATE settlements SET consumer_wallet = NULL WHERE session_id = %s", (done["id"],))
     assert plane.relayer().settle([done["id"]]) == set()
     view = settlement(api, consumer.key, done["id"]).data
-    assert (view["status"], view["failure"], view["consumerWallet"]) == ("FAILED", "wallet:missing", None)
+    assert (view["status"], view["failure"]) == ("FAILED", "wallet:missing")
+    connection().execute(
+        "UPDATE settlements s SET consumer_wallet = x.consumer_wallet FROM sessions x"
+        " WHERE x.id = s.session_id AND s.session_id = %s",
+        (done["id"],),
+    )
+    assert PgSettlementStore().retry_failed(done["id"]) is True
+    assert PgSettlementStore().retry_failed(done["id"]) is False  # it is PENDING now
+    assert plane.relayer().settle([done["id"]]) == set()
+    _confirm(plane)
+    _assert_settled_once(plane, api, consumer.key, [done], operator_wallet)
+
+
+def test_a_transaction_the_node_dropped_is_signed_again_at_its_nonce_so_the_key_never_stalls(
+    api: Api, parties_with_wallets: Any, plane: Plane
+) -> None:
+    consumer, _, operator, operator_wallet = parties_with_wallets
+    first, second = ended(api, consumer, operator, 3), ended(api, consumer, operator, 4)
+    chain = plane.chain
+    chain.rpc("evm_setAutomine", False)
+    try:
+        assert plane.relayer().settle([first["id"]]) == set()
+        dropped = settlement(api, consumer.key, first["id"]).data["txHash"]
+        chain.rpc("anvil_dropTransaction", dropped)  # the node forgot it (a restart, an eviction)
+        assert plane.relayer().settle([second["id"]]) == set()  # sent past the hole the drop left
+        # When the first one's request comes back (the sweep re-queues what stalls), its nonce is filled again
+        assert plane.relayer().settle([first["id"]]) == set()
+        assert settlement(api, consumer.key, first["id"]).data["txHash"] != dropped
+        chain.rpc("evm_mine")
+    finally:
+        chain.rpc("evm_setAutomine", True)
+    _confirm(plane)
+    _assert_settled_once(plane, api, consumer.key, [first, second], operator_wallet)
+    mined, pending = plane.settlement_chain().nonces()
+    assert mined == pending  # nothing left waiting behind a gap
 
 
 def test_the_wallet_stamped_at_accept_is_paid_even_if_the_workspace_changes_it(
@@ -290,20 +348,40 @@ def test_the_sweep_requeues_stalled_requests_and_flags_disagreements(
     consumer, _, operator, _ = parties_with_wallets
     stalled, settled = ended(api, consumer, operator, 3), ended(api, consumer, operator, 4)
     store = PgSettlementStore()
+
+    def age(hours: int) -> None:
+        connection().execute(
+            "UPDATE settlements SET updated_at = clock_timestamp() - make_interval(hours => %s) WHERE session_id = %s",
+            (hours, stalled["id"]),
+        )
+
+    def requests() -> int:
+        return int(
+            connection()
+            .execute(
+                "SELECT count(*) AS n FROM outbox WHERE kind = %s AND payload->>'sessionId' = %s",
+                (SETTLEMENT_REQUEST, stalled["id"]),
+            )
+            .fetchone()["n"]
+        )
+
+    # While its request still waits in the outbox, a stalled settlement is not queued twice
+    age(1)
+    store.requeue_stalled(older_than_s=600, limit=100)
+    assert requests() == 1
+    # Once it was delivered (and the message then lost), the sweep queues it again, once
     connection().execute(
-        "UPDATE settlements SET updated_at = clock_timestamp() - interval '1 hour' WHERE session_id = %s",
-        (stalled["id"],),
-    )
-    assert store.requeue_stalled(older_than_s=600, limit=100) >= 1
-    requests = connection().execute(
-        "SELECT count(*) AS n FROM outbox WHERE kind = %s AND payload->>'sessionId' = %s",
+        "UPDATE outbox SET delivered_at = clock_timestamp() WHERE kind = %s AND payload->>'sessionId' = %s",
         (SETTLEMENT_REQUEST, stalled["id"]),
     )
-    assert requests.fetchone()["n"] == 2  # the one /end wrote, and the sweep's
+    store.requeue_stalled(older_than_s=600, limit=100)
+    age(1)
+    store.requeue_stalled(older_than_s=600, limit=100)
+    assert requests() == 2
     # A confirmed settlement whose row disagrees with the chain's Settled event is flagged
     assert plane.relayer().settle([settled["id"]]) == set()
     _confirm(plane)
-    store.reconcile()
+    assert store.reconcile() == 0  # the row and its Settled event agree
     connection().execute(
         "UPDATE settlements SET clean_seconds = clean_seconds + 1, amount_micro_usdc = amount_micro_usdc + %s"
         " WHERE session_id = %s",
@@ -352,7 +430,8 @@ def test_the_wallet_view_shows_pool_holds_earnings_and_the_confirmed_event_log(
     assert [e["name"] for e in earned["events"]] == ["EarningsWithdrawn", "Settled"]
     # Bad input and missing pieces answer in the envelope
     assert api("GET", "/api/v1/wallet?cursor=%%%", consumer.key).error == ("INVALID_INPUT", "input:cursor")
-    assert api("GET", "/api/v1/wallet", workspace("CONSUMER").key).error == ("WALLET_NOT_FOUND", "wallet:notFound")
+    walletless = workspace("CONSUMER", wallet=False).key
+    assert api("GET", "/api/v1/wallet", walletless).error == ("WALLET_NOT_FOUND", "wallet:notFound")
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         monkeypatch.setenv("LX_CHAIN_RPC_URL", f"http://127.0.0.1:{closed.getsockname()[1]}")

@@ -21,7 +21,7 @@ from luxxon import wiring
 from luxxon.config import get_settings
 from luxxon.db import connection, server
 from luxxon.local.database import PrivateCluster, ensure_postgis
-from tests.conftest import Api, Workspace
+from tests.conftest import Api, Workspace, random_wallet
 
 
 def free_port() -> int:
@@ -67,7 +67,9 @@ def cluster(private_cluster: PrivateCluster, database_url: str) -> Iterator[Priv
 def consumer_with_a_session(api: Api) -> tuple[Workspace, str]:
     from luxxon.admin import DEFAULT_SCOPES
 
-    ws, key = wiring.workspaces().bootstrap("faults", ["CONSUMER"], DEFAULT_SCOPES["CONSUMER"])
+    ws, key = wiring.workspaces().bootstrap(
+        "faults", ["CONSUMER"], DEFAULT_SCOPES["CONSUMER"], wallet_address=random_wallet()
+    )
     consumer = Workspace(ws.id, key.key, key.id)
     session_id = api("POST", "/api/v1/sessions", consumer.key, {"lat": 1, "lng": 2}).data["id"]
     return consumer, session_id

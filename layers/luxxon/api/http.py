@@ -210,6 +210,7 @@ _EXAMPLE_DETAIL: dict[ErrorCode, str] = {
     E.INTERNAL_ERROR: "internal:unexpected",
     E.SETTLEMENT_NOT_FOUND: "settlement:notFound",
     E.WALLET_NOT_FOUND: "wallet:notFound",
+    E.NO_WALLET: "wallet:none",
     E.CHAIN_UNAVAILABLE: "chain:unreachable",
 }
 # The state an INVALID_STATE example names, per operation.

@@ -12,13 +12,14 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import TransactionNotFound, Web3Exception
+from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception
 from web3.types import Nonce, TxParams, Wei
 
 from luxxon.chain import contracts, session_id
 from luxxon.domain.ports import (
     ChainEvent,
     ChainUnavailable,
+    ContractEvent,
     Fees,
     NonceTooLow,
     Settlement,
@@ -30,31 +31,38 @@ from luxxon.domain.ports import (
 GAS_BASE = 60_000
 GAS_PER_ITEM = 60_000
 # Pool and earnings each event touches: (consumer argument, operator argument, amount argument).
-_PARTIES = {
-    "Deposited": ("consumer", None, "amount"),
-    "Settled": ("consumer", "operator", "amount"),
-    "WithdrawalRequested": ("consumer", None, "amount"),
-    "WithdrawalCancelled": ("consumer", None, "amount"),
-    "Withdrawn": ("consumer", None, "amount"),
-    "EarningsWithdrawn": (None, "operator", "amount"),
+E = ContractEvent
+_PARTIES: dict[str, tuple[str | None, str | None, str | None]] = {
+    E.DEPOSITED: ("consumer", None, "amount"),
+    E.SETTLED: ("consumer", "operator", "amount"),
+    E.WITHDRAWAL_REQUESTED: ("consumer", None, "amount"),
+    E.WITHDRAWAL_CANCELLED: ("consumer", None, "amount"),
+    E.WITHDRAWN: ("consumer", None, "amount"),
+    E.EARNINGS_WITHDRAWN: (None, "operator", "amount"),
 }
 
 
 def connect(rpc_url: str, timeout_s: float) -> Web3:
-    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
+    # No provider retries: a hanging node must not hold the relayer's nonce lock for five timeouts; the queue retries.
+    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}, exception_retry_configuration=None))
     # Addresses are checksummed here; no ENS, and the chain id is checked once, not before every call.
     w3.middleware_onion.remove("validation")
     w3.middleware_onion.remove("ens_name_to_address")
     return w3
 
 
+def _signature_hashes(abi: Sequence[Any], kind: str) -> dict[bytes, str]:
+    """keccak256 of each `kind` item's signature (an event's topic 0; an error's selector is its first 4 bytes)."""
+    return {
+        keccak(text=f"{item['name']}({','.join(a['type'] for a in item['inputs'])})"): item["name"]
+        for item in abi
+        if item["type"] == kind
+    }
+
+
 def error_names(abi: Sequence[Any]) -> dict[bytes, str]:
     """4-byte selector → custom error name."""
-    return {
-        keccak(text=f"{item['name']}({','.join(a['type'] for a in item['inputs'])})")[:4]: item["name"]
-        for item in abi
-        if item["type"] == "error"
-    }
+    return {digest[:4]: name for digest, name in _signature_hashes(abi, "error").items()}
 
 
 class Web3Settlement:
@@ -159,40 +167,34 @@ class Web3ChainLog:
 
     def __init__(self, w3: Web3, settlement: str) -> None:
         self.w3 = w3
-        self.contract_: Contract = w3.eth.contract(
+        self._contract: Contract = w3.eth.contract(
             address=Web3.to_checksum_address(settlement), abi=contracts.load(contracts.SETTLEMENT).abi
         )
-        abi = self.contract_.abi
-        self._events = {
-            keccak(text=f"{e['name']}({','.join(a['type'] for a in e['inputs'])})"): e["name"]
-            for e in abi
-            if e["type"] == "event"
-        }
+        abi = self._contract.abi
+        self._events = _signature_hashes(abi, "event")
         self._errors = error_names(abi)
 
     @property
     def contract(self) -> str:
-        return str(self.contract_.address)
+        return str(self._contract.address)
 
     def head(self) -> int:
         return int(_call(lambda: self.w3.eth.block_number))
 
     def block_hash(self, number: int) -> str | None:
         def read() -> str | None:
-            block = self.w3.eth.get_block(number)
-            return block["hash"].to_0x_hex() if block and "hash" in block else None
+            try:
+                block = self.w3.eth.get_block(number)
+            except BlockNotFound:  # past the head of a branch that got shorter
+                return None
+            return block["hash"].to_0x_hex() if "hash" in block else None
 
-        try:
-            return _call(read)
-        except ChainUnavailable:
-            raise
-        except Exception:  # noqa: BLE001 - a block the node does not have
-            return None
+        return _call(read)
 
     def events(self, from_block: int, to_block: int) -> list[ChainEvent]:
         logs = _call(
             lambda: self.w3.eth.get_logs(
-                {"address": self.contract_.address, "fromBlock": from_block, "toBlock": to_block}
+                {"address": self._contract.address, "fromBlock": from_block, "toBlock": to_block}
             )
         )
         out = []
@@ -200,7 +202,7 @@ class Web3ChainLog:
             name = self._events.get(bytes(log["topics"][0]))
             if name is None:
                 continue
-            args = dict(self.contract_.events[name]().process_log(log)["args"])
+            args = dict(self._contract.events[name]().process_log(log)["args"])
             out.append(self._event(name, args, log))
         return out
 
@@ -213,7 +215,7 @@ class Web3ChainLog:
                 args[key] = str(value) if value > 2**53 else value
             else:
                 args[key] = value
-        if name == "SettlementSkipped":
+        if name == E.SETTLEMENT_SKIPPED:
             args["reason"] = self._errors.get(bytes(raw["reason"]), args["reason"])
         sid = None
         if "sessionId" in raw:

@@ -173,7 +173,8 @@ class PgSessionStore:
                 SELECT (lx_session_of(s)).*, w.availability,
                        coalesce(ST_Intersects(w.coverage_area, s.requested_at_point), false) AS covers,
                        (SELECT count(*) FROM sessions o WHERE o.operator_workspace_id = w.id AND o.{_ACTIVE}) AS active,
-                       s.wait_deadline_at <= clock_timestamp() AS wait_deadline_passed
+                       s.wait_deadline_at <= clock_timestamp() AS wait_deadline_passed,
+                       w.wallet_address IS NOT NULL AS has_wallet
                 FROM workspaces w JOIN sessions s ON s.id = %(id)s
                 WHERE w.id = %(op)s
                 """,
@@ -183,7 +184,7 @@ class PgSessionStore:
         )
         if row is None:
             return None
-        facts = {k: row.pop(k) for k in ("availability", "covers", "active", "wait_deadline_passed")}
+        facts = {k: row.pop(k) for k in ("availability", "covers", "active", "wait_deadline_passed", "has_wallet")}
         return AcceptFacts(session=_session(row), **facts)
 
     # -- writes --------------------------------------------------------------------------------------------------
@@ -196,10 +197,10 @@ class PgSessionStore:
                     consumer_workspace_id, requested_at_point, geofence_radius_m, max_duration_seconds,
                     wait_timeout_seconds, wait_deadline_at, rate_per_second_micro_usdc, hold_micro_usdc,
                     consumer_wallet)
-                VALUES (%(consumer)s, ST_SetSRID(ST_MakePoint(%(lng)s, %(lat)s), 4326)::geography, %(radius)s,
-                        %(duration)s, %(wait)s, clock_timestamp() + make_interval(secs => %(wait)s),
-                        %(rate)s, %(hold)s,
-                        (SELECT w.wallet_address FROM workspaces w WHERE w.id = %(consumer)s))
+                SELECT %(consumer)s, ST_SetSRID(ST_MakePoint(%(lng)s, %(lat)s), 4326)::geography, %(radius)s,
+                       %(duration)s, %(wait)s, clock_timestamp() + make_interval(secs => %(wait)s),
+                       %(rate)s, %(hold)s, w.wallet_address
+                FROM workspaces w WHERE w.id = %(consumer)s AND w.wallet_address IS NOT NULL
                 RETURNING {COLUMNS}, {_TOKEN}
                 """,
                 {
@@ -215,8 +216,7 @@ class PgSessionStore:
             )
             .fetchone()
         )
-        assert row is not None
-        return _applied(row)
+        return Transition(won=False, session=None) if row is None else _applied(row)
 
     def _cas(self, session_id: str, sql: str, params: dict[str, Any]) -> Transition:
         """Run one compare-and-swap; when it matched nothing, re-read the row (a fresh snapshot) for the loser."""

@@ -8,15 +8,21 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from psycopg import errors
+
 from luxxon.db.connection import connection, fetch_all, fetch_one, transaction
 from luxxon.domain.ports import (
+    ALREADY_SETTLED,
     OPEN_SETTLEMENTS,
     SETTLEMENT_REQUEST,
     ChainEvent,
+    ContractEvent,
     Fees,
+    NonceRecord,
     Settlement,
     SettlementStatus,
     SignedTx,
+    StoreBusy,
 )
 from luxxon.domain.states import SessionState
 
@@ -44,8 +50,11 @@ def _settlement(row: dict[str, Any]) -> Settlement:
 class PgSettlementStore:
     @contextmanager
     def atomic(self) -> Iterator[None]:
-        with transaction():
-            yield
+        try:
+            with transaction():
+                yield
+        except (errors.LockNotAvailable, errors.DeadlockDetected, errors.QueryCanceled) as error:
+            raise StoreBusy(type(error).__name__) from error
 
     def get(self, session_id: str) -> Settlement | None:
         row = fetch_one(f"SELECT {_COLUMNS} FROM settlements WHERE session_id = %s", (session_id,))
@@ -65,22 +74,26 @@ class PgSettlementStore:
             (ST.FAILED.value, failure, session_id, _OPEN),
         )
 
-    def lock_nonce(self, address: str) -> int:
+    def lock_nonce(self, address: str) -> NonceRecord:
         connection().execute(
             "INSERT INTO relayer_nonces (address, next_nonce) VALUES (lower(%s), 0) ON CONFLICT DO NOTHING", (address,)
         )
         row = (
             connection()
-            .execute("SELECT next_nonce FROM relayer_nonces WHERE address = lower(%s) FOR UPDATE", (address,))
+            .execute(
+                "SELECT next_nonce, extract(epoch FROM clock_timestamp() - updated_at)::float8 AS age_s"
+                " FROM relayer_nonces WHERE address = lower(%s) FOR UPDATE",
+                (address,),
+            )
             .fetchone()
         )
         assert row is not None
-        return int(row["next_nonce"])
+        return NonceRecord(int(row["next_nonce"]), float(row["age_s"]))
 
     def set_nonce(self, address: str, next_nonce: int) -> None:
+        # Under the row lock: the nonce the send just used + 1, exactly (a reused nonce lowers it).
         connection().execute(
-            "UPDATE relayer_nonces SET next_nonce = greatest(next_nonce, %s), updated_at = clock_timestamp()"
-            " WHERE address = lower(%s)",
+            "UPDATE relayer_nonces SET next_nonce = %s, updated_at = clock_timestamp() WHERE address = lower(%s)",
             (next_nonce, address),
         )
 
@@ -129,6 +142,25 @@ class PgSettlementStore:
             },
         )
 
+    def retry_failed(self, session_id: str) -> bool:
+        """FAILED → PENDING with a new request in the outbox (an operator's decision, after fixing the cause)."""
+        row = (
+            connection()
+            .execute(
+                """
+                WITH reopened AS (
+                    UPDATE settlements SET status = %(pending)s, failure = NULL, updated_at = clock_timestamp()
+                    WHERE session_id = %(id)s AND status = %(failed)s RETURNING session_id
+                )
+                INSERT INTO outbox (kind, payload)
+                SELECT %(kind)s, jsonb_build_object('sessionId', session_id::text) FROM reopened RETURNING id
+                """,
+                {"pending": ST.PENDING.value, "failed": ST.FAILED.value, "id": session_id, "kind": SETTLEMENT_REQUEST},
+            )
+            .fetchone()
+        )
+        return row is not None
+
     # -- the sweep -----------------------------------------------------------------------------------------------
     def requeue_stalled(self, older_than_s: int, limit: int) -> int:
         cursor = connection().execute(
@@ -138,6 +170,9 @@ class PgSettlementStore:
                 WHERE s.session_id IN (
                     SELECT session_id FROM settlements
                     WHERE status = ANY(%(open)s) AND updated_at < clock_timestamp() - make_interval(secs => %(after)s)
+                      -- one request on its way is enough (an outage must not grow the outbox without bound)
+                      AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.kind = %(kind)s AND o.delivered_at IS NULL
+                                      AND o.payload->>'sessionId' = settlements.session_id::text)
                     ORDER BY updated_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
                 RETURNING s.session_id
             )
@@ -149,8 +184,8 @@ class PgSettlementStore:
         return cursor.rowcount
 
     def reconcile(self) -> int:
-        """A CONFIRMED settlement must match its indexed Settled event: same consumer, operator, seconds, rate and
-        amount, and exactly one such event."""
+        """A CONFIRMED settlement must match its indexed Settled event: same consumer, operator, seconds and amount,
+        and exactly one such event."""
         cursor = connection().execute(
             """
             WITH checked AS (
@@ -165,14 +200,14 @@ class PgSettlementStore:
                            THEN 'settled:seconds'
                        END AS discrepancy
                 FROM settlements s
-                LEFT JOIN chain_events e ON e.session_id = s.session_id AND e.event_name = 'Settled'
+                LEFT JOIN chain_events e ON e.session_id = s.session_id AND e.event_name = %(settled)s
                 WHERE s.status = %(confirmed)s AND s.discrepancy IS NULL
                 GROUP BY s.session_id
             )
             UPDATE settlements s SET discrepancy = c.discrepancy, updated_at = clock_timestamp()
             FROM checked c WHERE c.session_id = s.session_id AND c.discrepancy IS NOT NULL
             """,
-            {"confirmed": ST.CONFIRMED.value},
+            {"confirmed": ST.CONFIRMED.value, "settled": ContractEvent.SETTLED.value},
         )
         return cursor.rowcount
 
@@ -193,7 +228,7 @@ class PgSettlementStore:
         """The sessions holding part of `wallet`'s pool (DESIGN.md, "Money plane"), newest first."""
         return fetch_all(
             """
-            SELECT s.id::text AS session_id, s.state,
+            SELECT s.id::text AS session_id, s.consumer_workspace_id::text AS workspace_id, s.state,
                    CASE WHEN s.state = ANY(%(holding)s) THEN s.hold_micro_usdc ELSE s.charged_micro_usdc END AS amount
             FROM sessions s LEFT JOIN settlements t ON t.session_id = s.id
             WHERE lower(s.consumer_wallet) = lower(%(wallet)s)
@@ -228,8 +263,8 @@ class PgSettlementStore:
     def withdrawn(self, contract: str, wallet: str) -> int:
         row = fetch_one(
             "SELECT coalesce(sum(amount), 0) AS n FROM chain_events"
-            " WHERE contract = %s AND operator = %s AND event_name = 'EarningsWithdrawn'",
-            (contract.lower(), wallet.lower()),
+            " WHERE contract = %s AND operator = %s AND event_name = %s",
+            (contract.lower(), wallet.lower(), ContractEvent.EARNINGS_WITHDRAWN.value),
         )
         return int(row["n"]) if row else 0
 
@@ -275,16 +310,6 @@ class PgChainIndexStore:
                     json.dumps(e.args),
                 ),
             )
-            if e.name == "Settled" and e.session_id is not None:
-                self._confirm(e)
-            elif (
-                e.name == "SettlementSkipped" and e.session_id is not None and e.args.get("reason") != "AlreadySettled"
-            ):
-                conn.execute(
-                    "UPDATE settlements SET status = %s, failure = %s, updated_at = clock_timestamp()"
-                    " WHERE session_id = %s AND status = ANY(%s) AND tx_hash = %s",
-                    (ST.FAILED.value, f"contract:{e.args.get('reason')}", e.session_id, _OPEN, e.tx_hash),
-                )
         conn.execute(
             "INSERT INTO chain_blocks (contract, block_number, block_hash) VALUES (%s, %s, %s)"
             " ON CONFLICT (contract, block_number) DO UPDATE SET block_hash = EXCLUDED.block_hash",
@@ -294,7 +319,14 @@ class PgChainIndexStore:
             "DELETE FROM chain_blocks WHERE contract = %s AND block_number < %s", (address, block[0] - keep_blocks)
         )
 
-    def _confirm(self, e: ChainEvent) -> None:
+    def fail_if_sent_in(self, session_id: str, tx_hash: str, failure: str) -> None:
+        connection().execute(
+            "UPDATE settlements SET status = %s, failure = %s, updated_at = clock_timestamp()"
+            " WHERE session_id = %s AND status = ANY(%s) AND tx_hash = %s",
+            (ST.FAILED.value, failure, session_id, _OPEN, tx_hash),
+        )
+
+    def confirm(self, e: ChainEvent) -> None:
         conn = connection()
         conn.execute(
             """
@@ -322,12 +354,17 @@ class PgChainIndexStore:
             """
             WITH gone AS (
                 DELETE FROM chain_events WHERE contract = %(c)s AND block_number > %(to)s
-                RETURNING session_id, event_name
+                RETURNING session_id, event_name, tx_hash, args ->> 'reason' AS reason
             ), reopened AS (
+                -- Only the outcomes those events decided: a confirmation in a dropped block, a failure by a skip
+                -- (for a reason of its own) in the row's latest transaction.
                 UPDATE settlements s SET status = %(submitted)s, block_number = NULL, block_hash = NULL,
-                       updated_at = clock_timestamp()
-                FROM gone g WHERE g.session_id = s.session_id AND s.status IN (%(confirmed)s, %(failed)s)
-                  AND g.event_name IN ('Settled', 'SettlementSkipped')
+                       failure = NULL, updated_at = clock_timestamp()
+                WHERE (s.status = %(confirmed)s AND s.block_number > %(to)s
+                       AND s.session_id IN (SELECT session_id FROM gone WHERE event_name = %(settled)s))
+                   OR (s.status = %(failed)s AND EXISTS (
+                         SELECT 1 FROM gone g WHERE g.session_id = s.session_id AND g.event_name = %(skipped)s
+                           AND g.tx_hash = s.tx_hash AND g.reason IS DISTINCT FROM %(already)s))
                 RETURNING s.session_id
             ), cleared AS (
                 UPDATE sessions x SET settlement_tx_hash = NULL FROM reopened r WHERE x.id = r.session_id
@@ -340,6 +377,9 @@ class PgChainIndexStore:
                 "submitted": ST.SUBMITTED.value,
                 "confirmed": ST.CONFIRMED.value,
                 "failed": ST.FAILED.value,
+                "settled": ContractEvent.SETTLED.value,
+                "skipped": ContractEvent.SETTLEMENT_SKIPPED.value,
+                "already": ALREADY_SETTLED,
             },
         ).fetchone()
         conn.execute("DELETE FROM chain_blocks WHERE contract = %s AND block_number > %s", (address, to_block))

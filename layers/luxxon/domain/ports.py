@@ -83,6 +83,7 @@ class AcceptFacts:
     covers: bool  # the operator's coverage area contains the requested point
     active: int  # sessions the operator holds now (ASSIGNED, LIVE or PAUSED)
     wait_deadline_passed: bool  # createdAt + waitTimeoutSeconds is behind the database clock
+    has_wallet: bool  # the operator's workspace has a wallet to be paid at
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,10 @@ class SessionStore(Protocol):
     def accept_facts(self, operator_workspace_id: str, session_id: str) -> AcceptFacts | None: ...
 
     # writes: every state change is a compare-and-swap (`cas_`) on the states it may leave
-    def insert(self, new: NewSession) -> Transition: ...
+    def insert(self, new: NewSession) -> Transition:
+        """The new session, stamped with its consumer's wallet; not `won` when the consumer has no wallet."""
+        ...
+
     def cas_accept(self, session_id: str, operator_workspace_id: str) -> Transition: ...
     def cas_attach_video(self, session_id: str, ref: str, whip_url: str, whep_url: str) -> Transition: ...
     def cas_go_live(self, session_id: str, started_at: datetime) -> Transition: ...
@@ -338,6 +342,21 @@ class SettlementChain(Protocol):
     def balance_wei(self) -> int: ...
 
 
+class ContractEvent(StrEnum):
+    """The settlement contract's events the system reads (LuxxonSettlement.sol)."""
+
+    DEPOSITED = "Deposited"
+    SETTLED = "Settled"
+    SETTLEMENT_SKIPPED = "SettlementSkipped"
+    WITHDRAWAL_REQUESTED = "WithdrawalRequested"
+    WITHDRAWAL_CANCELLED = "WithdrawalCancelled"
+    WITHDRAWN = "Withdrawn"
+    EARNINGS_WITHDRAWN = "EarningsWithdrawn"
+
+
+ALREADY_SETTLED = "AlreadySettled"  # the reason `settleMany` gives for skipping an id it has settled
+
+
 @dataclass(frozen=True, slots=True)
 class ChainEvent:
     """One event of the settlement contract. `consumer`/`operator` are the pool and the earnings it touches
@@ -383,14 +402,26 @@ class WalletReader(Protocol):
     def head(self) -> int: ...
 
 
+@dataclass(frozen=True, slots=True)
+class NonceRecord:
+    next_nonce: int
+    age_s: float
+
+
+class StoreBusy(Exception):
+    """The database did not grant a lock in time (or chose this transaction as a deadlock victim): retry later."""
+
+
 class SettlementStore(Protocol):
     def atomic(self) -> AbstractContextManager[None]: ...
     def get(self, session_id: str) -> Settlement | None: ...
     def get_many(self, session_ids: Sequence[str]) -> list[Settlement]: ...
     def fail(self, session_id: str, failure: str) -> None: ...
+    def retry_failed(self, session_id: str) -> bool: ...
     # -- a send (inside `atomic`) --------------------------------------------------------------------------------
-    def lock_nonce(self, address: str) -> int:
-        """Lock the key's nonce row (created at 0) and return the next nonce this system would use."""
+    def lock_nonce(self, address: str) -> NonceRecord:
+        """Lock the key's nonce row (created at 0): the next nonce this system would use, and how long ago it was
+        set."""
         ...
 
     def set_nonce(self, address: str, next_nonce: int) -> None: ...
@@ -431,11 +462,19 @@ class ChainIndexStore(Protocol):
         ...
 
     def record(self, contract: str, events: Sequence[ChainEvent], block: tuple[int, str], keep_blocks: int) -> None:
-        """Store the events, confirm/fail the settlements they name, and advance the cursor to `block`."""
+        """Store the events and advance the cursor to `block`."""
+        ...
+
+    def confirm(self, event: ChainEvent) -> None:
+        """The settlement of the Settled `event`'s session is CONFIRMED by it; the session gets its tx hash."""
+        ...
+
+    def fail_if_sent_in(self, session_id: str, tx_hash: str, failure: str) -> None:
+        """FAILED, if the settlement's latest transaction is `tx_hash` (a later one may still settle it)."""
         ...
 
     def rewind(self, contract: str, to_block: int) -> int:
-        """Forget everything read after `to_block` (a reorg): events, blocks, and the confirmations they made."""
+        """Forget everything read after `to_block` (a reorg): events, blocks, and the outcomes they decided."""
         ...
 
 

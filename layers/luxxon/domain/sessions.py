@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -119,6 +120,20 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
+def _insert(store: SessionStore, new: NewSession) -> _Created:
+    """A session is settled from its consumer's wallet (stamped now): a workspace without one cannot request."""
+    created = store.insert(new)
+    if not created.won or created.session is None:
+        raise LxError(ErrorCode.NO_WALLET, "wallet:none")
+    return _Created(created.session, created.token)
+
+
+@dataclass(frozen=True, slots=True)
+class _Created:
+    session: Session
+    token: str | None
+
+
 def _won(transition: Transition) -> Session:
     assert transition.won and transition.session is not None, "a CAS on a locked row in the expected state applies"
     return transition.session
@@ -164,13 +179,13 @@ class SessionService:
             hold_micro_usdc=pricing.hold_micro_usdc(rate, duration),
         )
         if idem is None:  # one statement, one round trip
-            created = self.store.insert(new)
-            return Written(to_dto(_won(created), principal), created.token)
+            created = _insert(self.store, new)
+            return Written(to_dto(created.session, principal), created.token)
         with self.store.atomic():
             if (replay := self.idempotency.replay(idem, LxSessionDto)) is not None:
                 return replay
-            created = self.store.insert(new)
-            return self.idempotency.remember(idem, Written(to_dto(_won(created), principal), created.token))
+            created = _insert(self.store, new)
+            return self.idempotency.remember(idem, Written(to_dto(created.session, principal), created.token))
 
     def get(self, principal: Principal, session_id: str) -> LxSessionDto:
         return to_dto(self._visible(principal, session_id), principal)
@@ -233,6 +248,8 @@ class SessionService:
                 raise LxError(ErrorCode.NOT_AUTHORIZED, "operator:offline")
             if facts.active >= self.settings.max_active_sessions_per_operator:
                 raise LxError(ErrorCode.NOT_AUTHORIZED, "operator:atCapacity")
+            if not facts.has_wallet:  # nowhere to pay it: settlement pays the wallet stamped now
+                raise LxError(ErrorCode.NO_WALLET, "wallet:none")
             # One that may, and finds it taken or expired, is a loser of the race (the seeds: 409 with the state).
             if session.state is S.REQUESTED and facts.wait_deadline_passed:
                 raise InvalidState("accept", S.EXPIRED)

@@ -109,9 +109,11 @@ class MoneyViews:
             withdrawalUnlocksAt=pool.withdrawal_unlocks_at or None,
             holdsMicroUsdc=str(held),
             availableMicroUsdc=str(max(0, pool.deposits - pool.pending_withdrawal - held)),
+            # Another workspace sharing the wallet counts in the total; its sessions are not this caller's to see.
             holds=[
                 LxWalletHoldDto(sessionId=h["session_id"], state=h["state"], amountMicroUsdc=str(h["amount"]))
                 for h in holds
+                if h["workspace_id"] == principal.workspace_id
             ],
             owedMicroUsdc=str(pool.owed),
             withdrawnMicroUsdc=str(self.wallets.withdrawn(contract, address)),

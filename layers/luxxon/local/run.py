@@ -169,7 +169,7 @@ Luxxon is up.
 
 Create a consumer with 2 test USDC in its pool, and a supplier (each prints its API key once and its wallet):
   .venv/bin/python -m luxxon.admin create-workspace --name consumer --roles CONSUMER --fund 2
-  .venv/bin/python -m luxxon.admin create-workspace --name supplier --roles SUPPLIER \\
+  .venv/bin/python -m luxxon.admin create-workspace --name supplier --roles SUPPLIER --dev-wallet \\
       --availability ONLINE --coverage 4.71,-74.07,5000
 
 Then, for example:

@@ -6,6 +6,13 @@ ALTER TABLE sessions
     ADD COLUMN consumer_wallet text CHECK (consumer_wallet ~ '^0x[0-9a-fA-F]{40}$'),
     ADD COLUMN operator_wallet text CHECK (operator_wallet ~ '^0x[0-9a-fA-F]{40}$');
 
+-- Sessions under way when this runs are stamped now (a workspace without a wallet leaves its session unsettleable:
+-- its settlement will be FAILED wallet:missing, visible and retryable once a wallet is stamped by hand).
+UPDATE sessions s SET consumer_wallet = w.wallet_address
+FROM workspaces w WHERE w.id = s.consumer_workspace_id AND s.state IN ('REQUESTED', 'ASSIGNED', 'LIVE', 'PAUSED');
+UPDATE sessions s SET operator_wallet = w.wallet_address
+FROM workspaces w WHERE w.id = s.operator_workspace_id AND s.state IN ('ASSIGNED', 'LIVE', 'PAUSED');
+
 CREATE OR REPLACE FUNCTION lx_session_cas_accept(p_id uuid, p_operator uuid, p_from text, p_to text)
 RETURNS SETOF lx_session
 LANGUAGE plpgsql VOLATILE AS $$
