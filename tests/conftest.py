@@ -205,6 +205,19 @@ def unique_place() -> tuple[dict[str, float], tuple[float, float, float]]:
     return {"lat": lat, "lng": lng}, (lat, lng, 2_000.0)
 
 
+@pytest.fixture(scope="session")
+def chain() -> Iterator[Any]:
+    """One anvil per test run (started on first use) with the real compiled contracts deployed, as `make run` does."""
+    from luxxon.local.chain import deploy_local, start_anvil
+    from tests.chain.driver import Chain
+
+    anvil = start_anvil()
+    try:
+        yield Chain(deploy_local(anvil.rpc_url))
+    finally:
+        anvil.stop()
+
+
 def random_wallet() -> str:
     """An address nobody holds a key to: enough for a workspace whose sessions are never settled on chain."""
     import secrets

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,14 +32,15 @@ BOGOTA = (4.71, -74.07, 50_000.0)  # the schema's example point: sessions the ex
 
 
 def test_every_operation_of_the_served_document_keeps_its_contract(
-    workspace: WorkspaceFactory, edge: RunningEdge, tmp_path: Path
+    workspace: WorkspaceFactory, edge: RunningEdge, chain: Any, tmp_path: Path
 ) -> None:
     # Given real keys for each side of the API, and the local system's gateway in front of the handlers
     consumer = workspace("CONSUMER", scopes=["sessions:create", "sessions:read", "workspace:read", "workspace:admin"])
     supplier = workspace("SUPPLIER", coverage=BOGOTA)
     keys_admin = workspace("CONSUMER", scopes=["workspace:admin"])
     report = tmp_path / "schemathesis.json"
-    with running_gateway(4, {**edge_env(edge), **FUZZ_BUDGET}) as server:
+    chain_env = {"LX_CHAIN_RPC_URL": chain.local.rpc_url, "LX_CHAIN_SETTLEMENT_ADDRESS": chain.local.settlement}
+    with running_gateway(4, {**edge_env(edge), **FUZZ_BUDGET, **chain_env}) as server:
         base = base_url(server)
         env = {
             **os.environ,

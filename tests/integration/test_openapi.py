@@ -80,7 +80,7 @@ def merged(*tables: dict[str, set[str]]) -> dict[str, set[str]]:
         ("sessions.cancel", merged(SEEDS_CANCEL, ADDED)),
         (
             "sessions.create",
-            merged({"400": {"INVALID_INPUT"}, "401": {"NOT_AUTHENTICATED"}, "403": {"NOT_AUTHORIZED"},
+            merged({"400": {"INVALID_INPUT", "NO_WALLET"}, "401": {"NOT_AUTHENTICATED"}, "403": {"NOT_AUTHORIZED"},
                     "503": {"AUTHZ_ERROR"}}, ADDED, IDEMPOTENT),
         ),
         ("health.get", {"429": {"THROTTLED"}}),  # public, no database: only API Gateway's stage throttle
