@@ -20,6 +20,25 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 
 @pytest.fixture(scope="session", autouse=True)
+def flat_pricing() -> Iterator[None]:
+    """The rate is the base rate everywhere in this run (floor = ceiling = 100 %): tests share one database, where
+    supply and demand around a point change as other tests run. tests/integration/test_pricing.py checks the live
+    formula with the real bounds."""
+    from luxxon.config import get_settings
+
+    saved = {name: os.environ.get(name) for name in ("LX_PRICE_FLOOR_PERCENT", "LX_PRICE_CEILING_PERCENT")}
+    os.environ.update({"LX_PRICE_FLOOR_PERCENT": "100", "LX_PRICE_CEILING_PERCENT": "100"})
+    get_settings.cache_clear()
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def redis_url() -> Iterator[str]:
     """A private Redis for this run (Debian's redis-server on a free port, nothing on disk), used by the frame store
     through LX_REDIS_URL. Tests never depend on a Redis someone else left running."""

@@ -24,8 +24,14 @@ class Settings(BaseModel):
     # Server-side prepared statements after N executions (psycopg's default is 5). Off by default: behind RDS Proxy
     # they pin each client to one backend. Turn on for direct connections: planning is ~half a local request.
     db_prepare_threshold: int | None = None
-    # Pricing: the spot rate until live pricing lands.
+    # Pricing (luxxon.domain.pricing): the base rate, the demand counted around a point, quotes.
     base_rate_micro_usdc: int = Field(default=1000, ge=0)
+    price_floor_percent: int = Field(default=50, gt=0)  # the multiplier's bounds, in % of the base rate
+    price_ceiling_percent: int = Field(default=300, gt=0)
+    demand_radius_m: int = Field(default=5_000, gt=0)
+    demand_window_s: int = Field(default=300, gt=0)
+    quote_ttl_s: int = Field(default=60, gt=0)
+    quote_tolerance_m: float = Field(default=100.0, ge=0)
     # Session bounds (documented in README).
     min_duration_seconds: int = 10
     max_duration_seconds: int = 14_400

@@ -196,6 +196,8 @@ ROUTES: tuple[Route, ...] = (
         needs=(FRAMES,),
         produces="image/jpeg",
     ),
+    _r("GET", "/pricing/rate", "pricing.rate", CREATE, action="rate", errors=BAD_INPUT),
+    _r("POST", "/pricing/quotes", "pricing.quotes", CREATE, action="createQuote", errors=BAD_INPUT, status=201),
     _r(
         "GET",
         "/settlements/{sessionId}",

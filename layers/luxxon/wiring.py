@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from luxxon.db.settlements import PgSettlementStore
     from luxxon.domain.idempotency import Idempotency
     from luxxon.domain.ports import FrameStore, VideoBackend, WalletReader
+    from luxxon.domain.pricing import PricingService
     from luxxon.domain.sweep import Sweep
     from luxxon.domain.wallets import MoneyViews
     from luxxon.domain.webhooks import WebhookService
@@ -148,8 +149,22 @@ def quick_video() -> VideoBackend:
 @cache
 def sessions() -> SessionService:
     return SessionService(
-        PgSessionStore(), get_settings(), video=video, outbox=request_outbox, frames=frames, idempotency=idempotency()
+        PgSessionStore(),
+        get_settings(),
+        video=video,
+        outbox=request_outbox,
+        frames=frames,
+        idempotency=idempotency(),
+        pricing=pricing(),
     )
+
+
+@cache
+def pricing() -> PricingService:
+    from luxxon.db.pricing import PgPricingStore
+    from luxxon.domain.pricing import PricingService
+
+    return PricingService(PgPricingStore(), get_settings())
 
 
 @cache

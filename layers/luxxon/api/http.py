@@ -53,6 +53,7 @@ _TAGS = {
     "docs": "Health",
     "webhooks": "Webhooks",
     "wallet": "Wallet",
+    "pricing": "Pricing",
     "settlements": "Settlements",
 }
 

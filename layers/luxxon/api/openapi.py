@@ -19,6 +19,7 @@ _TAGS: list[Tag | str] = [
     Tag(name="Workspaces", description="Tenant root. Coverage area, availability, members."),
     Tag(name="API keys", description="Per-workspace scoped credentials (lxxn_*)."),
     Tag(name="Sessions", description="Visual session lifecycle: request → dispatch → authorize → start → end."),
+    Tag(name="Pricing", description="Live rate + optional pre-quoted rate lock."),
     Tag(name="Wallet", description="On-chain wallet state and event log for a workspace."),
     Tag(name="Settlements", description="On-chain settlement view per session."),
     Tag(name="Health", description="Proof-of-life. No auth."),

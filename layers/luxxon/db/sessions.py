@@ -196,10 +196,10 @@ class PgSessionStore:
                 INSERT INTO sessions AS s (
                     consumer_workspace_id, requested_at_point, geofence_radius_m, max_duration_seconds,
                     wait_timeout_seconds, wait_deadline_at, rate_per_second_micro_usdc, hold_micro_usdc,
-                    consumer_wallet)
+                    consumer_wallet, quote_id)
                 SELECT %(consumer)s, ST_SetSRID(ST_MakePoint(%(lng)s, %(lat)s), 4326)::geography, %(radius)s,
                        %(duration)s, %(wait)s, clock_timestamp() + make_interval(secs => %(wait)s),
-                       %(rate)s, %(hold)s, w.wallet_address
+                       %(rate)s, %(hold)s, w.wallet_address, %(quote)s
                 FROM workspaces w WHERE w.id = %(consumer)s AND w.wallet_address IS NOT NULL
                 RETURNING {COLUMNS}, {_TOKEN}
                 """,
@@ -212,6 +212,7 @@ class PgSessionStore:
                     "wait": new.wait_timeout_seconds,
                     "rate": new.rate_per_second_micro_usdc,
                     "hold": new.hold_micro_usdc,
+                    "quote": new.quote_id,
                 },
             )
             .fetchone()

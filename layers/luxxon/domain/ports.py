@@ -58,6 +58,7 @@ class NewSession:
     wait_timeout_seconds: int
     rate_per_second_micro_usdc: int
     hold_micro_usdc: int
+    quote_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +222,31 @@ class IdempotencyStore(Protocol):
 
     def complete(self, workspace_id: str, key: str, response: str, token: str | None) -> None: ...
     def prune(self) -> int: ...
+
+
+# -- pricing ------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PriceInputs:
+    supply: int  # ONLINE suppliers whose coverage contains the point
+    demand: int  # REQUESTED sessions nearby, created recently
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteFacts:
+    """A quote as a create finds it (its row locked)."""
+
+    workspace_id: str
+    rate: int
+    used: bool
+    expired: bool
+    distance_m: float  # from the point the session requests
+
+
+class PricingStore(Protocol):
+    def inputs(self, lat: float, lng: float, radius_m: int, window_s: int) -> PriceInputs: ...
+    def create_quote(self, workspace_id: str, lat: float, lng: float, rate: int, ttl_s: int) -> Row: ...
+    def lock_quote(self, quote_id: str, lat: float, lng: float) -> QuoteFacts | None: ...
+    def use_quote(self, quote_id: str) -> None: ...
 
 
 # -- the outbox ---------------------------------------------------------------------------------------------------

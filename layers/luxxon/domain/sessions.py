@@ -36,6 +36,7 @@ from luxxon.domain.ports import (
     VideoBackendError,
     WindowSource,
 )
+from luxxon.domain.pricing import PricingService
 from luxxon.domain.results import Written
 from luxxon.domain.states import METERED, PRE_LIVE, VIDEO_ACTIVE, SessionState
 from luxxon.errors import ErrorCode, InvalidState, LxError, invalid_input, session_not_found
@@ -148,8 +149,10 @@ class SessionService:
         outbox: Callable[[], OutboxService] | None = None,
         frames: Callable[[], FrameStore] | None = None,
         idempotency: Idempotency | None = None,
+        pricing: PricingService | None = None,
     ) -> None:
         self.store = store
+        self._pricing = pricing
         self.settings = settings
         self.idempotency = idempotency or Idempotency(None)
         # Adapters are built on first use: a handler that never touches video pays nothing for it.
@@ -167,25 +170,40 @@ class SessionService:
             raise invalid_input("maxDurationSeconds")
         wait = s.default_wait_timeout_seconds if request.waitTimeoutSeconds is None else request.waitTimeoutSeconds
         wait = min(max(wait, s.min_wait_timeout_seconds), s.max_wait_timeout_seconds)
-        rate = pricing.spot_rate_micro_usdc(request.lat, request.lng, s.base_rate_micro_usdc)
-        new = NewSession(
-            consumer_workspace_id=principal.workspace_id,
-            lat=request.lat,
-            lng=request.lng,
-            geofence_radius_m=s.default_geofence_radius_m,
-            max_duration_seconds=duration,
-            wait_timeout_seconds=wait,
-            rate_per_second_micro_usdc=rate,
-            hold_micro_usdc=pricing.hold_micro_usdc(rate, duration),
-        )
-        if idem is None:  # one statement, one round trip
-            created = _insert(self.store, new)
+
+        def new(rate: int, quote_id: str | None = None) -> NewSession:
+            return NewSession(
+                consumer_workspace_id=principal.workspace_id,
+                lat=request.lat,
+                lng=request.lng,
+                geofence_radius_m=s.default_geofence_radius_m,
+                max_duration_seconds=duration,
+                wait_timeout_seconds=wait,
+                rate_per_second_micro_usdc=rate,
+                hold_micro_usdc=pricing.hold_micro_usdc(rate, duration),
+                quote_id=quote_id,
+            )
+
+        if request.quoteId is None and idem is None:  # the live rate, then one statement
+            created = _insert(self.store, new(self._live_rate(request.lat, request.lng)))
             return Written(to_dto(created.session, principal), created.token)
+        live = None if request.quoteId is not None else self._live_rate(request.lat, request.lng)
         with self.store.atomic():
             if (replay := self.idempotency.replay(idem, LxSessionDto)) is not None:
                 return replay
-            created = _insert(self.store, new)
+            if live is None:  # the quote's rate; the quote is used up with this session's creation, or not at all
+                assert request.quoteId is not None and self._pricing is not None
+                quote = request.quoteId
+                created = _insert(
+                    self.store, new(self._pricing.use_quote(principal, quote, request.lat, request.lng), quote)
+                )
+            else:
+                created = _insert(self.store, new(live))
             return self.idempotency.remember(idem, Written(to_dto(created.session, principal), created.token))
+
+    def _live_rate(self, lat: float, lng: float) -> int:
+        assert self._pricing is not None, "no pricing wired"
+        return self._pricing.price_at(lat, lng).rate_per_second_micro_usdc
 
     def get(self, principal: Principal, session_id: str) -> LxSessionDto:
         return to_dto(self._visible(principal, session_id), principal)

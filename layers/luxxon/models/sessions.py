@@ -15,9 +15,24 @@ class DisconnectReason(StrEnum):
     OUTSIDE_GEOFENCE = "OUTSIDE_GEOFENCE"
 
 
-class CreateSessionRequest(RequestModel):
+class PointRequest(RequestModel):
     lat: float = Field(strict=True, ge=-90, le=90, description="Latitude of the point (WGS84).", examples=[4.71])
     lng: float = Field(strict=True, ge=-180, le=180, description="Longitude of the point (WGS84).", examples=[-74.07])
+
+    @field_validator("lat", "lng")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+
+class CreateSessionRequest(PointRequest):
+    quoteId: str | None = Field(
+        default=None,
+        description="A quote from POST /pricing/quotes: the session gets its rate. It must be this workspace's, "
+        "unused, unexpired and for a point within 100 m of this one (400 quote:notFound|used|expired|pointMismatch).",
+    )
     maxDurationSeconds: int | None = Field(
         default=None,
         strict=True,
@@ -40,13 +55,6 @@ class CreateSessionRequest(RequestModel):
         (never a boolean, never a string)."""
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        return value
-
-    @field_validator("lat", "lng")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("must be a finite number")
         return value
 
 
