@@ -237,6 +237,39 @@ def chain() -> Iterator[Any]:
         anvil.stop()
 
 
+FUNDS = 10**15  # µUSDC each consumer a test creates gets in its pool: far more than any test holds
+
+
+@pytest.fixture(scope="session")
+def run_chain(chain: Any) -> Iterator[Any]:
+    """The API's chain for this run (the credit check at POST /sessions reads it): the run's anvil and contract,
+    whose deployer (the test token's minter) holds test USDC to fund the consumers tests create."""
+    from luxxon import wiring
+    from luxxon.config import get_settings
+
+    saved = {name: os.environ.get(name) for name in ("LX_CHAIN_RPC_URL", "LX_CHAIN_SETTLEMENT_ADDRESS")}
+    os.environ.update({"LX_CHAIN_RPC_URL": chain.local.rpc_url, "LX_CHAIN_SETTLEMENT_ADDRESS": chain.local.settlement})
+    get_settings.cache_clear()
+    wiring.reset()
+    chain.mint(chain.owner, 10**30)
+    chain.send(chain.token.functions.approve(chain.settlement.address, 2**256 - 1), chain.owner)
+    yield chain
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    get_settings.cache_clear()
+    wiring.reset()
+
+
+def fund_consumer(chain: Any, address: str) -> None:
+    """Deposit FUNDS into `address`'s pool on the run's contract (one transaction, from the deployer)."""
+    from web3 import Web3
+
+    chain.send(chain.settlement.functions.depositFor(Web3.to_checksum_address(address), FUNDS), chain.owner)
+
+
 def random_wallet() -> str:
     """An address nobody holds a key to: enough for a workspace whose sessions are never settled on chain."""
     import secrets
@@ -245,7 +278,7 @@ def random_wallet() -> str:
 
 
 @pytest.fixture
-def workspace(database_url: str) -> WorkspaceFactory:
+def workspace(database_url: str, run_chain: Any) -> WorkspaceFactory:
     """Create a workspace with its first key (through the admin bootstrap, as a local user would)."""
     from luxxon import wiring
     from luxxon.admin import DEFAULT_SCOPES
@@ -266,6 +299,8 @@ def workspace(database_url: str) -> WorkspaceFactory:
         ws, key = wiring.workspaces().bootstrap(
             f"ws-{uuid.uuid4().hex[:6]}", roles_list, chosen, availability, address, area
         )
+        if address is not None and "CONSUMER" in roles_list:  # a pool that covers what the test requests
+            fund_consumer(run_chain, address)
         return Workspace(ws.id, key.key, key.id)
 
     return make

@@ -32,6 +32,9 @@ class Settings(BaseModel):
     demand_window_s: int = Field(default=300, gt=0)
     quote_ttl_s: int = Field(default=60, gt=0)
     quote_tolerance_m: float = Field(default=100.0, ge=0)
+    # The on-chain credit check at POST /sessions. Off only for the benchmark that measures what it costs
+    # (tests/bench/handler_latency.py); never in a deployment.
+    credit_check: bool = True
     # Session bounds (documented in README).
     min_duration_seconds: int = 10
     max_duration_seconds: int = 14_400

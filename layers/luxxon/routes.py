@@ -113,8 +113,9 @@ ROUTES: tuple[Route, ...] = (
         "sessions.create",
         CREATE,
         action="create",
-        errors=(E.INVALID_INPUT, E.NO_WALLET),
+        errors=(E.INVALID_INPUT, E.NO_WALLET, E.INSUFFICIENT_CREDIT, E.CHAIN_UNAVAILABLE),
         status=201,
+        needs=(CHAIN,),  # the credit check's eth_call
         idempotent=True,
     ),
     _r("GET", "/sessions", "sessions.list", READ, action="list", errors=BAD_INPUT),

@@ -156,6 +156,7 @@ def sessions() -> SessionService:
         frames=frames,
         idempotency=idempotency(),
         pricing=pricing(),
+        chain=wallet_reader,
     )
 
 

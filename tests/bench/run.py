@@ -9,10 +9,12 @@ BENCHES = (
     "tests.bench.import_time",
     "tests.bench.handler_latency",
     "tests.bench.inbox",
+    "tests.bench.pricing",
     "tests.bench.edge_relay",
     "tests.bench.decoder",
     "tests.bench.gas",
     "tests.bench.relayer",
+    "tests.bench.credit",
 )
 
 

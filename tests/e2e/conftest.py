@@ -40,6 +40,11 @@ def edge_env(edge: RunningEdge) -> dict[str, str]:
     }
 
 
+def chain_env(chain: Any) -> dict[str, str]:
+    """The workers' chain (the credit check at POST /sessions reads it): the run's anvil and contract."""
+    return {"LX_CHAIN_RPC_URL": chain.local.rpc_url, "LX_CHAIN_SETTLEMENT_ADDRESS": chain.local.settlement}
+
+
 @contextmanager
 def running_gateway(workers: int, env: dict[str, str]) -> Iterator[Gateway]:
     """A gateway on a free port, serving from a thread; its workers get `env` (a function's configuration)."""
@@ -58,9 +63,9 @@ def base_url(server: Gateway) -> str:
 
 
 @pytest.fixture(scope="session")
-def gateway(database_url: str, edge: RunningEdge) -> Iterator[str]:
+def gateway(database_url: str, edge: RunningEdge, run_chain: Any) -> Iterator[str]:
     """The gateway, its workers configured like `make run` configures them (video backend = the local edge)."""
-    with running_gateway(16, {**edge_env(edge), **RACE_BUDGET}) as server:
+    with running_gateway(16, {**edge_env(edge), **RACE_BUDGET, **chain_env(run_chain)}) as server:
         yield base_url(server)
 
 

@@ -28,7 +28,11 @@ CLOUDFLARE_READERS = (
 )
 WEBHOOK_READERS = ("functions.webhooks.stream",)
 FRAME_READERS = ("functions.sessions.frame",)
-CHAIN_READERS = ("functions.settlements.get", "functions.wallet.get")  # eth_call reads; never the relayer's key
+CHAIN_READERS = (
+    "functions.sessions.create",
+    "functions.settlements.get",
+    "functions.wallet.get",
+)  # eth_call reads; never the relayer's key
 SETTLEMENT_SENDERS = ("functions.sessions.end",)  # the one route that ends a metered session
 DATA_RESOURCE_TYPES = (
     "AWS::SecretsManager::Secret",

@@ -21,7 +21,7 @@ import pytest
 
 from luxxon.routes import ROUTES
 from tests.conftest import RunningEdge, WorkspaceFactory
-from tests.e2e.conftest import base_url, edge_env, running_gateway
+from tests.e2e.conftest import base_url, chain_env, edge_env, running_gateway
 
 pytestmark = [pytest.mark.contract, pytest.mark.timeout(900)]  # about a minute here; CI machines are busier
 
@@ -39,8 +39,7 @@ def test_every_operation_of_the_served_document_keeps_its_contract(
     supplier = workspace("SUPPLIER", coverage=BOGOTA)
     keys_admin = workspace("CONSUMER", scopes=["workspace:admin"])
     report = tmp_path / "schemathesis.json"
-    chain_env = {"LX_CHAIN_RPC_URL": chain.local.rpc_url, "LX_CHAIN_SETTLEMENT_ADDRESS": chain.local.settlement}
-    with running_gateway(4, {**edge_env(edge), **FUZZ_BUDGET, **chain_env}) as server:
+    with running_gateway(4, {**edge_env(edge), **FUZZ_BUDGET, **chain_env(chain)}) as server:
         base = base_url(server)
         env = {
             **os.environ,

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -21,7 +22,7 @@ from luxxon import wiring
 from luxxon.config import get_settings
 from luxxon.db import connection, server
 from luxxon.local.database import PrivateCluster, ensure_postgis
-from tests.conftest import Api, Workspace, random_wallet
+from tests.conftest import Api, Workspace, fund_consumer, random_wallet
 
 
 def free_port() -> int:
@@ -64,20 +65,20 @@ def cluster(private_cluster: PrivateCluster, database_url: str) -> Iterator[Priv
         wiring.reset()
 
 
-def consumer_with_a_session(api: Api) -> tuple[Workspace, str]:
+def consumer_with_a_session(api: Api, chain: Any) -> tuple[Workspace, str]:
     from luxxon.admin import DEFAULT_SCOPES
 
-    ws, key = wiring.workspaces().bootstrap(
-        "faults", ["CONSUMER"], DEFAULT_SCOPES["CONSUMER"], wallet_address=random_wallet()
-    )
+    wallet = random_wallet()
+    ws, key = wiring.workspaces().bootstrap("faults", ["CONSUMER"], DEFAULT_SCOPES["CONSUMER"], wallet_address=wallet)
+    fund_consumer(chain, wallet)
     consumer = Workspace(ws.id, key.key, key.id)
     session_id = api("POST", "/api/v1/sessions", consumer.key, {"lat": 1, "lng": 2}).data["id"]
     return consumer, session_id
 
 
-def test_a_server_restart_costs_no_request(cluster: PrivateCluster, api: Api) -> None:
+def test_a_server_restart_costs_no_request(cluster: PrivateCluster, api: Api, run_chain: Any) -> None:
     # Given a warm process with an open connection
-    consumer, session_id = consumer_with_a_session(api)
+    consumer, session_id = consumer_with_a_session(api, run_chain)
     assert api("GET", f"/api/v1/sessions/{session_id}", consumer.key).status == 200
     # When the server restarts between two requests
     cluster.stop()
@@ -88,10 +89,10 @@ def test_a_server_restart_costs_no_request(cluster: PrivateCluster, api: Api) ->
 
 
 def test_an_outage_under_steady_load_answers_503_in_the_envelope_and_nothing_fails_once_back(
-    cluster: PrivateCluster, api: Api
+    cluster: PrivateCluster, api: Api, run_chain: Any
 ) -> None:
     # Given a client sending reads and idempotent writes steadily, within its rate-limit budget (20 a second)
-    consumer, session_id = consumer_with_a_session(api)
+    consumer, session_id = consumer_with_a_session(api, run_chain)
     requests = [
         ("GET", f"/api/v1/sessions/{session_id}", None),
         ("GET", "/api/v1/sessions?limit=5", None),

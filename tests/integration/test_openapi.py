@@ -80,8 +80,8 @@ def merged(*tables: dict[str, set[str]]) -> dict[str, set[str]]:
         ("sessions.cancel", merged(SEEDS_CANCEL, ADDED)),
         (
             "sessions.create",
-            merged({"400": {"INVALID_INPUT", "NO_WALLET"}, "401": {"NOT_AUTHENTICATED"}, "403": {"NOT_AUTHORIZED"},
-                    "503": {"AUTHZ_ERROR"}}, ADDED, IDEMPOTENT),
+            merged({"400": {"INVALID_INPUT", "NO_WALLET", "INSUFFICIENT_CREDIT"}, "401": {"NOT_AUTHENTICATED"},
+                    "403": {"NOT_AUTHORIZED"}, "503": {"AUTHZ_ERROR", "CHAIN_UNAVAILABLE"}}, ADDED, IDEMPOTENT),
         ),
         ("health.get", {"429": {"THROTTLED"}}),  # public, no database: only API Gateway's stage throttle
         ("me.get", merged({"401": {"NOT_AUTHENTICATED"}, "503": {"AUTHZ_ERROR"}}, ADDED)),  # any key, no scope

@@ -13,6 +13,9 @@ import pytest
 from luxxon import wiring
 from luxxon.config import get_settings
 from luxxon.db.connection import connection
+from luxxon.domain.ports import Principal
+from luxxon.errors import LxError
+from luxxon.models.sessions import CreateSessionRequest
 from tests.conftest import Api, WorkspaceFactory, unique_place
 
 BASE = 1000
@@ -133,16 +136,21 @@ def test_two_creates_racing_with_one_quote_have_one_winner(
     quote = _quote(api, consumer.key, point)
     own_connections("luxxon.db.sessions", "luxxon.db.pricing", "luxxon.db.idempotency")
     barrier = threading.Barrier(2)
-    replies: list[Any] = []
+    outcomes: list[str] = []
+    me = Principal(consumer.id, consumer.key_id, frozenset({"sessions:create"}), frozenset({"CONSUMER"}))
+    request = CreateSessionRequest(**point, quoteId=quote["quoteId"])
 
     def create() -> None:
         barrier.wait()
-        replies.append(api("POST", "/api/v1/sessions", consumer.key, {**point, "quoteId": quote["quoteId"]}))
+        try:
+            outcomes.append(wiring.sessions().create(me, request).value.ratePerSecondMicroUsdc)
+        except LxError as error:
+            outcomes.append(error.detail)
 
+    # Each on its own connection (as two Lambda sandboxes), released together
     threads = [threading.Thread(target=create) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(r.status for r in replies) == [201, 400]
-    assert [r.error for r in replies if r.status == 400] == [("INVALID_INPUT", "quote:used")]
+    assert sorted(outcomes) == sorted([quote["ratePerSecondMicroUsdc"], "quote:used"])

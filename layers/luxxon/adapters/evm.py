@@ -62,6 +62,15 @@ class JsonRpcPool:
             owed=owed[0],
         )
 
+    def credit(self, wallet: str) -> tuple[int, int]:
+        arg = encode_address(wallet)
+        calls = [
+            ("eth_call", [{"to": self.settlement, "data": selector + arg}, "latest"])
+            for selector in (DEPOSITS, PENDING_WITHDRAWAL)
+        ]
+        deposits, pending = (decode_words(r) for r in self._batch(calls))
+        return deposits[0], pending[0]
+
     def _batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         body = json.dumps(
             [

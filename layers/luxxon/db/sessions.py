@@ -187,6 +187,27 @@ class PgSessionStore:
         facts = {k: row.pop(k) for k in ("availability", "covers", "active", "wait_deadline_passed", "has_wallet")}
         return AcceptFacts(session=_session(row), **facts)
 
+    def lock_wallet(self, workspace_id: str) -> str | None:
+        conn = connection()
+        conn.execute(
+            "INSERT INTO wallet_locks (address) SELECT lower(wallet_address) FROM workspaces"
+            " WHERE id = %s AND wallet_address IS NOT NULL ON CONFLICT DO NOTHING",
+            (workspace_id,),
+        )
+        row = conn.execute(
+            "SELECT w.wallet_address FROM workspaces w JOIN wallet_locks l ON l.address = lower(w.wallet_address)"
+            " WHERE w.id = %s FOR UPDATE OF l",
+            (workspace_id,),
+        ).fetchone()
+        return None if row is None else str(row["wallet_address"])
+
+    def holds_total(self, wallet: str) -> int:
+        # Its own statement, after the lock: READ COMMITTED reads what the creates before it committed.
+        row = (
+            connection().execute("SELECT coalesce(sum(amount), 0) AS n FROM lx_wallet_holds(%s)", (wallet,)).fetchone()
+        )
+        return int(row["n"]) if row else 0
+
     # -- writes --------------------------------------------------------------------------------------------------
     def insert(self, new: NewSession) -> Transition:
         row = (

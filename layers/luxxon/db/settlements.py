@@ -225,18 +225,11 @@ class PgSettlementStore:
 
     # -- views ---------------------------------------------------------------------------------------------------
     def holds(self, wallet: str) -> list[dict[str, Any]]:
-        """The sessions holding part of `wallet`'s pool (DESIGN.md, "Money plane"), newest first."""
+        """The sessions holding part of `wallet`'s pool (lx_wallet_holds, migration 0011: the one definition)."""
         return fetch_all(
-            """
-            SELECT s.id::text AS session_id, s.consumer_workspace_id::text AS workspace_id, s.state,
-                   CASE WHEN s.state = ANY(%(holding)s) THEN s.hold_micro_usdc ELSE s.charged_micro_usdc END AS amount
-            FROM sessions s LEFT JOIN settlements t ON t.session_id = s.id
-            WHERE lower(s.consumer_wallet) = lower(%(wallet)s)
-              AND (s.state = ANY(%(holding)s)
-                   OR (t.status IS NOT NULL AND t.status <> %(confirmed)s AND s.charged_micro_usdc > 0))
-            ORDER BY s.created_at DESC, s.id DESC
-            """,
-            {"wallet": wallet, "holding": HOLDING, "confirmed": ST.CONFIRMED.value},
+            "SELECT session_id::text, workspace_id::text, state, amount FROM lx_wallet_holds(%s)"
+            " ORDER BY created_at DESC, session_id DESC",
+            (wallet,),
         )
 
     def wallet_events(

@@ -122,6 +122,14 @@ class SessionStore(Protocol):
     def accept_facts(self, operator_workspace_id: str, session_id: str) -> AcceptFacts | None: ...
 
     # writes: every state change is a compare-and-swap (`cas_`) on the states it may leave
+    def lock_wallet(self, workspace_id: str) -> str | None:
+        """Inside a unit of work: the workspace's wallet, its row in `wallet_locks` locked (None: no wallet)."""
+        ...
+
+    def holds_total(self, wallet: str) -> int:
+        """Σ holds drawing on the wallet (DESIGN.md), read after `lock_wallet`."""
+        ...
+
     def insert(self, new: NewSession) -> Transition:
         """The new session, stamped with its consumer's wallet; not `won` when the consumer has no wallet."""
         ...
@@ -425,6 +433,10 @@ class WalletReader(Protocol):
     """`eth_call` reads of the settlement contract (no web3: this runs in API handlers)."""
 
     def pool(self, wallet: str) -> PoolState: ...
+    def credit(self, wallet: str) -> tuple[int, int]:
+        """(deposits, pending withdrawal) at the latest block, in one round trip."""
+        ...
+
     def head(self) -> int: ...
 
 

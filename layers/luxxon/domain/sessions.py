@@ -22,6 +22,7 @@ from luxxon.domain.idempotency import Idempotency, IdempotencyKey
 from luxxon.domain.identity import is_supplier
 from luxxon.domain.outbox import OutboxService
 from luxxon.domain.ports import (
+    ChainUnavailable,
     Frame,
     FrameStore,
     FrameStoreUnavailable,
@@ -34,6 +35,7 @@ from luxxon.domain.ports import (
     Transition,
     VideoBackend,
     VideoBackendError,
+    WalletReader,
     WindowSource,
 )
 from luxxon.domain.pricing import PricingService
@@ -150,9 +152,11 @@ class SessionService:
         frames: Callable[[], FrameStore] | None = None,
         idempotency: Idempotency | None = None,
         pricing: PricingService | None = None,
+        chain: Callable[[], WalletReader] | None = None,
     ) -> None:
         self.store = store
         self._pricing = pricing
+        self._chain = chain
         self.settings = settings
         self.idempotency = idempotency or Idempotency(None)
         # Adapters are built on first use: a handler that never touches video pays nothing for it.
@@ -184,22 +188,39 @@ class SessionService:
                 quote_id=quote_id,
             )
 
-        if request.quoteId is None and idem is None:  # the live rate, then one statement
-            created = _insert(self.store, new(self._live_rate(request.lat, request.lng)))
-            return Written(to_dto(created.session, principal), created.token)
         live = None if request.quoteId is not None else self._live_rate(request.lat, request.lng)
         with self.store.atomic():
             if (replay := self.idempotency.replay(idem, LxSessionDto)) is not None:
                 return replay
+            # The wallet's row is locked until commit: the creates drawing on one wallet run one at a time.
+            wallet = self.store.lock_wallet(principal.workspace_id)
+            if wallet is None:
+                raise LxError(ErrorCode.NO_WALLET, "wallet:none")
             if live is None:  # the quote's rate; the quote is used up with this session's creation, or not at all
                 assert request.quoteId is not None and self._pricing is not None
-                quote = request.quoteId
-                created = _insert(
-                    self.store, new(self._pricing.use_quote(principal, quote, request.lat, request.lng), quote)
-                )
+                quote: str | None = request.quoteId
+                rate = self._pricing.use_quote(principal, request.quoteId, request.lat, request.lng)
             else:
-                created = _insert(self.store, new(live))
+                quote, rate = None, live
+            session = new(rate, quote)
+            self._check_credit(wallet, session.hold_micro_usdc)
+            created = _insert(self.store, session)
             return self.idempotency.remember(idem, Written(to_dto(created.session, principal), created.token))
+
+    def _check_credit(self, wallet: str, hold: int) -> None:
+        """deposits(wallet) − its pending withdrawal − Σ holds drawing on it must cover the new session's hold
+        (rate × maxDurationSeconds). Read on chain now (one eth_call round trip, nothing cached across blocks),
+        with the wallet's row locked."""
+        if not self.settings.credit_check:
+            return
+        assert self._chain is not None, "no chain reader wired"
+        held = self.store.holds_total(wallet)
+        try:
+            deposits, pending = self._chain().credit(wallet)
+        except ChainUnavailable:
+            raise LxError(ErrorCode.CHAIN_UNAVAILABLE, "chain:unreachable") from None
+        if deposits - pending - held < hold:
+            raise LxError(ErrorCode.INSUFFICIENT_CREDIT, "credit:insufficient")
 
     def _live_rate(self, lat: float, lng: float) -> int:
         assert self._pricing is not None, "no pricing wired"

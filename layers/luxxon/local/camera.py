@@ -122,3 +122,17 @@ async def publish(
         await publication.close()
         raise
     return publication
+
+
+async def _publish_for(whip_url: str, seconds: float) -> None:
+    publication = await publish(whip_url)
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        await publication.close()
+
+
+if __name__ == "__main__":  # python -m luxxon.local.camera <whipUrl> [seconds]: a synthetic camera over WHIP
+    import sys
+
+    asyncio.run(_publish_for(sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 30.0))

@@ -1,0 +1,62 @@
+"""What the on-chain credit check costs `POST /sessions` (in process, against a private anvil and a scratch database).
+
+    .venv/bin/python -m tests.bench.credit
+
+Prints the create's p50 with the check and without it (LX_CREDIT_CHECK=false, a bench-only switch) and the p50 of
+the check's own JSON-RPC round trip (deposits + pendingWithdrawal in one batch). Target (issue 10): the difference is
+that one round trip.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+from luxxon import wiring
+from luxxon.adapters.evm import JsonRpcPool
+from luxxon.admin import DEFAULT_SCOPES
+from luxxon.config import get_settings
+from luxxon.domain.identity import hash_key
+from luxxon.local.chain import deploy_local, start_anvil
+from luxxon.models.sessions import CreateSessionRequest
+from tests.bench.common import p50, p99, scratch_database, timed
+from tests.chain.driver import Chain
+
+N = 1000
+
+
+def main() -> int:
+    warnings.simplefilter("ignore")
+    anvil = start_anvil()
+    try:
+        chain = Chain(deploy_local(anvil.rpc_url))
+        os.environ.update({"LX_CHAIN_RPC_URL": anvil.rpc_url, "LX_CHAIN_SETTLEMENT_ADDRESS": chain.local.settlement})
+        with scratch_database("lx_bench_credit"):
+            wallet = chain.fresh_account()
+            chain.fund(wallet, 10**15)
+            _, key = wiring.workspaces().bootstrap("c", ["CONSUMER"], DEFAULT_SCOPES["CONSUMER"], wallet_address=wallet)
+            me = wiring.workspace_store().principal_by_key_hash(hash_key(key.key))
+            assert me is not None
+            request = CreateSessionRequest(lat=4.7, lng=-74.0, maxDurationSeconds=60)
+            results = {}
+            for label, check in (("with the credit check", "true"), ("without it", "false")):
+                os.environ["LX_CREDIT_CHECK"] = check
+                get_settings.cache_clear()
+                wiring.reset()
+                for _ in range(100):  # warm: imports, plans, the HTTP client
+                    wiring.sessions().create(me, request)
+                results[label] = timed(lambda: wiring.sessions().create(me, request), N)
+            pool = JsonRpcPool(anvil.rpc_url, chain.local.settlement, 3.0)
+            rpc = timed(lambda: pool.credit(wallet), N)
+    finally:
+        anvil.stop()
+    for label, samples in results.items():
+        print(f"  POST /sessions (in process) {label:<24} p50 {p50(samples):8.0f} us   p99 {p99(samples):8.0f} us")
+    with_check, without = p50(results["with the credit check"]), p50(results["without it"])
+    print(f"  difference                                            {with_check - without:8.0f} us")
+    print(f"  the eth_call batch alone (deposits + pendingWithdrawal) p50 {p50(rpc):8.0f} us")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,114 @@
+"""The credit check at POST /sessions, against the real local chain: deposits − pending withdrawal − holds must cover
+rate × maxDurationSeconds, serialized per wallet; a top-up is seen at once; no chain, no session."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from luxxon import wiring
+from luxxon.domain.ports import Principal
+from luxxon.errors import LxError
+from luxxon.models.sessions import CreateSessionRequest
+from tests.chain.driver import Chain
+from tests.chain.plane import Plane, reset_settings, with_wallet
+from tests.conftest import Api, Workspace, WorkspaceFactory
+
+HOLD = 1000 * 60  # the flat rate × 60 s
+
+
+@pytest.fixture
+def plane(chain: Chain, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Plane]:
+    deployed = Plane.deploy(chain)
+    deployed.use_in_api(monkeypatch)
+    yield deployed
+    monkeypatch.undo()
+    reset_settings()
+
+
+def _create(api: Api, key: str) -> Any:
+    return api("POST", "/api/v1/sessions", key, {"lat": 1, "lng": 2, "maxDurationSeconds": 60})
+
+
+def _sessions(api: Api, key: str) -> int:
+    return len(api("GET", "/api/v1/sessions?limit=100", key).data["items"])
+
+
+def test_a_pool_is_exhausted_by_holds_and_a_top_up_clears_the_very_next_create(
+    api: Api, workspace: WorkspaceFactory, chain: Chain, plane: Plane
+) -> None:
+    consumer, wallet = with_wallet(workspace, chain, "CONSUMER")
+    plane.fund(wallet, 3 * HOLD + HOLD // 2)
+    for _ in range(3):
+        assert _create(api, consumer.key).status == 201
+    refused = _create(api, consumer.key)
+    assert (refused.status, refused.error) == (400, ("INSUFFICIENT_CREDIT", "credit:insufficient"))
+    assert _sessions(api, consumer.key) == 3  # nothing created
+    # The wallet view says why: three holds, less than a hold available
+    view = api("GET", "/api/v1/wallet", consumer.key).data
+    assert (view["holdsMicroUsdc"], view["availableMicroUsdc"]) == (str(3 * HOLD), str(HOLD // 2))
+    # A top-up is seen by the very next request
+    plane.fund(wallet, HOLD // 2)
+    assert _create(api, consumer.key).status == 201
+    # A pending withdrawal is not available either
+    plane.fund(wallet, HOLD)
+    plane.chain.send(plane.contract.functions.requestWithdrawal(1), wallet)
+    assert _create(api, consumer.key).error == ("INSUFFICIENT_CREDIT", "credit:insufficient")
+    # A cancelled session holds nothing any more
+    first = api("GET", "/api/v1/sessions?limit=100", consumer.key).data["items"][-1]["id"]
+    assert api("DELETE", f"/api/v1/sessions/{first}", consumer.key).status == 200
+    assert _create(api, consumer.key).status == 201
+
+
+def test_twenty_concurrent_creates_against_a_balance_for_five_create_exactly_five(
+    api: Api, workspace: WorkspaceFactory, chain: Chain, plane: Plane, own_connections: Any
+) -> None:
+    # Two workspaces sharing one wallet: the holds of both draw on it
+    first, wallet = with_wallet(workspace, chain, "CONSUMER")
+    second = workspace("CONSUMER")
+    wiring.workspaces().attach_wallet(second.id, wallet)
+    plane.fund(wallet, 5 * HOLD)
+    own_connections("luxxon.db.sessions", "luxxon.db.pricing", "luxxon.db.idempotency")
+    barrier = threading.Barrier(20)
+    statuses: list[int] = []
+    request = CreateSessionRequest(lat=1, lng=2, maxDurationSeconds=60)
+
+    def create(ws: Workspace) -> None:
+        me = Principal(ws.id, ws.key_id, frozenset({"sessions:create"}), frozenset({"CONSUMER"}))
+        barrier.wait()
+        try:
+            wiring.sessions().create(me, request)
+            statuses.append(201)
+        except LxError as error:
+            assert error.detail == "credit:insufficient"
+            statuses.append(400)
+
+    # Each on its own connection (as twenty Lambda sandboxes), released together
+    threads = [threading.Thread(target=create, args=((first, second)[i % 2],)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [201] * 5 + [400] * 15
+    assert _sessions(api, first.key) + _sessions(api, second.key) == 5
+
+
+def test_without_the_chain_nothing_is_created_and_it_works_again_when_the_chain_is_back(
+    api: Api, workspace: WorkspaceFactory, chain: Chain, plane: Plane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    consumer, wallet = with_wallet(workspace, chain, "CONSUMER")
+    plane.fund(wallet, 10 * HOLD)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("LX_CHAIN_RPC_URL", f"http://127.0.0.1:{closed.getsockname()[1]}")
+    reset_settings()
+    down = _create(api, consumer.key)
+    assert (down.status, down.error) == (503, ("CHAIN_UNAVAILABLE", "chain:unreachable"))
+    assert _sessions(api, consumer.key) == 0
+    monkeypatch.setenv("LX_CHAIN_RPC_URL", chain.local.rpc_url)
+    reset_settings()
+    assert _create(api, consumer.key).status == 201
