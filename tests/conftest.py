@@ -190,7 +190,8 @@ def own_connections(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Calla
             yield connection()
 
     def install(*modules: str) -> None:
-        for module in modules:
+        # The shared helpers (fetch_one, fetch_all) look the connection up in luxxon.db.connection itself.
+        for module in ("luxxon.db.connection", *modules):
             monkeypatch.setattr(f"{module}.connection", connection)
             with contextlib.suppress(AttributeError):
                 monkeypatch.setattr(f"{module}.transaction", transaction)
