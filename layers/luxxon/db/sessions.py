@@ -37,6 +37,7 @@ PARTIAL_INDEXES = {
     "sessions_wait_deadline_idx": PRE_LIVE,
     "sessions_live_started_idx": frozenset({S.LIVE}),
     "sessions_operator_active_idx": VIDEO_ACTIVE,
+    "sessions_consumer_wallet_open_idx": PRE_LIVE | METERED,  # holds (lx_wallet_holds, migration 0012)
 }
 _PRE_LIVE = f"state IN ({sql_in(PRE_LIVE)})"
 _LIVE = f"state IN ({sql_in({S.LIVE})})"
