@@ -128,19 +128,12 @@ class Web3Settlement:
     def send(self, tx: SignedTx) -> None:
         try:
             self.w3.eth.send_raw_transaction(tx.raw)
-        except Web3Exception as error:
+        except (Web3Exception, OSError, ValueError) as error:  # a node's refusal, or no answer at all
             message = str(error).lower()
             if "already known" in message or "already imported" in message:
                 return
             if "nonce too low" in message or "nonce is too low" in message:
-                raise NonceTooLow(str(error)) from error
-            raise ChainUnavailable(str(error)) from error
-        except (OSError, ValueError) as error:
-            text = str(error).lower()
-            if "already known" in text:
-                return
-            if "nonce too low" in text:
-                raise NonceTooLow(text) from error
+                raise NonceTooLow(message[:200]) from error
             raise ChainUnavailable(type(error).__name__) from error
 
     def tx_status(self, tx_hash: str) -> TxStatus:
