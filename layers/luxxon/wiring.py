@@ -236,5 +236,7 @@ def webhook_secret() -> str:
 
 def reset() -> None:
     """Forget every service and client built so far (tests that change settings; a SnapStart restore)."""
-    for built in (value for value in globals().values() if callable(value) and hasattr(value, "cache_clear")):
+    # A snapshot: a client dropped here may warn as it goes (an unclosed kept-alive socket), and a warning adds
+    # `__warningregistry__` to this module's globals.
+    for built in [value for value in globals().values() if callable(value) and hasattr(value, "cache_clear")]:
         built.cache_clear()

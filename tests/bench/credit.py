@@ -2,8 +2,9 @@
 
     .venv/bin/python -m tests.bench.credit
 
-Prints the create's p50 with the check and without it (LX_CREDIT_CHECK=false, a bench-only switch) and the p50 of
-the check's own JSON-RPC round trip (deposits + pendingWithdrawal in one batch). Target (issue 10): the difference is
+Prints the create's p50 with the check and without it (`credit_check=False`, a bench-only switch) and the p50 of
+the check's own JSON-RPC round trip (deposits + pendingWithdrawal in one batch, on the same kept-alive connection),
+the three measured in turn so that the machine's drift falls on each alike. Target (issue 10): the difference is
 that one round trip.
 """
 
@@ -14,10 +15,11 @@ import time
 import warnings
 
 from luxxon import wiring
-from luxxon.adapters.evm import JsonRpcPool
 from luxxon.admin import DEFAULT_SCOPES
 from luxxon.config import get_settings
+from luxxon.db.sessions import PgSessionStore
 from luxxon.domain.identity import hash_key
+from luxxon.domain.sessions import SessionService
 from luxxon.local.chain import deploy_local, start_anvil
 from luxxon.models.sessions import CreateSessionRequest
 from tests.bench.common import p50, p99, scratch_database, timed
@@ -39,31 +41,38 @@ def main() -> int:
             me = wiring.workspace_store().principal_by_key_hash(hash_key(key.key))
             assert me is not None
             request = CreateSessionRequest(lat=4.7, lng=-74.0, maxDurationSeconds=60)
-            results = {}
+            checked = wiring.sessions()
+            settings = get_settings().model_copy(update={"credit_check": False})
+            unchecked = SessionService(PgSessionStore(), settings, pricing=wiring.pricing(), chain=wiring.wallet_reader)
+            reader = wiring.wallet_reader()
 
-            def create_then_cancel() -> float:
+            def create_then_cancel(service: SessionService) -> float:
                 """One timed create; its session is then cancelled (untimed), so the wallet holds one session at a
                 time and the point's demand stays flat, as for a consumer requesting one feed after another."""
                 started = time.perf_counter_ns()
-                created = wiring.sessions().create(me, request).value
+                created = service.create(me, request).value
                 elapsed = (time.perf_counter_ns() - started) / 1000
-                wiring.sessions().cancel(me, created.id)
+                checked.cancel(me, created.id)
                 return elapsed
 
-            for label, check in (("with the credit check", "true"), ("without it", "false")):
-                os.environ["LX_CREDIT_CHECK"] = check
-                get_settings.cache_clear()
-                wiring.reset()
-                for _ in range(100):  # warm: imports, plans, the HTTP client
-                    create_then_cancel()
-                results[label] = [create_then_cancel() for _ in range(N)]
-            pool = JsonRpcPool(anvil.rpc_url, chain.local.settlement, 3.0)
-            rpc = timed(lambda: pool.credit(wallet), N)
+            # Interleaved, so the machine's drift falls on all three alike.
+            samples: dict[str, list[float]] = {"with the credit check": [], "without it": [], "rpc": []}
+            for i in range(N + 100):  # the first 100 warm imports, plans and the kept-alive RPC connection
+                rounds = (
+                    ("with the credit check", lambda: create_then_cancel(checked)),
+                    ("without it", lambda: create_then_cancel(unchecked)),
+                    ("rpc", lambda: timed(lambda: reader.credit(wallet), 1)[0]),
+                )
+                for label, measure in rounds[i % 3 :] + rounds[: i % 3]:
+                    elapsed = measure()
+                    if i >= 100:
+                        samples[label].append(elapsed)
     finally:
         anvil.stop()
-    for label, samples in results.items():
-        print(f"  POST /sessions (in process) {label:<24} p50 {p50(samples):8.0f} us   p99 {p99(samples):8.0f} us")
-    with_check, without = p50(results["with the credit check"]), p50(results["without it"])
+    rpc = samples.pop("rpc")
+    for label, times in samples.items():
+        print(f"  POST /sessions (in process) {label:<24} p50 {p50(times):8.0f} us   p99 {p99(times):8.0f} us")
+    with_check, without = p50(samples["with the credit check"]), p50(samples["without it"])
     print(f"  difference                                            {with_check - without:8.0f} us")
     print(f"  the eth_call batch alone (deposits + pendingWithdrawal) p50 {p50(rpc):8.0f} us")
     return 0

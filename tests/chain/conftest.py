@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.chain.driver import Chain
+from tests.chain.plane import Plane, reset_settings
 
 
 @pytest.fixture
@@ -17,3 +18,14 @@ def isolated(chain: Chain) -> Iterator[Chain]:
     """The chain, with every change this test makes reverted when it ends."""
     with chain.snapshot():
         yield chain
+
+
+@pytest.fixture
+def plane(chain: Chain, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Plane]:
+    """A fresh settlement contract, its own relayer key; the API's chain reads (the credit check, the wallet view,
+    the admin CLI's funding) point at it."""
+    deployed = Plane.deploy(chain)
+    deployed.use_in_api(monkeypatch)
+    yield deployed
+    monkeypatch.undo()
+    reset_settings()

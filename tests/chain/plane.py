@@ -72,9 +72,10 @@ class Plane:
         return [str(session_id.from_bytes32(e["args"]["sessionId"])) for e in self.settled_events()]
 
     def use_in_api(self, monkeypatch: Any) -> None:
-        """Point the API's chain reads (the wallet view) at this contract."""
+        """Point the API's chain reads (the credit check, the wallet view) and the admin CLI's funding here."""
         monkeypatch.setenv("LX_CHAIN_RPC_URL", self.chain.local.rpc_url)
         monkeypatch.setenv("LX_CHAIN_SETTLEMENT_ADDRESS", self.address)
+        monkeypatch.setenv("LX_CHAIN_TOKEN_ADDRESS", self.chain.token.address)
         reset_settings()
 
 

@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from luxxon import admin, wiring
 from luxxon.chain.devnet import dev_account
-from tests.chain.driver import Chain
-from tests.chain.plane import Plane, reset_settings
-
-
-@pytest.fixture
-def plane(chain: Chain, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Plane]:
-    deployed = Plane.deploy(chain)
-    monkeypatch.setenv("LX_CHAIN_RPC_URL", chain.local.rpc_url)
-    monkeypatch.setenv("LX_CHAIN_SETTLEMENT_ADDRESS", deployed.address)
-    monkeypatch.setenv("LX_CHAIN_TOKEN_ADDRESS", chain.token.address)
-    reset_settings()
-    yield deployed
-    monkeypatch.undo()
-    reset_settings()
+from tests.chain.plane import Plane
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,15 +18,6 @@ from tests.chain.plane import Plane, reset_settings, with_wallet
 from tests.conftest import Api, Workspace, WorkspaceFactory
 
 HOLD = 1000 * 60  # the flat rate × 60 s
-
-
-@pytest.fixture
-def plane(chain: Chain, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Plane]:
-    deployed = Plane.deploy(chain)
-    deployed.use_in_api(monkeypatch)
-    yield deployed
-    monkeypatch.undo()
-    reset_settings()
 
 
 def _create(api: Api, key: str) -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,15 +19,6 @@ from luxxon.domain.ports import SETTLEMENT_REQUEST
 from tests.chain.driver import Chain
 from tests.chain.plane import RATE, Plane, checksum, ended, reset_settings, settlement, with_wallet
 from tests.conftest import Api, WorkspaceFactory
-
-
-@pytest.fixture
-def plane(chain: Chain, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Plane]:
-    deployed = Plane.deploy(chain)
-    deployed.use_in_api(monkeypatch)  # the API's chain reads (confirmations, the wallet view) see this contract
-    yield deployed
-    monkeypatch.undo()
-    reset_settings()
 
 
 @pytest.fixture

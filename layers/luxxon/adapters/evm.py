@@ -1,15 +1,17 @@
 """Reads of the settlement contract by plain JSON-RPC `eth_call` (`ports.WalletReader`).
 
-Standard library only (urllib, hand-encoded calls), so an API handler that reads a wallet's pool imports no web3
+Standard library only (http.client, hand-encoded calls), so an API handler that reads a wallet's pool imports no web3
 (~0.5 s of cold start). The three views are read in one JSON-RPC batch pinned to one block, so they agree.
+The connection to the RPC is kept alive (one per thread), so a warm Lambda pays no TCP/TLS handshake per request.
 The selectors are the first 4 bytes of keccak256 of each signature; tests/chain check them against the ABI.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
-import urllib.error
-import urllib.request
+import threading
+import urllib.parse
 from typing import Any
 
 from luxxon.domain.ports import ChainUnavailable, PoolState
@@ -37,9 +39,15 @@ def decode_words(data: str) -> list[int]:
 
 class JsonRpcPool:
     def __init__(self, rpc_url: str, settlement: str, timeout_s: float) -> None:
-        self.rpc_url = rpc_url
+        url = urllib.parse.urlsplit(rpc_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ChainUnavailable("the RPC URL is not http(s)")
+        self._https = url.scheme == "https"
+        self._host, self._port = url.hostname, url.port
+        self._path = (url.path or "/") + (f"?{url.query}" if url.query else "")  # providers put their key here
         self.settlement = settlement
         self.timeout_s = timeout_s
+        self._local = threading.local()
 
     def head(self) -> int:
         (result,) = self._batch([("eth_blockNumber", [])])
@@ -78,14 +86,10 @@ class JsonRpcPool:
                 for i, (method, params) in enumerate(calls)
             ]
         ).encode()
-        request = urllib.request.Request(  # noqa: S310 - the configured RPC URL
-            self.rpc_url, data=body, headers={"content-type": "application/json"}, method="POST"
-        )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310
-                replies = json.loads(response.read())
-        except (OSError, ValueError) as error:  # refused, timed out, HTTP error, not JSON
-            raise ChainUnavailable(type(error).__name__) from None
+            replies = json.loads(self._post(body))
+        except ValueError:
+            raise ChainUnavailable("not JSON") from None
         if not isinstance(replies, list) or len(replies) != len(calls):
             raise ChainUnavailable("malformed JSON-RPC batch reply")
         by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}
@@ -96,3 +100,29 @@ class JsonRpcPool:
                 raise ChainUnavailable("JSON-RPC error")
             results.append(reply["result"])
         return results
+
+    def _post(self, body: bytes) -> bytes:
+        """One POST on this thread's kept-alive connection. A kept-alive connection the server has closed meanwhile
+        fails on first use: then once more on a new one (every call here is a read, safe to repeat)."""
+        while True:
+            connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+            reused = connection is not None
+            if connection is None:
+                kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+                connection = self._local.connection = kind(self._host, self._port, timeout=self.timeout_s)
+            try:
+                connection.request("POST", self._path, body, {"content-type": "application/json"})
+                response = connection.getresponse()
+                data = response.read()
+            except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out, garbled
+                connection.close()
+                self._local.connection = None
+                if reused and not isinstance(error, TimeoutError):
+                    continue
+                raise ChainUnavailable(type(error).__name__) from None
+            if response.will_close:
+                connection.close()
+                self._local.connection = None
+            if response.status != 200:
+                raise ChainUnavailable(f"HTTP {response.status}")
+            return data

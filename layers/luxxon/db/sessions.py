@@ -189,41 +189,19 @@ class PgSessionStore:
         return AcceptFacts(session=_session(row), **facts)
 
     def lock_wallet(self, workspace_id: str) -> str | None:
-        conn = connection()
-        conn.execute(
-            "INSERT INTO wallet_locks (address) SELECT lower(wallet_address) FROM workspaces"
-            " WHERE id = %s AND wallet_address IS NOT NULL ON CONFLICT DO NOTHING",
-            (workspace_id,),
-        )
-        row = conn.execute(
-            "SELECT w.wallet_address FROM workspaces w JOIN wallet_locks l ON l.address = lower(w.wallet_address)"
-            " WHERE w.id = %s FOR UPDATE OF l",
-            (workspace_id,),
-        ).fetchone()
-        return None if row is None else str(row["wallet_address"])
-
-    def holds_total(self, wallet: str) -> int:
-        # Its own statement, after the lock: READ COMMITTED reads what the creates before it committed.
-        row = (
-            connection().execute("SELECT coalesce(sum(amount), 0) AS n FROM lx_wallet_holds(%s)", (wallet,)).fetchone()
-        )
-        return int(row["n"]) if row else 0
+        row = connection().execute("SELECT lx_wallet_lock(%s) AS wallet", (workspace_id,)).fetchone()
+        return None if row is None or row["wallet"] is None else str(row["wallet"])
 
     # -- writes --------------------------------------------------------------------------------------------------
-    def insert(self, new: NewSession) -> Transition:
+    def insert(self, new: NewSession, credit: int | None) -> Transition:
         row = (
             connection()
             .execute(
                 f"""
-                INSERT INTO sessions AS s (
-                    consumer_workspace_id, requested_at_point, geofence_radius_m, max_duration_seconds,
-                    wait_timeout_seconds, wait_deadline_at, rate_per_second_micro_usdc, hold_micro_usdc,
-                    consumer_wallet, quote_id)
-                SELECT %(consumer)s, ST_SetSRID(ST_MakePoint(%(lng)s, %(lat)s), 4326)::geography, %(radius)s,
-                       %(duration)s, %(wait)s, clock_timestamp() + make_interval(secs => %(wait)s),
-                       %(rate)s, %(hold)s, w.wallet_address, %(quote)s
-                FROM workspaces w WHERE w.id = %(consumer)s AND w.wallet_address IS NOT NULL
-                RETURNING {COLUMNS}, {_TOKEN}
+                SELECT c.*, {_TOKEN} FROM lx_session_create(
+                    %(consumer)s::uuid, %(lat)s::float8, %(lng)s::float8, %(radius)s::int, %(duration)s::int,
+                    %(wait)s::int, %(rate)s::bigint, %(hold)s::bigint, %(wallet)s::text, %(quote)s::uuid,
+                    %(credit)s::numeric) c
                 """,
                 {
                     "consumer": new.consumer_workspace_id,
@@ -234,7 +212,9 @@ class PgSessionStore:
                     "wait": new.wait_timeout_seconds,
                     "rate": new.rate_per_second_micro_usdc,
                     "hold": new.hold_micro_usdc,
+                    "wallet": new.consumer_wallet,
                     "quote": new.quote_id,
+                    "credit": credit,
                 },
             )
             .fetchone()

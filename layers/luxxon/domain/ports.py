@@ -58,6 +58,7 @@ class NewSession:
     wait_timeout_seconds: int
     rate_per_second_micro_usdc: int
     hold_micro_usdc: int
+    consumer_wallet: str  # the wallet the session draws on, as locked by `lock_wallet`
     quote_id: str | None = None
 
 
@@ -126,12 +127,9 @@ class SessionStore(Protocol):
         """Inside a unit of work: the workspace's wallet, its row in `wallet_locks` locked (None: no wallet)."""
         ...
 
-    def holds_total(self, wallet: str) -> int:
-        """Σ holds drawing on the wallet (DESIGN.md), read after `lock_wallet`."""
-        ...
-
-    def insert(self, new: NewSession) -> Transition:
-        """The new session, stamped with its consumer's wallet; not `won` when the consumer has no wallet."""
+    def insert(self, new: NewSession, credit: int | None) -> Transition:
+        """The new session. With `credit`, only if Σ holds drawing on its wallet (DESIGN.md, read by this statement,
+        after `lock_wallet`) plus its own hold is at most `credit`; else not `won` and nothing is written."""
         ...
 
     def cas_accept(self, session_id: str, operator_workspace_id: str) -> Transition: ...

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -123,20 +122,6 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-def _insert(store: SessionStore, new: NewSession) -> _Created:
-    """A session is settled from its consumer's wallet (stamped now): a workspace without one cannot request."""
-    created = store.insert(new)
-    if not created.won or created.session is None:
-        raise LxError(ErrorCode.NO_WALLET, "wallet:none")
-    return _Created(created.session, created.token)
-
-
-@dataclass(frozen=True, slots=True)
-class _Created:
-    session: Session
-    token: str | None
-
-
 def _won(transition: Transition) -> Session:
     assert transition.won and transition.session is not None, "a CAS on a locked row in the expected state applies"
     return transition.session
@@ -175,7 +160,7 @@ class SessionService:
         wait = s.default_wait_timeout_seconds if request.waitTimeoutSeconds is None else request.waitTimeoutSeconds
         wait = min(max(wait, s.min_wait_timeout_seconds), s.max_wait_timeout_seconds)
 
-        def new(rate: int, quote_id: str | None = None) -> NewSession:
+        def new(wallet: str, rate: int, quote_id: str | None) -> NewSession:
             return NewSession(
                 consumer_workspace_id=principal.workspace_id,
                 lat=request.lat,
@@ -185,6 +170,7 @@ class SessionService:
                 wait_timeout_seconds=wait,
                 rate_per_second_micro_usdc=rate,
                 hold_micro_usdc=pricing.hold_micro_usdc(rate, duration),
+                consumer_wallet=wallet,
                 quote_id=quote_id,
             )
 
@@ -202,25 +188,24 @@ class SessionService:
                 rate = self._pricing.use_quote(principal, request.quoteId, request.lat, request.lng)
             else:
                 quote, rate = None, live
-            session = new(rate, quote)
-            self._check_credit(wallet, session.hold_micro_usdc)
-            created = _insert(self.store, session)
+            # The credit rule: what the wallet's pool can draw on must cover Σ holds drawing on it plus this hold
+            # (rate × maxDurationSeconds). The insert applies it with the holds read after the lock.
+            created = self.store.insert(new(wallet, rate, quote), self._credit(wallet))
+            if not created.won or created.session is None:
+                raise LxError(ErrorCode.INSUFFICIENT_CREDIT, "credit:insufficient")
             return self.idempotency.remember(idem, Written(to_dto(created.session, principal), created.token))
 
-    def _check_credit(self, wallet: str, hold: int) -> None:
-        """deposits(wallet) − its pending withdrawal − Σ holds drawing on it must cover the new session's hold
-        (rate × maxDurationSeconds). Read on chain now (one eth_call round trip, nothing cached across blocks),
-        with the wallet's row locked."""
+    def _credit(self, wallet: str) -> int | None:
+        """What the wallet's pool can draw on now: deposits − its pending withdrawal, read on chain (one eth_call
+        round trip, nothing cached across blocks). None: no credit check (`LX_CREDIT_CHECK`, benchmarks only)."""
         if not self.settings.credit_check:
-            return
+            return None
         assert self._chain is not None, "no chain reader wired"
-        held = self.store.holds_total(wallet)
         try:
             deposits, pending = self._chain().credit(wallet)
         except ChainUnavailable:
             raise LxError(ErrorCode.CHAIN_UNAVAILABLE, "chain:unreachable") from None
-        if deposits - pending - held < hold:
-            raise LxError(ErrorCode.INSUFFICIENT_CREDIT, "credit:insufficient")
+        return deposits - pending
 
     def _live_rate(self, lat: float, lng: float) -> int:
         assert self._pricing is not None, "no pricing wired"
