@@ -3,8 +3,13 @@ rate × maxDurationSeconds, serialized per wallet; a top-up is seen at once; no 
 
 from __future__ import annotations
 
+import http.server
+import json
 import socket
 import threading
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -14,7 +19,7 @@ from luxxon.domain.ports import Principal
 from luxxon.errors import LxError
 from luxxon.models.sessions import CreateSessionRequest
 from tests.chain.driver import Chain
-from tests.chain.plane import Plane, reset_settings, with_wallet
+from tests.chain.plane import Plane, ended, reset_settings, settlement, with_wallet
 from tests.conftest import Api, Workspace, WorkspaceFactory
 
 HOLD = 1000 * 60  # the flat rate × 60 s
@@ -102,3 +107,69 @@ def test_without_the_chain_nothing_is_created_and_it_works_again_when_the_chain_
     monkeypatch.setenv("LX_CHAIN_RPC_URL", chain.local.rpc_url)
     reset_settings()
     assert _create(api, consumer.key).status == 201
+
+
+@contextmanager
+def lagging_node(upstream: str, block: int) -> Iterator[str]:
+    """A JSON-RPC endpoint in front of anvil that answers `latest` as of an older block: a load-balanced provider
+    whose node is behind the one the indexer read."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            replies = [self._answer(call) for call in (body if isinstance(body, list) else [body])]
+            answer = json.dumps(replies if isinstance(body, list) else replies[0]).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        @staticmethod
+        def _answer(call: dict[str, Any]) -> Any:
+            if call["method"] == "eth_blockNumber":
+                return {"jsonrpc": "2.0", "id": call["id"], "result": hex(block)}
+            call["params"] = [hex(block) if p == "latest" else p for p in call.get("params", [])]
+            request = urllib.request.Request(upstream, json.dumps(call).encode(), {"content-type": "application/json"})
+            with urllib.request.urlopen(request) as reply:  # noqa: S310 - the test's anvil
+                return json.loads(reply.read())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_charge_settled_after_the_block_the_pool_was_read_at_still_counts_as_held(
+    api: Api, workspace: WorkspaceFactory, chain: Chain, plane: Plane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The credit read comes from a node that has not seen a settlement the indexer already CONFIRMED: its pool still
+    contains that charge, so the charge must still be held, or the consumer could commit it twice."""
+    consumer, wallet = with_wallet(workspace, chain, "CONSUMER")
+    operator = workspace("SUPPLIER")
+    plane.fund(wallet, 1_000_000)
+    done = ended(api, consumer, operator, 100)  # 100 s at the flat rate: charge 100,000 µUSDC
+    charge = int(done["chargedMicroUsdc"])
+    before = chain.w3.eth.block_number
+    assert plane.relayer().settle([done["id"]]) == set()
+    chain.rpc("evm_mine")
+    plane.indexer().run()
+    assert settlement(api, consumer.key, done["id"]).data["status"] == "CONFIRMED"
+
+    with lagging_node(chain.local.rpc_url, before) as behind:
+        monkeypatch.setenv("LX_CHAIN_RPC_URL", behind)
+        reset_settings()
+        view = api("GET", "/api/v1/wallet", consumer.key).data
+        assert (view["block"], view["depositsMicroUsdc"]) == (before, "1000000")  # the charge still in the pool
+        assert view["holdsMicroUsdc"] == str(charge)  # and still held there
+        over = {"lat": 1, "lng": 2, "maxDurationSeconds": (1_000_000 - charge) // 1000 + 1}
+        refused = api("POST", "/api/v1/sessions", consumer.key, over)
+        assert (refused.status, refused.error) == (400, ("INSUFFICIENT_CREDIT", "credit:insufficient"))
+        exact = {"lat": 1, "lng": 2, "maxDurationSeconds": (1_000_000 - charge) // 1000}
+        assert api("POST", "/api/v1/sessions", consumer.key, exact).status == 201

@@ -1,11 +1,14 @@
 """The credit check's JSON-RPC client (luxxon.adapters.evm) over a real socket: a JSON-RPC node of a few lines that
-can keep connections alive, drop them silently, answer an HTTP error or stall."""
+can keep connections alive, drop them silently, answer an HTTP error or stall. (What the call computes on a real
+chain is tested in tests/chain/test_credit.py.)"""
 
 from __future__ import annotations
 
+import base64
 import json
 import socketserver
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,7 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from luxxon.adapters.evm import JsonRpcPool
-from luxxon.domain.ports import ChainUnavailable
+from luxxon.domain.ports import ChainUnavailable, Credit
 
 WALLET = "0x" + "ab" * 20
 SETTLEMENT = "0x" + "cd" * 20
@@ -25,19 +28,16 @@ class Node:
 
     drop_after_reply: bool = False  # close each connection after one reply, without saying so (an idle timeout)
     status: int = 200
-    body: bytes | None = None  # None: a JSON-RPC reply echoing each call's id with deposits 7, pending (2, 0)
+    body: bytes | None = None  # None: a JSON-RPC reply to each call: block 9, deposits 7, pending withdrawal 2
     stall: threading.Event | None = None
     connections: int = 0
     paths: list[str] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
 
 
 def _reply(request: bytes) -> bytes:
-    out = []
-    for call in json.loads(request):
-        data = call["params"][0]["data"]
-        word = 7 if data.startswith("0xfc7e286d") else 2
-        out.append({"jsonrpc": "2.0", "id": call["id"], "result": "0x" + f"{word:064x}" + "0" * 64})
-    return json.dumps(out).encode()
+    words = "0x" + "".join(f"{w:064x}" for w in (9, 7, 2))
+    return json.dumps([{"jsonrpc": "2.0", "id": call["id"], "result": words} for call in json.loads(request)]).encode()
 
 
 @contextmanager
@@ -50,12 +50,12 @@ def node(behaviour: Node) -> Iterator[str]:
                 if not line:
                     return
                 behaviour.paths.append(line.split()[1].decode())
-                length = 0
+                headers = {}
                 while (header := self.rfile.readline()) not in (b"\r\n", b""):
                     name, _, value = header.decode().partition(":")
-                    if name.lower() == "content-length":
-                        length = int(value)
-                request = self.rfile.read(length)
+                    headers[name.lower()] = value.strip()
+                behaviour.headers.append(headers)
+                request = self.rfile.read(int(headers.get("content-length", 0)))
                 if behaviour.stall is not None:
                     behaviour.stall.wait(5)
                     return
@@ -70,7 +70,7 @@ def node(behaviour: Node) -> Iterator[str]:
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v2/provider-key?x=1"
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         if behaviour.stall is not None:
             behaviour.stall.set()
@@ -81,12 +81,32 @@ def node(behaviour: Node) -> Iterator[str]:
 def test_a_warm_reader_keeps_one_connection_to_the_node() -> None:
     behaviour = Node()
     with node(behaviour) as url:
-        pool = JsonRpcPool(url, SETTLEMENT, 2.0)
+        pool = JsonRpcPool(url + "/v2/provider-key?x=1", SETTLEMENT, 2.0)
         answers = [pool.credit(WALLET) for _ in range(5)]
 
-    assert answers == [(7, 2)] * 5
+    assert answers == [Credit(block=9, deposits=7, pending_withdrawal=2)] * 5
     assert behaviour.connections == 1
     assert behaviour.paths == ["/v2/provider-key?x=1"] * 5  # the provider's key in the path reaches it
+    assert behaviour.headers[0]["user-agent"]  # some provider front ends refuse a request without one
+
+
+def test_a_connection_idle_past_the_reuse_window_is_not_reused() -> None:
+    behaviour = Node()
+    with node(behaviour) as url:
+        pool = JsonRpcPool(url, SETTLEMENT, 2.0, idle_reuse_s=0.05)
+        pool.credit(WALLET)
+        time.sleep(0.1)
+        pool.credit(WALLET)
+
+    assert behaviour.connections == 2
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth() -> None:
+    behaviour = Node()
+    with node(behaviour) as url:
+        JsonRpcPool(url.replace("http://", "http://me:s%40cret@"), SETTLEMENT, 2.0).credit(WALLET)
+
+    assert behaviour.headers[0]["authorization"] == "Basic " + base64.b64encode(b"me:s@cret").decode()
 
 
 def test_a_connection_the_node_dropped_while_idle_is_replaced_and_the_call_answers() -> None:
@@ -95,7 +115,7 @@ def test_a_connection_the_node_dropped_while_idle_is_replaced_and_the_call_answe
         pool = JsonRpcPool(url, SETTLEMENT, 2.0)
         answers = [pool.credit(WALLET) for _ in range(3)]
 
-    assert answers == [(7, 2)] * 3
+    assert answers == [Credit(block=9, deposits=7, pending_withdrawal=2)] * 3
     assert behaviour.connections == 3
 
 
@@ -104,13 +124,21 @@ def test_a_connection_the_node_dropped_while_idle_is_replaced_and_the_call_answe
     [
         (Node(status=502, body=b"bad gateway"), "HTTP 502"),
         (Node(body=b"<html>"), "not JSON"),
-        (Node(body=b'[{"jsonrpc": "2.0", "id": 0, "error": {"code": -32000}}]'), "malformed JSON-RPC batch reply"),
+        (Node(body=b'[{"jsonrpc": "2.0", "id": 0, "error": {"code": -32000}}]'), "JSON-RPC error"),
+        (Node(body=b"[]"), "malformed JSON-RPC batch reply"),
+        (Node(body=b'[{"jsonrpc": "2.0", "id": 0, "result": "0x' + b"0" * 128 + b'"}]'), "malformed CreditReader"),
         (Node(stall=threading.Event()), "TimeoutError"),
     ],
 )
 def test_a_node_that_does_not_answer_a_credit_read_is_unavailable(behaviour: Node, why: str) -> None:
     with node(behaviour) as url, pytest.raises(ChainUnavailable, match=why):
         JsonRpcPool(url, SETTLEMENT, 0.5).credit(WALLET)
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "http://127.0.0.1:port/", "not a url"])
+def test_an_rpc_url_that_is_not_http_is_unavailable_not_a_crash(url: str) -> None:
+    with pytest.raises(ChainUnavailable):
+        JsonRpcPool(url, SETTLEMENT, 0.5)
 
 
 def test_a_refused_port_is_unavailable() -> None:

@@ -1,20 +1,24 @@
 """Reads of the settlement contract by plain JSON-RPC `eth_call` (`ports.WalletReader`).
 
 Standard library only (http.client, hand-encoded calls), so an API handler that reads a wallet's pool imports no web3
-(~0.5 s of cold start). The three views are read in one JSON-RPC batch pinned to one block, so they agree.
+(~0.5 s of cold start). The wallet view's three reads are one JSON-RPC batch pinned to one block, so they agree; the
+credit check's are one `eth_call` of a constructor that reads them and returns its block (`CreditReader`).
 The connection to the RPC is kept alive (one per thread), so a warm Lambda pays no TCP/TLS handshake per request.
 The selectors are the first 4 bytes of keccak256 of each signature; tests/chain check them against the ABI.
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import threading
+import time
 import urllib.parse
 from typing import Any
 
-from luxxon.domain.ports import ChainUnavailable, PoolState
+from luxxon.chain import contracts
+from luxxon.domain.ports import ChainUnavailable, Credit, PoolState
 
 DEPOSITS = "0xfc7e286d"  # deposits(address) -> uint256
 PENDING_WITHDRAWAL = "0x0964c95b"  # pendingWithdrawal(address) -> (uint256 amount, uint256 unlocksAt)
@@ -37,16 +41,31 @@ def decode_words(data: str) -> list[int]:
     return [int(raw[i : i + 64], 16) for i in range(0, len(raw), 64)]
 
 
+# A kept-alive connection idle longer than this is not reused: RPC providers and load balancers drop idle ones after
+# ~60 s, and a frozen Lambda's socket can be dead without a reset, which would cost a whole timeout to find out.
+IDLE_REUSE_S = 15.0
+
+
 class JsonRpcPool:
-    def __init__(self, rpc_url: str, settlement: str, timeout_s: float) -> None:
+    def __init__(self, rpc_url: str, settlement: str, timeout_s: float, idle_reuse_s: float = IDLE_REUSE_S) -> None:
         url = urllib.parse.urlsplit(rpc_url)
+        try:
+            port = url.port
+        except ValueError:  # a port that is not a number
+            raise ChainUnavailable("the RPC URL's port is not a number") from None
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ChainUnavailable("the RPC URL is not http(s)")
+        self._host: str = url.hostname
+        self._port = port
         self._https = url.scheme == "https"
-        self._host, self._port = url.hostname, url.port
         self._path = (url.path or "/") + (f"?{url.query}" if url.query else "")  # providers put their key here
+        self._headers = {"content-type": "application/json", "user-agent": "luxxon-credit/1"}
+        if url.username is not None:  # https://user:secret@host/ (basic auth, as some providers issue)
+            userinfo = f"{urllib.parse.unquote(url.username)}:{urllib.parse.unquote(url.password or '')}"
+            self._headers["authorization"] = "Basic " + base64.b64encode(userinfo.encode()).decode()
         self.settlement = settlement
         self.timeout_s = timeout_s
+        self.idle_reuse_s = idle_reuse_s
         self._local = threading.local()
 
     def head(self) -> int:
@@ -70,14 +89,18 @@ class JsonRpcPool:
             owed=owed[0],
         )
 
-    def credit(self, wallet: str) -> tuple[int, int]:
-        arg = encode_address(wallet)
-        calls = [
-            ("eth_call", [{"to": self.settlement, "data": selector + arg}, "latest"])
-            for selector in (DEPOSITS, PENDING_WITHDRAWAL)
-        ]
-        deposits, pending = (decode_words(r) for r in self._batch(calls))
-        return deposits[0], pending[0]
+    def credit(self, wallet: str) -> Credit:
+        """One `eth_call` of CreditReader's creation code (never deployed: no `to`). Its constructor reads deposits
+        and the pending withdrawal and returns them with `block.number`, so all three come from one execution."""
+        data = (
+            contracts.load(contracts.CREDIT_READER).bytecode + encode_address(self.settlement) + encode_address(wallet)
+        )
+        (result,) = self._batch([("eth_call", [{"data": data}, "latest"])])
+        words = decode_words(result)
+        if len(words) != 3:
+            raise ChainUnavailable("malformed CreditReader result")
+        block, deposits, pending = words
+        return Credit(block=block, deposits=deposits, pending_withdrawal=pending)
 
     def _batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         body = json.dumps(
@@ -102,16 +125,20 @@ class JsonRpcPool:
         return results
 
     def _post(self, body: bytes) -> bytes:
-        """One POST on this thread's kept-alive connection. A kept-alive connection the server has closed meanwhile
-        fails on first use: then once more on a new one (every call here is a read, safe to repeat)."""
+        """One POST on this thread's kept-alive connection (a new one when it has none, or when it idled past
+        `idle_reuse_s`). A kept-alive connection the server closed meanwhile fails on first use: then once more on a
+        new one (every call here is a read, safe to repeat). A timeout is not repeated: the node is slow, not gone."""
         while True:
             connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+            if connection is not None and time.monotonic() - self._local.used > self.idle_reuse_s:
+                connection.close()
+                connection = None
             reused = connection is not None
             if connection is None:
                 kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
                 connection = self._local.connection = kind(self._host, self._port, timeout=self.timeout_s)
             try:
-                connection.request("POST", self._path, body, {"content-type": "application/json"})
+                connection.request("POST", self._path, body, self._headers)
                 response = connection.getresponse()
                 data = response.read()
             except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out, garbled
@@ -120,6 +147,7 @@ class JsonRpcPool:
                 if reused and not isinstance(error, TimeoutError):
                     continue
                 raise ChainUnavailable(type(error).__name__) from None
+            self._local.used = time.monotonic()
             if response.will_close:
                 connection.close()
                 self._local.connection = None

@@ -16,6 +16,7 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 SETTLEMENT = "LuxxonSettlement"
 TEST_USDC = "TestUSDC"
+CREDIT_READER = "CreditReader"  # never deployed: its creation code is an eth_call (luxxon.adapters.evm)
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Artifact:
 
 @cache
 def load(name: str) -> Artifact:
-    """The artifact of contract `name` (`SETTLEMENT`, `TEST_USDC`)."""
+    """The artifact of contract `name` (`SETTLEMENT`, `TEST_USDC`, `CREDIT_READER`)."""
     raw = json.loads((ARTIFACTS / f"{name}.json").read_text())
     return Artifact(
         name=raw["contractName"], abi=raw["abi"], bytecode=raw["bytecode"], deployed_bytecode=raw["deployedBytecode"]

@@ -16,6 +16,7 @@ from luxxon.domain.ports import (
     LIVE_INPUT_DELETE,
     SETTLEMENT_REQUEST,
     AcceptFacts,
+    Credit,
     Locked,
     NewSession,
     Session,
@@ -193,7 +194,7 @@ class PgSessionStore:
         return None if row is None or row["wallet"] is None else str(row["wallet"])
 
     # -- writes --------------------------------------------------------------------------------------------------
-    def insert(self, new: NewSession, credit: int | None) -> Transition:
+    def insert(self, new: NewSession, credit: Credit | None) -> Transition:
         row = (
             connection()
             .execute(
@@ -201,7 +202,7 @@ class PgSessionStore:
                 SELECT c.*, {_TOKEN} FROM lx_session_create(
                     %(consumer)s::uuid, %(lat)s::float8, %(lng)s::float8, %(radius)s::int, %(duration)s::int,
                     %(wait)s::int, %(rate)s::bigint, %(hold)s::bigint, %(wallet)s::text, %(quote)s::uuid,
-                    %(credit)s::numeric) c
+                    %(available)s::numeric, %(block)s::bigint) c
                 """,
                 {
                     "consumer": new.consumer_workspace_id,
@@ -214,7 +215,8 @@ class PgSessionStore:
                     "hold": new.hold_micro_usdc,
                     "wallet": new.consumer_wallet,
                     "quote": new.quote_id,
-                    "credit": credit,
+                    "available": None if credit is None else credit.available,
+                    "block": None if credit is None else credit.block,
                 },
             )
             .fetchone()

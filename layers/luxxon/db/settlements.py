@@ -224,12 +224,11 @@ class PgSettlementStore:
         return int(row["n"]) if row else 0
 
     # -- views ---------------------------------------------------------------------------------------------------
-    def holds(self, wallet: str) -> list[dict[str, Any]]:
-        """The sessions holding part of `wallet`'s pool (lx_wallet_holds, migration 0011: the one definition)."""
+    def holds(self, wallet: str, block: int) -> list[dict[str, Any]]:
         return fetch_all(
-            "SELECT session_id::text, workspace_id::text, state, amount FROM lx_wallet_holds(%s)"
+            "SELECT session_id::text, workspace_id::text, state, amount FROM lx_wallet_holds(%s, %s)"
             " ORDER BY created_at DESC, session_id DESC",
-            (wallet,),
+            (wallet, block),
         )
 
     def wallet_events(

@@ -127,9 +127,10 @@ class SessionStore(Protocol):
         """Inside a unit of work: the workspace's wallet, its row in `wallet_locks` locked (None: no wallet)."""
         ...
 
-    def insert(self, new: NewSession, credit: int | None) -> Transition:
-        """The new session. With `credit`, only if Σ holds drawing on its wallet (DESIGN.md, read by this statement,
-        after `lock_wallet`) plus its own hold is at most `credit`; else not `won` and nothing is written."""
+    def insert(self, new: NewSession, credit: Credit | None) -> Transition:
+        """The new session. With `credit`, only if Σ holds drawing on its wallet as of `credit.block` (DESIGN.md,
+        read by this statement, after `lock_wallet`) plus its own hold fit in `credit.available`; else not `won` and
+        nothing is written."""
         ...
 
     def cas_accept(self, session_id: str, operator_workspace_id: str) -> Transition: ...
@@ -427,12 +428,26 @@ class PoolState:
     owed: int
 
 
+@dataclass(frozen=True, slots=True)
+class Credit:
+    """What a wallet's pool can draw on, as one block saw it (µUSDC). A charge settled after `block` is still in
+    `deposits`, so it still counts as held."""
+
+    block: int
+    deposits: int
+    pending_withdrawal: int
+
+    @property
+    def available(self) -> int:
+        return self.deposits - self.pending_withdrawal
+
+
 class WalletReader(Protocol):
     """`eth_call` reads of the settlement contract (no web3: this runs in API handlers)."""
 
     def pool(self, wallet: str) -> PoolState: ...
-    def credit(self, wallet: str) -> tuple[int, int]:
-        """(deposits, pending withdrawal) at the latest block, in one round trip."""
+    def credit(self, wallet: str) -> Credit:
+        """The wallet's deposits and pending withdrawal at the latest block, and that block: one round trip."""
         ...
 
     def head(self) -> int: ...
@@ -483,7 +498,10 @@ class SettlementStore(Protocol):
 class WalletStore(Protocol):
     """The reads behind `/wallet`: holds and the indexed event log."""
 
-    def holds(self, wallet: str) -> list[dict[str, Any]]: ...
+    def holds(self, wallet: str, block: int) -> list[dict[str, Any]]:
+        """The sessions holding part of `wallet`'s pool as of chain block `block` (lx_wallet_holds)."""
+        ...
+
     def wallet_events(
         self, contract: str, wallet: str, after: tuple[int, int] | None, limit: int
     ) -> list[dict[str, Any]]: ...

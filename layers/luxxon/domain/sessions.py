@@ -22,6 +22,7 @@ from luxxon.domain.identity import is_supplier
 from luxxon.domain.outbox import OutboxService
 from luxxon.domain.ports import (
     ChainUnavailable,
+    Credit,
     Frame,
     FrameStore,
     FrameStoreUnavailable,
@@ -195,17 +196,16 @@ class SessionService:
                 raise LxError(ErrorCode.INSUFFICIENT_CREDIT, "credit:insufficient")
             return self.idempotency.remember(idem, Written(to_dto(created.session, principal), created.token))
 
-    def _credit(self, wallet: str) -> int | None:
-        """What the wallet's pool can draw on now: deposits − its pending withdrawal, read on chain (one eth_call
-        round trip, nothing cached across blocks). None: no credit check (`LX_CREDIT_CHECK`, benchmarks only)."""
+    def _credit(self, wallet: str) -> Credit | None:
+        """What the wallet's pool can draw on now, and the block that says so: one eth_call round trip, nothing cached
+        across blocks. None: no credit check (`LX_CREDIT_CHECK`, benchmarks only)."""
         if not self.settings.credit_check:
             return None
         assert self._chain is not None, "no chain reader wired"
         try:
-            deposits, pending = self._chain().credit(wallet)
+            return self._chain().credit(wallet)
         except ChainUnavailable:
             raise LxError(ErrorCode.CHAIN_UNAVAILABLE, "chain:unreachable") from None
-        return deposits - pending
 
     def _live_rate(self, lat: float, lng: float) -> int:
         assert self._pricing is not None, "no pricing wired"

@@ -95,7 +95,7 @@ class MoneyViews:
             pool = self.reader().pool(address)
         except ChainUnavailable:
             raise LxError(ErrorCode.CHAIN_UNAVAILABLE, "chain:unreachable") from None
-        holds = self.wallets.holds(address)
+        holds = self.wallets.holds(address, pool.block)
         held = sum(int(h["amount"]) for h in holds)
         contract = self.contract()
         rows = self.wallets.wallet_events(contract, address, after, limit + 1)
