@@ -58,6 +58,7 @@ ENV_WEBHOOK_SECRET_ARN = "LX_STREAM_WEBHOOK_SECRET_ARN"  # plain string: the web
 ENV_CHAIN_SECRET_ARN = "LX_CHAIN_SECRET_ARN"  # {"rpcUrl": ...} (the JSON-RPC URL often carries a provider key)
 ENV_RELAYER_KEY_SECRET_ARN = "LX_RELAYER_KEY_SECRET_ARN"  # plain string: the relayer's 0x private key
 ENV_CHAIN_SETTLEMENT_ADDRESS = "LX_CHAIN_SETTLEMENT_ADDRESS"  # the LuxxonSettlement contract
+ENV_CHAIN_ID = "LX_CHAIN_ID"  # the chain the RPC must serve (checked on every read and by the relayer)
 ENV_CHAIN_CONFIRMATIONS = "LX_CHAIN_CONFIRMATIONS"  # blocks that make a Settled event final
 ENV_CHAIN_START_BLOCK = "LX_CHAIN_START_BLOCK"  # the indexer's first block (the contract's deployment block)
 ENV_FRAME_STORE = "LX_FRAME_STORE"  # "s3" | "redis"
@@ -97,6 +98,9 @@ class StageSettings:
     # and the chain reads refuse to run (errors, alarms) instead of sending transactions to an address with no code,
     # and synth warns.
     settlement_address: str | None
+    # The chain the stage settles on: the RPC URL in the chain secret must serve it (the same deployer key and nonce
+    # give the same contract address on every chain, so a testnet URL in prod's secret would otherwise go unnoticed).
+    chain_id: int
     chain_start_block: int  # the contract's deployment block: the indexer has nothing to read before it
     chain_confirmations: int  # a Settled event is final once this many blocks include it (reorg depth we accept)
     relayer_min_balance_eth: float  # alarm when the relayer's gas balance drops under this
@@ -130,6 +134,7 @@ STAGES: dict[str, StageSettings] = {
         redis_node_type="cache.t4g.micro",
         redis_replicas=0,
         settlement_address=None,
+        chain_id=84532,  # Base Sepolia
         chain_start_block=0,
         chain_confirmations=3,
         relayer_min_balance_eth=0.001,  # testnet gas comes from faucets a little at a time
@@ -154,6 +159,7 @@ STAGES: dict[str, StageSettings] = {
         redis_node_type="cache.t4g.small",
         redis_replicas=1,
         settlement_address=None,
+        chain_id=8453,  # Base mainnet
         chain_start_block=0,
         chain_confirmations=10,
         relayer_min_balance_eth=0.005,  # hundreds of settlements on Base: days of runway to refill

@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import BaseModel, Json, field_validator
 
 from luxxon.chain import wiring as chain
+from luxxon.domain.ports import ChainUnavailable
 from luxxon.observability import logger, metrics, traced
 
 
@@ -53,15 +54,20 @@ def lambda_handler(event: dict[str, Any], context: Any) -> Any:
             ids.append(SettlementRecord.model_validate(raw).body.sessionId)
         except ValueError:
             logger.error("malformed settlement request", extra={"message_id": raw.get("messageId")})
-    relayer = chain.relayer()
-    _Outcome.retry = relayer.settle(ids) if ids else set()
-    metrics.add_metric(name="SettlementRetries", unit=MetricUnit.Count, value=len(_Outcome.retry))
     try:
-        balance = relayer.chain.balance_wei()
-    except Exception:  # noqa: BLE001 - the gauge is best effort; the settlement outcome is what matters
-        logger.warning("relayer balance unreadable")
+        relayer = chain.relayer()
+    except ChainUnavailable as error:  # the RPC serves another chain than LX_CHAIN_ID: send nothing, retry all
+        logger.error("relayer chain unusable", extra={"reason": str(error)})
+        _Outcome.retry = set(ids)
     else:
-        metrics.add_metric(name="RelayerGasBalanceEth", unit=MetricUnit.Count, value=balance / 10**18)
+        _Outcome.retry = relayer.settle(ids) if ids else set()
+        try:
+            balance = relayer.chain.balance_wei()
+        except Exception:  # noqa: BLE001 - the gauge is best effort; the settlement outcome is what matters
+            logger.warning("relayer balance unreadable")
+        else:
+            metrics.add_metric(name="RelayerGasBalanceEth", unit=MetricUnit.Count, value=balance / 10**18)
+    metrics.add_metric(name="SettlementRetries", unit=MetricUnit.Count, value=len(_Outcome.retry))
     # A batch that fails entirely is reported like any other (every record back to the queue), not raised.
     processor = BatchProcessor(event_type=EventType.SQS, model=SettlementRecord, raise_on_entire_batch_failure=False)
     return process_partial_response(event, record_handler, processor, context)

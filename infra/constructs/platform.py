@@ -42,10 +42,11 @@ class Platform:
     settlement_senders: list[Consumer] = field(default_factory=list)
 
     def read_chain(self, consumer: Consumer) -> None:
-        """What reading the chain takes: the RPC URL (chain secret) and the settlement contract's address (once the
-        stage has one, see StageSettings). The path out is HTTPS through NAT, which every function security group
-        allows."""
+        """What reading the chain takes: the RPC URL (chain secret), the chain it must serve and the settlement
+        contract's address (once the stage has one, see StageSettings). The path out is HTTPS through NAT, which every
+        function security group allows."""
         self.secrets.grant_chain(consumer)
+        consumer.add_environment(c.ENV_CHAIN_ID, str(self.settings.chain_id))
         if self.settings.settlement_address is not None:
             consumer.add_environment(c.ENV_CHAIN_SETTLEMENT_ADDRESS, self.settings.settlement_address)
 

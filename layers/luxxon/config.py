@@ -77,6 +77,10 @@ class Settings(BaseModel):
     chain_settlement_address: str | None = None
     chain_token_address: str | None = None  # the USDC the pool holds (local: TestUSDC; only local tools read it)
     chain_timeout_s: float = 3.0
+    # The chain the contract is on (31337 local, 84532 Base Sepolia, 8453 Base). Set, every read and the relayer
+    # check the node's eth_chainId against it and refuse another chain (a contract deployed by the same key at the
+    # same nonce has the same address on every chain, so the address alone does not tell a testnet from mainnet).
+    chain_id: int | None = Field(default=None, gt=0)
     relayer_key: SecretStr | None = None
     relayer_key_secret_arn: str | None = None
     # A `Settled` event counts (the settlement is CONFIRMED) once this many blocks include it (1 = its own block).

@@ -122,7 +122,8 @@ def settlement_address() -> str:
 def wallet_reader() -> WalletReader:
     from luxxon.adapters.evm import JsonRpcPool
 
-    return JsonRpcPool(chain_rpc_url(), settlement_address(), get_settings().chain_timeout_s)
+    s = get_settings()
+    return JsonRpcPool(chain_rpc_url(), settlement_address(), s.chain_timeout_s, s.chain_id)
 
 
 @cache

@@ -92,6 +92,25 @@ def test_twenty_concurrent_creates_against_a_balance_for_five_create_exactly_fiv
     assert _sessions(api, first.key) + _sessions(api, second.key) == 5
 
 
+def test_an_rpc_serving_another_chain_than_lx_chain_id_is_refused_and_nothing_is_created(
+    api: Api, workspace: WorkspaceFactory, chain: Chain, plane: Plane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same deployer key at the same nonce gives the same contract address on every chain: a testnet RPC in
+    production's secret would read testnet pools. With LX_CHAIN_ID set, the node must say it serves that chain."""
+    consumer, wallet = with_wallet(workspace, chain, "CONSUMER")
+    plane.fund(wallet, 10 * HOLD)
+    monkeypatch.setenv("LX_CHAIN_ID", "8453")  # Base; the node is anvil (31337)
+    reset_settings()
+    refused = _create(api, consumer.key)
+    assert (refused.status, refused.error) == (503, ("CHAIN_UNAVAILABLE", "chain:unreachable"))
+    assert api("GET", "/api/v1/wallet", consumer.key).error == ("CHAIN_UNAVAILABLE", "chain:unreachable")
+    assert _sessions(api, consumer.key) == 0
+    monkeypatch.setenv("LX_CHAIN_ID", str(chain.w3.eth.chain_id))
+    reset_settings()
+    assert _create(api, consumer.key).status == 201
+    assert api("GET", "/api/v1/wallet", consumer.key).status == 200
+
+
 def test_without_the_chain_nothing_is_created_and_it_works_again_when_the_chain_is_back(
     api: Api, workspace: WorkspaceFactory, chain: Chain, plane: Plane, monkeypatch: pytest.MonkeyPatch
 ) -> None:

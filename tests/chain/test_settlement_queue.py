@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -107,8 +107,20 @@ def test_a_bad_message_fails_alone_reaches_the_dead_letter_queue_and_can_be_redr
     assert back["Body"] == "not json"
 
 
-def test_the_relayer_reports_every_record_for_retry_while_the_rpc_is_down(
-    api: Api, workspace: WorkspaceFactory, chain: Chain, queue: tuple[Any, str, Plane], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        pytest.param(lambda: {"LX_CHAIN_RPC_URL": f"http://127.0.0.1:{_free_port()}"}, id="the RPC is down"),
+        pytest.param(lambda: {"LX_CHAIN_ID": "8453"}, id="the RPC serves another chain than LX_CHAIN_ID"),
+    ],
+)
+def test_the_relayer_reports_every_record_for_retry_while_the_rpc_is_unusable(
+    api: Api,
+    workspace: WorkspaceFactory,
+    chain: Chain,
+    queue: tuple[Any, str, Plane],
+    monkeypatch: pytest.MonkeyPatch,
+    wrong: Callable[[], dict[str, str]],
 ) -> None:
     _, _, plane = queue
     consumer, consumer_wallet = with_wallet(workspace, chain, "CONSUMER")
@@ -131,8 +143,17 @@ def test_the_relayer_reports_every_record_for_retry_while_the_rpc_is_down(
         ],
         "arn:aws:sqs:us-east-1:000000000000:luxxon-settlement",
     )
-    monkeypatch.setenv("LX_CHAIN_RPC_URL", f"http://127.0.0.1:{_free_port()}")
+    for name, value in wrong().items():
+        monkeypatch.setenv(name, value)
     reset_settings()
     chain_wiring.reset()
     assert _relayer_lambda(event) == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
     assert settlement(api, consumer.key, done["id"]).data["status"] == "PENDING"
+    assert plane.settled_sessions() == []
+    # The RPC right again (and on the chain it should be): the same record goes through
+    monkeypatch.setenv("LX_CHAIN_RPC_URL", chain.local.rpc_url)
+    monkeypatch.setenv("LX_CHAIN_ID", str(chain.w3.eth.chain_id))
+    reset_settings()
+    chain_wiring.reset()
+    assert _relayer_lambda(event) == {"batchItemFailures": []}
+    assert plane.settled_sessions() == [done["id"]]

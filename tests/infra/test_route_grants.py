@@ -213,6 +213,8 @@ def test_the_chain_routes_the_relayer_and_the_indexer_read_the_rpc_url_and_know_
         assert (c.ENV_CHAIN_SECRET_ARN in env) is (handler in readers), handler
         # (dev has no contract yet: the address is then unset everywhere, see test_settlement.py)
         assert env.get(c.ENV_CHAIN_SETTLEMENT_ADDRESS) == (settings.settlement_address if handler in readers else None)
+        # And every reader checks the node serves the stage's chain (Base Sepolia for dev, Base for prod)
+        assert env.get(c.ENV_CHAIN_ID) == (str(settings.chain_id) if handler in readers else None)
         if handler in readers:
             # And each reaches the RPC provider: in the app subnets (NAT) with HTTPS out
             (group_ref,) = function["Properties"]["VpcConfig"]["SecurityGroupIds"]

@@ -37,7 +37,9 @@ class Node:
 
 def _reply(request: bytes) -> bytes:
     words = "0x" + "".join(f"{w:064x}" for w in (9, 7, 2))
-    return json.dumps([{"jsonrpc": "2.0", "id": call["id"], "result": words} for call in json.loads(request)]).encode()
+    results = {"eth_call": words, "eth_chainId": hex(31337)}
+    calls = json.loads(request)
+    return json.dumps([{"jsonrpc": "2.0", "id": c["id"], "result": results[c["method"]]} for c in calls]).encode()
 
 
 @contextmanager
@@ -133,6 +135,16 @@ def test_a_connection_the_node_dropped_while_idle_is_replaced_and_the_call_answe
 def test_a_node_that_does_not_answer_a_credit_read_is_unavailable(behaviour: Node, why: str) -> None:
     with node(behaviour) as url, pytest.raises(ChainUnavailable, match=why):
         JsonRpcPool(url, SETTLEMENT, 0.5).credit(WALLET)
+
+
+def test_with_a_chain_id_the_node_must_serve_that_chain_in_the_same_round_trip() -> None:
+    behaviour = Node()
+    with node(behaviour) as url:
+        assert JsonRpcPool(url, SETTLEMENT, 2.0, chain_id=31337).credit(WALLET).deposits == 7
+        with pytest.raises(ChainUnavailable, match="serves chain 31337, not 8453"):
+            JsonRpcPool(url, SETTLEMENT, 2.0, chain_id=8453).credit(WALLET)
+
+    assert len(behaviour.paths) == 2  # one request each: the chain id rides in the batch
 
 
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "http://127.0.0.1:port/", "not a url"])

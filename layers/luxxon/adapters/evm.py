@@ -47,7 +47,14 @@ IDLE_REUSE_S = 15.0
 
 
 class JsonRpcPool:
-    def __init__(self, rpc_url: str, settlement: str, timeout_s: float, idle_reuse_s: float = IDLE_REUSE_S) -> None:
+    def __init__(
+        self,
+        rpc_url: str,
+        settlement: str,
+        timeout_s: float,
+        chain_id: int | None = None,
+        idle_reuse_s: float = IDLE_REUSE_S,
+    ) -> None:
         url = urllib.parse.urlsplit(rpc_url)
         try:
             port = url.port
@@ -65,6 +72,7 @@ class JsonRpcPool:
             self._headers["authorization"] = "Basic " + base64.b64encode(userinfo.encode()).decode()
         self.settlement = settlement
         self.timeout_s = timeout_s
+        self.chain_id = chain_id
         self.idle_reuse_s = idle_reuse_s
         self._local = threading.local()
 
@@ -103,6 +111,16 @@ class JsonRpcPool:
         return Credit(block=block, deposits=deposits, pending_withdrawal=pending)
 
     def _batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        """The results of `calls`, sent as one JSON-RPC batch. With `chain_id`, the batch also asks the node which
+        chain it serves (same round trip) and refuses another."""
+        if self.chain_id is not None:
+            *results, served = self._send([*calls, ("eth_chainId", [])])
+            if int(served, 16) != self.chain_id:
+                raise ChainUnavailable(f"the RPC serves chain {int(served, 16)}, not {self.chain_id}")
+            return results
+        return self._send(calls)
+
+    def _send(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         body = json.dumps(
             [
                 {"jsonrpc": "2.0", "id": i, "method": method, "params": params}

@@ -82,7 +82,11 @@ class Web3Settlement:
 
     @cached_property
     def chain_id(self) -> int:
-        return _call(lambda: self.w3.eth.chain_id)
+        return self.served_chain_id(self.w3)
+
+    @staticmethod
+    def served_chain_id(w3: Web3) -> int:
+        return _call(lambda: w3.eth.chain_id)
 
     def is_settled(self, session: str) -> bool:
         return bool(_call(lambda: self.contract.functions.settled(session_id.to_bytes32(session)).call()))

@@ -14,12 +14,21 @@ from luxxon import wiring
 from luxxon.chain.client import Web3ChainLog, Web3Settlement, connect
 from luxxon.config import get_settings
 from luxxon.db.settlements import PgChainIndexStore
+from luxxon.domain.ports import ChainUnavailable
 from luxxon.domain.settlement import Indexer, Relayer
 
 
 @cache
 def web3() -> Web3:
-    return connect(wiring.chain_rpc_url(), get_settings().chain_timeout_s)
+    """The node, once it has said it serves LX_CHAIN_ID (when set): not cached otherwise, so every invocation asks
+    again and fails (retried, then dead-lettered and alarmed) until the RPC URL is right."""
+    s = get_settings()
+    w3 = connect(wiring.chain_rpc_url(), s.chain_timeout_s)
+    if s.chain_id is not None:
+        served = Web3Settlement.served_chain_id(w3)
+        if served != s.chain_id:
+            raise ChainUnavailable(f"the RPC serves chain {served}, not {s.chain_id}")
+    return w3
 
 
 def relayer_key() -> str:

@@ -131,6 +131,7 @@ def main() -> int:
         "LX_EDGE_WEBHOOK_URL": f"{api_base}/webhooks/stream",
         "LX_EDGE_PORT": str(EDGE_PORT),
         "LX_CHAIN_RPC_URL": anvil.rpc_url,
+        "LX_CHAIN_ID": str(chain.chain_id),
         "LX_CHAIN_TOKEN_ADDRESS": chain.token,
         "LX_CHAIN_SETTLEMENT_ADDRESS": chain.settlement,
         "LX_CHAIN_START_BLOCK": str(chain.settlement_block),
