@@ -34,7 +34,13 @@ def main() -> int:
     anvil = start_anvil()
     try:
         chain = Chain(deploy_local(anvil.rpc_url))
-        os.environ.update({"LX_CHAIN_RPC_URL": anvil.rpc_url, "LX_CHAIN_SETTLEMENT_ADDRESS": chain.local.settlement})
+        os.environ.update(
+            {
+                "LX_CHAIN_RPC_URL": anvil.rpc_url,
+                "LX_CHAIN_SETTLEMENT_ADDRESS": chain.local.settlement,
+                "LX_CHAIN_ID": str(chain.local.chain_id),  # as deployed: eth_chainId rides in the same batch
+            }
+        )
         with scratch_database("lx_bench_credit"):
             wallet = chain.fresh_account()
             chain.fund(wallet, 10**15)
