@@ -15,7 +15,7 @@ from luxxon import wiring
 from luxxon.chain import session_id
 from luxxon.db.connection import connection
 from luxxon.db.settlements import PgSettlementStore
-from luxxon.domain.ports import SETTLEMENT_REQUEST
+from luxxon.domain.ports import ALREADY_SETTLED, SETTLEMENT_REQUEST
 from tests.chain.driver import Chain
 from tests.chain.plane import RATE, Plane, checksum, ended, reset_settings, settlement, with_wallet
 from tests.conftest import Api, WorkspaceFactory
@@ -335,6 +335,55 @@ def test_the_indexer_waits_for_confirmations_and_rewinds_a_deep_reorg(
     reopened = settlement(api, consumer.key, done["id"]).data
     assert reopened["status"] == "SUBMITTED" and reopened["blockNumber"] is None
     assert api("GET", f"/api/v1/sessions/{done['id']}", consumer.key).data["settlementTxHash"] is None
+
+
+def test_a_rewind_undoes_only_what_the_dropped_blocks_decided(
+    api: Api, workspace: WorkspaceFactory, chain: Chain, plane: Plane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    consumer, consumer_wallet = with_wallet(workspace, chain, "CONSUMER")
+    operator, operator_wallet = with_wallet(workspace, chain, "SUPPLIER")
+    plane.fund(consumer_wallet, 601_000)  # one 600 s hold
+    # A settlement CONFIRMED in block A
+    paid = ended(api, consumer, operator, 3)
+    assert plane.relayer().settle([paid["id"]]) == set()
+    plane.indexer().run()
+    before = settlement(api, consumer.key, paid["id"]).data
+    assert before["status"] == "CONFIRMED"
+    fork = before["blockNumber"]
+    # Later blocks: a duplicate settleMany for it (skipped AlreadySettled: recorded, decides nothing) ...
+    terms = (
+        session_id.to_bytes32(paid["id"]),
+        checksum(consumer_wallet),
+        checksum(operator_wallet),
+        paid["cleanSeconds"],
+        int(paid["ratePerSecondMicroUsdc"]),
+        paid["maxDurationSeconds"],
+    )
+    relayer_address = plane.settlement_chain().address
+    duplicate = chain.send(plane.contract.functions.settleMany([terms]), relayer_address)
+    skipped = plane.contract.events.SettlementSkipped().process_receipt(duplicate)
+    assert [chain.errors["0x" + bytes(e.args.reason).hex()] for e in skipped] == [ALREADY_SETTLED]
+    # ... and a charge the pool cannot cover (the credit check skipped to make one), FAILED by its skip
+    monkeypatch.setenv("LX_CREDIT_CHECK", "false")
+    reset_settings()
+    unpaid = ended(api, consumer, operator, 599)  # 599,000 against the 598,000 left
+    monkeypatch.delenv("LX_CREDIT_CHECK")
+    reset_settings()
+    assert plane.relayer().settle([unpaid["id"]]) == set()
+    plane.indexer().run()
+    assert settlement(api, consumer.key, unpaid["id"]).data["failure"] == "contract:InsufficientDeposit"
+    # When a reorg drops every block after A and the chain grows another branch
+    dropped = chain.w3.eth.block_number - fork
+    chain.rpc("anvil_rollback", dropped)
+    for _ in range(dropped + 2):
+        chain.rpc("evm_mine")
+    plane.indexer().run()
+    # Then the failure decided in a dropped block is undone (open again), the confirmation in A is not
+    reopened = settlement(api, consumer.key, unpaid["id"]).data
+    assert (reopened["status"], reopened["failure"]) == ("SUBMITTED", None)
+    after = settlement(api, consumer.key, paid["id"]).data
+    assert (after["status"], after["blockNumber"], after["txHash"]) == ("CONFIRMED", fork, before["txHash"])
+    assert api("GET", f"/api/v1/sessions/{paid['id']}", consumer.key).data["settlementTxHash"] == before["txHash"]
 
 
 def test_the_sweep_requeues_stalled_requests_and_flags_disagreements(
