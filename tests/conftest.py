@@ -26,15 +26,11 @@ def flat_pricing() -> Iterator[None]:
     formula with the real bounds."""
     from luxxon.config import get_settings
 
-    saved = {name: os.environ.get(name) for name in ("LX_PRICE_FLOOR_PERCENT", "LX_PRICE_CEILING_PERCENT")}
-    os.environ.update({"LX_PRICE_FLOOR_PERCENT": "100", "LX_PRICE_CEILING_PERCENT": "100"})
-    get_settings.cache_clear()
-    yield
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LX_PRICE_FLOOR_PERCENT", "100")
+        env.setenv("LX_PRICE_CEILING_PERCENT", "100")
+        get_settings.cache_clear()
+        yield
     get_settings.cache_clear()
 
 
@@ -248,18 +244,14 @@ def run_chain(chain: Any) -> Iterator[Any]:
     from luxxon import wiring
     from luxxon.config import get_settings
 
-    saved = {name: os.environ.get(name) for name in ("LX_CHAIN_RPC_URL", "LX_CHAIN_SETTLEMENT_ADDRESS")}
-    os.environ.update({"LX_CHAIN_RPC_URL": chain.local.rpc_url, "LX_CHAIN_SETTLEMENT_ADDRESS": chain.local.settlement})
-    get_settings.cache_clear()
-    wiring.reset()
-    chain.mint(chain.owner, 10**30)
-    chain.send(chain.token.functions.approve(chain.settlement.address, 2**256 - 1), chain.owner)
-    yield chain
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LX_CHAIN_RPC_URL", chain.local.rpc_url)
+        env.setenv("LX_CHAIN_SETTLEMENT_ADDRESS", chain.local.settlement)
+        get_settings.cache_clear()
+        wiring.reset()
+        chain.mint(chain.owner, 10**30)
+        chain.send(chain.token.functions.approve(chain.settlement.address, 2**256 - 1), chain.owner)
+        yield chain
     get_settings.cache_clear()
     wiring.reset()
 

@@ -33,7 +33,7 @@ class Settings(BaseModel):
     quote_ttl_s: int = Field(default=60, gt=0)
     quote_tolerance_m: float = Field(default=100.0, ge=0)
     # The on-chain credit check at POST /sessions. Off only for the benchmark that measures what it costs
-    # (tests/bench/handler_latency.py); never in a deployment.
+    # (tests/bench/credit.py); never in a deployment.
     credit_check: bool = True
     # Session bounds (documented in README).
     min_duration_seconds: int = 10

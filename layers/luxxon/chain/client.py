@@ -52,6 +52,11 @@ def connect(rpc_url: str, timeout_s: float) -> Web3:
     return w3
 
 
+def served_chain_id(w3: Web3) -> int:
+    """The chain id the node reports (eth_chainId)."""
+    return _call(lambda: w3.eth.chain_id)
+
+
 def _signature_hashes(abi: Sequence[Any], kind: str) -> dict[bytes, str]:
     """keccak256 of each `kind` item's signature (an event's topic 0; an error's selector is its first 4 bytes)."""
     return {
@@ -82,11 +87,7 @@ class Web3Settlement:
 
     @cached_property
     def chain_id(self) -> int:
-        return self.served_chain_id(self.w3)
-
-    @staticmethod
-    def served_chain_id(w3: Web3) -> int:
-        return _call(lambda: w3.eth.chain_id)
+        return served_chain_id(self.w3)
 
     def is_settled(self, session: str) -> bool:
         return bool(_call(lambda: self.contract.functions.settled(session_id.to_bytes32(session)).call()))

@@ -11,7 +11,7 @@ from functools import cache
 from web3 import Web3
 
 from luxxon import wiring
-from luxxon.chain.client import Web3ChainLog, Web3Settlement, connect
+from luxxon.chain.client import Web3ChainLog, Web3Settlement, connect, served_chain_id
 from luxxon.config import get_settings
 from luxxon.db.settlements import PgChainIndexStore
 from luxxon.domain.ports import ChainUnavailable
@@ -25,7 +25,7 @@ def web3() -> Web3:
     s = get_settings()
     w3 = connect(wiring.chain_rpc_url(), s.chain_timeout_s)
     if s.chain_id is not None:
-        served = Web3Settlement.served_chain_id(w3)
+        served = served_chain_id(w3)
         if served != s.chain_id:
             raise ChainUnavailable(f"the RPC serves chain {served}, not {s.chain_id}")
     return w3

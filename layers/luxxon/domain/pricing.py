@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from luxxon.domain.ports import PriceInputs
 from luxxon.errors import ErrorCode, LxError
 from luxxon.models.base import iso_ms
 from luxxon.models.pricing import LxPriceDto, LxQuoteDto
@@ -27,11 +28,9 @@ if TYPE_CHECKING:
     from luxxon.config import Settings
     from luxxon.domain.ports import PricingStore, Principal
 
-from luxxon.domain.ports import PriceInputs
 
-
-def spot_rate_micro_usdc(base: int, inputs: PriceInputs, floor_percent: int = 50, ceiling_percent: int = 300) -> int:
-    """The rate for these inputs (deterministic, integer µUSDC per second)."""
+def spot_rate_micro_usdc(base: int, inputs: PriceInputs, floor_percent: int, ceiling_percent: int) -> int:
+    """The rate for these inputs (deterministic, integer µUSDC per second); the bounds in % of `base`."""
     raw = base * (inputs.demand + 1) // (inputs.supply + 1)
     return min(max(raw, base * floor_percent // 100), base * ceiling_percent // 100)
 

@@ -161,20 +161,6 @@ class SessionService:
         wait = s.default_wait_timeout_seconds if request.waitTimeoutSeconds is None else request.waitTimeoutSeconds
         wait = min(max(wait, s.min_wait_timeout_seconds), s.max_wait_timeout_seconds)
 
-        def new(wallet: str, rate: int, quote_id: str | None) -> NewSession:
-            return NewSession(
-                consumer_workspace_id=principal.workspace_id,
-                lat=request.lat,
-                lng=request.lng,
-                geofence_radius_m=s.default_geofence_radius_m,
-                max_duration_seconds=duration,
-                wait_timeout_seconds=wait,
-                rate_per_second_micro_usdc=rate,
-                hold_micro_usdc=pricing.hold_micro_usdc(rate, duration),
-                consumer_wallet=wallet,
-                quote_id=quote_id,
-            )
-
         live = None if request.quoteId is not None else self._live_rate(request.lat, request.lng)
         with self.store.atomic():
             if (replay := self.idempotency.replay(idem, LxSessionDto)) is not None:
@@ -189,9 +175,21 @@ class SessionService:
                 rate = self._pricing.use_quote(principal, request.quoteId, request.lat, request.lng)
             else:
                 quote, rate = None, live
+            new = NewSession(
+                consumer_workspace_id=principal.workspace_id,
+                lat=request.lat,
+                lng=request.lng,
+                geofence_radius_m=s.default_geofence_radius_m,
+                max_duration_seconds=duration,
+                wait_timeout_seconds=wait,
+                rate_per_second_micro_usdc=rate,
+                hold_micro_usdc=pricing.hold_micro_usdc(rate, duration),
+                consumer_wallet=wallet,
+                quote_id=quote,
+            )
             # The credit rule: what the wallet's pool can draw on must cover Σ holds drawing on it plus this hold
             # (rate × maxDurationSeconds). The insert applies it with the holds read after the lock.
-            created = self.store.insert(new(wallet, rate, quote), self._credit(wallet))
+            created = self.store.insert(new, self._credit(wallet))
             if not created.won or created.session is None:
                 raise LxError(ErrorCode.INSUFFICIENT_CREDIT, "credit:insufficient")
             return self.idempotency.remember(idem, Written(to_dto(created.session, principal), created.token))
