@@ -34,7 +34,7 @@ from decoder_container import webrtc
 from decoder_container.config import DecoderConfig
 from decoder_container.decode import DecodeTap, can_tap
 from luxxon.domain.decoder import Backoff, Cadence, FrameWrite, GapStep, MediaGap
-from luxxon.domain.ports import Frame, FrameStore
+from luxxon.domain.ports.frames import Frame, FrameStore
 from luxxon.observability import logger
 
 GoLive = Callable[[str, datetime], Awaitable[bool]]  # True once the session is LIVE (or beyond ASSIGNED)

@@ -30,7 +30,8 @@ import aiohttp
 from decoder_container.config import DecoderConfig
 from decoder_container.session import JpegEncoder, SessionDecoder
 from luxxon.domain.decoder import CpuGauge, Fence, GapStep, needs_decoder, owner_id, reconcile
-from luxxon.domain.ports import FrameStore, Lease, LeaseStore
+from luxxon.domain.ports.decoder import Lease, LeaseStore
+from luxxon.domain.ports.frames import FrameStore
 from luxxon.domain.states import METERED, SessionState
 from luxxon.errors import InvalidState, LxError
 from luxxon.observability import logger

@@ -15,7 +15,8 @@ from luxxon.db.outbox import PgOutboxStore
 from luxxon.db.sessions import PgSessionStore
 from luxxon.db.workspaces import PgWorkspaceStore
 from luxxon.domain.outbox import OutboxService
-from luxxon.domain.ports import LIVE_INPUT_DELETE, SETTLEMENT_REQUEST, ChainUnavailable
+from luxxon.domain.ports.money import SETTLEMENT_REQUEST, ChainUnavailable
+from luxxon.domain.ports.outbox import LIVE_INPUT_DELETE
 from luxxon.domain.sessions import SessionService
 
 if TYPE_CHECKING:
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
     from luxxon.db.decoder import PgLeaseStore
     from luxxon.db.settlements import PgSettlementStore
     from luxxon.domain.idempotency import Idempotency
-    from luxxon.domain.ports import FrameStore, VideoBackend, WalletReader
+    from luxxon.domain.ports.frames import FrameStore
+    from luxxon.domain.ports.money import WalletReader
+    from luxxon.domain.ports.video import VideoBackend
     from luxxon.domain.pricing import PricingService
     from luxxon.domain.sweep import Sweep
     from luxxon.domain.wallets import MoneyViews

@@ -19,7 +19,7 @@ from luxxon.admin import DEFAULT_SCOPES
 from luxxon.config import get_settings
 from luxxon.db.sessions import PgSessionStore
 from luxxon.domain.identity import hash_key
-from luxxon.domain.ports import Credit
+from luxxon.domain.ports.money import Credit
 from luxxon.domain.sessions import SessionService
 from luxxon.local.chain import deploy_local, start_anvil
 from luxxon.models.sessions import CreateSessionRequest

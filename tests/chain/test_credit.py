@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from luxxon import wiring
-from luxxon.domain.ports import Principal
+from luxxon.domain.ports.workspaces import Principal
 from luxxon.errors import LxError
 from luxxon.models.sessions import CreateSessionRequest
 from tests.chain.driver import Chain

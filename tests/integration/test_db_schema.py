@@ -1,4 +1,5 @@
-"""The live schema agrees with the code that names its states and shapes (luxxon.domain.states, ports.Session)."""
+"""The live schema agrees with the code that names its states and shapes (luxxon.domain.states,
+ports.sessions.Session)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from luxxon.db import decoder as db_decoder
 from luxxon.db import outbox as db_outbox
 from luxxon.db import sessions as db_sessions
-from luxxon.domain.ports import Session
+from luxxon.domain.ports.sessions import Session
 from luxxon.domain.states import SessionState
 
 DECLARED = {**db_sessions.PARTIAL_INDEXES, **db_decoder.PARTIAL_INDEXES}

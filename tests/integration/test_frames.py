@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from luxxon.adapters.frames import RedisFrameStore, S3FrameStore, from_settings
-from luxxon.domain.ports import Frame, FrameStore
+from luxxon.domain.ports.frames import Frame, FrameStore
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) + b"\xff\xd9"
 

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from luxxon import wiring
-from luxxon.domain.ports import Principal
+from luxxon.domain.ports.workspaces import Principal
 from luxxon.models.sessions import CreateSessionRequest
 from tests.conftest import Api, Workspace, WorkspaceFactory
 

@@ -24,7 +24,7 @@ from av import VideoFrame
 
 from luxxon.adapters.video import CloudflareStream, parse_notification
 from luxxon.adapters.webrtc import SignalingError
-from luxxon.domain.ports import InputSignal, LiveInput, VideoBackendError
+from luxxon.domain.ports.video import InputSignal, LiveInput, VideoBackendError
 from luxxon.local.camera import Codec, Publication, publish
 from luxxon.local.edge import Edge, start_edge
 from luxxon.local.edge.client import Subscription, end_session, subscribe

@@ -13,7 +13,7 @@ import pytest
 from luxxon import wiring
 from luxxon.config import get_settings
 from luxxon.db.connection import connection
-from luxxon.domain.ports import Principal
+from luxxon.domain.ports.workspaces import Principal
 from luxxon.errors import LxError
 from luxxon.models.sessions import CreateSessionRequest
 from tests.conftest import Api, WorkspaceFactory, unique_place

@@ -277,7 +277,7 @@ class TestAcceptRules:
         # on a connection of its own
         import threading
 
-        from luxxon.domain.ports import Principal
+        from luxxon.domain.ports.workspaces import Principal
         from luxxon.errors import LxError
 
         cap = wiring.sessions().settings.max_active_sessions_per_operator

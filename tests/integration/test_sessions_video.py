@@ -18,7 +18,9 @@ import pytest
 from luxxon import wiring
 from luxxon.adapters.frames import RedisFrameStore
 from luxxon.config import get_settings
-from luxxon.domain.ports import Frame, LiveInput, Principal
+from luxxon.domain.ports.frames import Frame
+from luxxon.domain.ports.video import LiveInput
+from luxxon.domain.ports.workspaces import Principal
 from luxxon.domain.sessions import SessionService
 from tests.conftest import Api, RunningEdge, Workspace, assigned, started
 

@@ -28,7 +28,7 @@ from luxxon import wiring
 from luxxon.adapters.video import CloudflareWebhooks
 from luxxon.db.sessions import PgSessionStore
 from luxxon.db.webhooks import PgEdgeEventStore
-from luxxon.domain.ports import InputEvent, InputSignal
+from luxxon.domain.ports.video import InputEvent, InputSignal
 from luxxon.domain.webhooks import WebhookService
 from luxxon.domain.windows import WindowService, edge_windows
 from tests.conftest import WEBHOOK_SECRET, Api, Workspace, WorkspaceFactory, started

@@ -20,7 +20,7 @@ import sys
 sys.setrecursionlimit(100_000)
 from luxxon.adapters.video import parse_notification
 from luxxon.api.limits import parse_json
-from luxxon.domain.ports import WebhookRejected
+from luxxon.domain.ports.video import WebhookRejected
 from luxxon.errors import LxError
 deep = "[" * {DEPTH} + "]" * {DEPTH}
 for parse, refused in ((parse_json, LxError), (lambda t: parse_notification(t.encode()), WebhookRejected)):

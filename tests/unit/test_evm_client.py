@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from luxxon.adapters.evm import JsonRpcPool
-from luxxon.domain.ports import ChainUnavailable, Credit
+from luxxon.domain.ports.money import ChainUnavailable, Credit
 
 WALLET = "0x" + "ab" * 20
 SETTLEMENT = "0x" + "cd" * 20

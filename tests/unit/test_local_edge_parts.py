@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from luxxon.adapters.video import parse_notification
-from luxxon.domain.ports import InputSignal
+from luxxon.domain.ports.video import InputSignal
 from luxxon.local.edge.media import is_keyframe
 from luxxon.local.edge.relay import Channel, NegotiationError
 from luxxon.local.edge.server import BadSdp, parse_offer

@@ -2,7 +2,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from luxxon.config import Settings
-from luxxon.domain.ports import PriceInputs
+from luxxon.domain.ports.pricing import PriceInputs
 from luxxon.domain.pricing import spot_rate_micro_usdc
 
 # The bounds as shipped (LX_PRICE_FLOOR_PERCENT, LX_PRICE_CEILING_PERCENT): 50 % and 300 % of the base.

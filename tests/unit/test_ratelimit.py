@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from luxxon.domain.ports import Principal
+from luxxon.domain.ports.workspaces import Principal
 from luxxon.domain.ratelimit import Budget, Metered, admit
 from luxxon.errors import ErrorCode, Throttled
 

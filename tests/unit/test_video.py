@@ -12,7 +12,7 @@ import pytest
 from luxxon.adapters import video
 from luxxon.adapters.video import CloudflareStream, CloudflareWebhooks, authentic, parse_notification
 from luxxon.config import get_settings
-from luxxon.domain.ports import InputSignal, LiveInput, VideoBackend, VideoBackendError, WebhookRejected
+from luxxon.domain.ports.video import InputSignal, LiveInput, VideoBackend, VideoBackendError, WebhookRejected
 
 SECRET = "85011ed3a913c6ad5f9cf6c5573cc0a7"
 

@@ -1,4 +1,4 @@
-"""Reads of the settlement contract by plain JSON-RPC `eth_call` (`ports.WalletReader`).
+"""Reads of the settlement contract by plain JSON-RPC `eth_call` (`ports.money.WalletReader`).
 
 Standard library only (http.client, hand-encoded calls), so an API handler that reads a wallet's pool imports no web3
 (~0.5 s of cold start). The wallet view's three reads are one JSON-RPC batch pinned to one block, so they agree; the
@@ -18,7 +18,7 @@ import urllib.parse
 from typing import Any
 
 from luxxon.chain import contracts
-from luxxon.domain.ports import ChainUnavailable, Credit, PoolState
+from luxxon.domain.ports.money import ChainUnavailable, Credit, PoolState
 
 DEPOSITS = "0xfc7e286d"  # deposits(address) -> uint256
 PENDING_WITHDRAWAL = "0x0964c95b"  # pendingWithdrawal(address) -> (uint256 amount, uint256 unlocksAt)

@@ -10,7 +10,7 @@ import struct
 from datetime import UTC, datetime
 from typing import Any
 
-from luxxon.domain.ports import Frame, FrameStore, FrameStoreUnavailable
+from luxxon.domain.ports.frames import Frame, FrameStore, FrameStoreUnavailable
 
 _STAMP = struct.Struct(">q")  # decode time in unix microseconds, ahead of the JPEG bytes (Redis)
 

@@ -1,8 +1,8 @@
 """The video backend: one live input per session, a WHIP URL to publish and a WHEP URL to watch.
 
-`CloudflareStream` implements the domain's `ports.VideoBackend` against Cloudflare Stream's live-inputs REST API;
+`CloudflareStream` implements the domain's `ports.video.VideoBackend` against Cloudflare Stream's live-inputs REST API;
 pointed at the local edge (`luxxon.local.edge`), which speaks the same subset, it is the same class in both places
-and only the base URL and credentials change. `CloudflareWebhooks` implements `ports.EdgeWebhooks` (Stream Live's
+and only the base URL and credentials change. `CloudflareWebhooks` implements `ports.video.EdgeWebhooks` (Stream Live's
 events as Cloudflare Notifications webhooks).
 
 The WHIP URL (`result.webRTC.url`) is the publisher's credential and the WHEP URL (`result.webRTCPlayback.url`)
@@ -26,7 +26,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from luxxon import bounded_json
-from luxxon.domain.ports import EdgeEvent, InputSignal, LiveInput, LiveInputSummary, VideoBackendError, WebhookRejected
+from luxxon.domain.ports.video import (
+    EdgeEvent,
+    InputSignal,
+    LiveInput,
+    LiveInputSummary,
+    VideoBackendError,
+    WebhookRejected,
+)
 
 if TYPE_CHECKING:
     from luxxon.config import Settings
@@ -223,7 +230,7 @@ def _url(endpoint: Any) -> Any:
 
 
 class CloudflareWebhooks:
-    """Authenticates and parses Cloudflare Notifications webhooks about live inputs (`ports.EdgeWebhooks`).
+    """Authenticates and parses Cloudflare Notifications webhooks about live inputs (`ports.video.EdgeWebhooks`).
 
     Authentic: `cf-webhook-auth` equals the destination's secret (compared in constant time). The event's key is a
     hash of what identifies the event (input, event type, `updated_at` as sent, `ts` when present), so a redelivery

@@ -35,7 +35,7 @@ from pydantic import BaseModel
 from luxxon import wiring
 from luxxon.api import limits, snapstart
 from luxxon.domain.identity import authenticate, authorize
-from luxxon.domain.ports import Principal
+from luxxon.domain.ports.workspaces import Principal
 from luxxon.errors import ERRORS, ErrorCode, LxError, Throttled, invalid_input
 from luxxon.models.base import LxErrorResponseDto, now_iso
 from luxxon.observability import logger, metrics, traced

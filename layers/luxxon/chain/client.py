@@ -1,5 +1,5 @@
-"""The settlement contract through web3: the relayer's transactions (`ports.SettlementChain`) and the indexer's
-events (`ports.ChainLog`). Only the relayer and the indexer import this (web3 costs ~0.5 s of cold start)."""
+"""The settlement contract through web3: the relayer's transactions (`ports.money.SettlementChain`) and the indexer's
+events (`ports.money.ChainLog`). Only the relayer and the indexer import this (web3 costs ~0.5 s of cold start)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception
 from web3.types import Nonce, TxParams, Wei
 
 from luxxon.chain import contracts, session_id
-from luxxon.domain.ports import (
+from luxxon.domain.ports.money import (
     ChainEvent,
     ChainUnavailable,
     ContractEvent,

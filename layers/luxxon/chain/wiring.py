@@ -14,7 +14,7 @@ from luxxon import wiring
 from luxxon.chain.client import Web3ChainLog, Web3Settlement, connect, served_chain_id
 from luxxon.config import get_settings
 from luxxon.db.settlements import PgChainIndexStore
-from luxxon.domain.ports import ChainUnavailable
+from luxxon.domain.ports.money import ChainUnavailable
 from luxxon.domain.settlement import Indexer, Relayer
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from luxxon.db.connection import Conn, connection
-from luxxon.domain.ports import Lease, LeaseStatus
+from luxxon.domain.ports.decoder import Lease, LeaseStatus
 from luxxon.domain.states import VIDEO_ACTIVE, SessionState, sql_in
 
 # The partial index sessions_needs_decoder_idx (0002_video.sql) and its predicate, rendered from the same state set.

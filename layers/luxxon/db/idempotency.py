@@ -1,11 +1,12 @@
-"""Idempotency-key statements (`ports.IdempotencyStore`), run inside the unit of work of the effect they guard."""
+"""Idempotency-key statements (`ports.idempotency.IdempotencyStore`), run inside the unit of work of the effect
+they guard."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from luxxon.db.connection import connection
-from luxxon.domain.ports import IdempotencyRecord
+from luxxon.domain.ports.idempotency import IdempotencyRecord
 
 # A key is claimed with a row that commits with the effect. A concurrent request with the same key waits on the
 # primary key until the first commits (or rolls back, and then claims it itself). A record older than the retention

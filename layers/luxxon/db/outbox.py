@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from luxxon.db.connection import connection
-from luxxon.domain.ports import Entry
+from luxxon.domain.ports.outbox import Entry
 
 # A claimed entry is invisible to other claimers for this long (a crashed deliverer's claim lapses).
 _CLAIM_S = 60

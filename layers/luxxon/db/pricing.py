@@ -1,11 +1,11 @@
-"""Pricing statements: the live rate's inputs around a point, and quotes (`ports.PricingStore`)."""
+"""Pricing statements: the live rate's inputs around a point, and quotes (`ports.pricing.PricingStore`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from luxxon.db.connection import connection, fetch_one
-from luxxon.domain.ports import PriceInputs, QuoteFacts
+from luxxon.domain.ports.pricing import PriceInputs, QuoteFacts
 from luxxon.domain.states import SessionState, sql_in
 
 _POINT = "ST_SetSRID(ST_MakePoint(%(lng)s, %(lat)s), 4326)::geography"

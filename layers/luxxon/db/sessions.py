@@ -1,4 +1,4 @@
-"""Session statements (`ports.SessionStore`). Reads, row locks for a unit of work, and compare-and-swap writes.
+"""Session statements (`ports.sessions.SessionStore`). Reads, row locks for a unit of work, and compare-and-swap writes.
 
 Nothing here decides: the domain (`luxxon.domain.sessions`) chooses which of these to run. State names come from
 `luxxon.domain.states`, as parameters, or rendered as literals where a partial index's predicate must match.
@@ -12,17 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from luxxon.db.connection import connection, fetch_all, fetch_one, transaction
-from luxxon.domain.ports import (
-    LIVE_INPUT_DELETE,
-    SETTLEMENT_REQUEST,
-    AcceptFacts,
-    Credit,
-    Locked,
-    NewSession,
-    Session,
-    SettlementStatus,
-    Transition,
-)
+from luxxon.domain.ports.money import SETTLEMENT_REQUEST, Credit, SettlementStatus
+from luxxon.domain.ports.outbox import LIVE_INPUT_DELETE
+from luxxon.domain.ports.sessions import AcceptFacts, Locked, NewSession, Session, Transition
 from luxxon.domain.states import METERED, PRE_LIVE, VIDEO_ACTIVE, SessionState, names, sql_in
 
 S = SessionState

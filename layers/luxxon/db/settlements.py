@@ -1,5 +1,5 @@
-"""Settlement statements: the relayer's rows and nonces (`ports.SettlementStore`), the indexer's copy of the chain
-(`ports.ChainIndexStore`), and the reads behind `/settlements/{id}` and `/wallet`."""
+"""Settlement statements: the relayer's rows and nonces (`ports.money.SettlementStore`), the indexer's copy of the chain
+(`ports.money.ChainIndexStore`), and the reads behind `/settlements/{id}` and `/wallet`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from psycopg import errors
 
 from luxxon.db.connection import connection, fetch_all, fetch_one, transaction
-from luxxon.domain.ports import (
+from luxxon.domain.ports.money import (
     ALREADY_SETTLED,
     OPEN_SETTLEMENTS,
     SETTLEMENT_REQUEST,

@@ -1,4 +1,4 @@
-"""The video edge's live-input events and the disconnect windows derived from them (`ports.EdgeEventStore`).
+"""The video edge's live-input events and the disconnect windows derived from them (`ports.video.EdgeEventStore`).
 
 Statements only: which windows an input's events imply is decided by `luxxon.domain.windows`.
 """
@@ -10,7 +10,8 @@ from contextlib import contextmanager
 
 from luxxon.db.connection import Conn, connection
 from luxxon.db.sessions import COLUMNS, _session
-from luxxon.domain.ports import EdgeEvent, InputEvent, InputSignal, Session, Window
+from luxxon.domain.ports.sessions import Session, Window
+from luxxon.domain.ports.video import EdgeEvent, InputEvent, InputSignal
 
 PRUNE = "DELETE FROM edge_events WHERE received_at < clock_timestamp() - make_interval(secs => %s)"
 

@@ -1,4 +1,4 @@
-"""Workspace and API-key statements (`ports.WorkspaceStore`)."""
+"""Workspace and API-key statements (`ports.workspaces.WorkspaceStore`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from luxxon.db.connection import connection, transaction
-from luxxon.domain.ports import NewKey, Principal
+from luxxon.domain.ports.workspaces import NewKey, Principal
 from luxxon.domain.ratelimit import Budgets, Metered
 
 _WORKSPACE = """

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
-from luxxon.domain.ports import LeaseStatus
+from luxxon.domain.ports.decoder import LeaseStatus
 from luxxon.domain.states import VIDEO_ACTIVE, SessionState
 
 

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from luxxon.domain.ports import IdempotencyStore
+from luxxon.domain.ports.idempotency import IdempotencyStore
 from luxxon.domain.results import Written
 from luxxon.errors import ErrorCode, LxError
 

@@ -6,7 +6,7 @@ import hashlib
 import re
 import secrets
 
-from luxxon.domain.ports import NewKey, Principal
+from luxxon.domain.ports.workspaces import NewKey, Principal
 from luxxon.domain.ratelimit import Budgets, MeteredKeyStore, admit
 from luxxon.errors import ErrorCode, LxError, not_authenticated
 

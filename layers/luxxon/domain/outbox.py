@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from luxxon.domain.ports import Entry, OutboxStore
+from luxxon.domain.ports.outbox import Entry, OutboxStore
 from luxxon.observability import logger
 
 MAX_BACKOFF_S = 300

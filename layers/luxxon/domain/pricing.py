@@ -19,14 +19,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from luxxon.domain.ports import PriceInputs
+from luxxon.domain.ports.pricing import PriceInputs
 from luxxon.errors import ErrorCode, LxError
 from luxxon.models.base import iso_ms
 from luxxon.models.pricing import LxPriceDto, LxQuoteDto
 
 if TYPE_CHECKING:
     from luxxon.config import Settings
-    from luxxon.domain.ports import PricingStore, Principal
+    from luxxon.domain.ports.pricing import PricingStore
+    from luxxon.domain.ports.workspaces import Principal
 
 
 def spot_rate_micro_usdc(base: int, inputs: PriceInputs, floor_percent: int, ceiling_percent: int) -> int:

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
-from luxxon.domain.ports import Principal
+from luxxon.domain.ports.workspaces import Principal
 from luxxon.errors import Throttled
 
 

@@ -1,6 +1,6 @@
 """The session lifecycle: request → accept → (start → first frame) LIVE → end, and the pre-LIVE exits.
 
-This module decides; the store (`ports.SessionStore`) executes. A transition is either one compare-and-swap
+This module decides; the store (`ports.sessions.SessionStore`) executes. A transition is either one compare-and-swap
 (`cas_accept`, `cas_go_live`: the loser gets the session re-read and explains itself), or a unit of work that locks
 the row, decides from what it locked, then runs the compare-and-swap (cancel, start, end, expiry). The caller who
 cannot see a session gets SESSION_NOT_FOUND; a state that forbids the operation is INVALID_STATE
@@ -20,24 +20,11 @@ from luxxon.domain import meter, pricing
 from luxxon.domain.idempotency import Idempotency, IdempotencyKey
 from luxxon.domain.identity import is_supplier
 from luxxon.domain.outbox import OutboxService
-from luxxon.domain.ports import (
-    ChainUnavailable,
-    Credit,
-    Frame,
-    FrameStore,
-    FrameStoreUnavailable,
-    LiveInput,
-    Locked,
-    NewSession,
-    Principal,
-    Session,
-    SessionStore,
-    Transition,
-    VideoBackend,
-    VideoBackendError,
-    WalletReader,
-    WindowSource,
-)
+from luxxon.domain.ports.frames import Frame, FrameStore, FrameStoreUnavailable
+from luxxon.domain.ports.money import ChainUnavailable, Credit, WalletReader
+from luxxon.domain.ports.sessions import Locked, NewSession, Session, SessionStore, Transition
+from luxxon.domain.ports.video import LiveInput, VideoBackend, VideoBackendError, WindowSource
+from luxxon.domain.ports.workspaces import Principal
 from luxxon.domain.pricing import PricingService
 from luxxon.domain.results import Written
 from luxxon.domain.states import METERED, PRE_LIVE, VIDEO_ACTIVE, SessionState

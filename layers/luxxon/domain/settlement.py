@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 
-from luxxon.domain.ports import (
+from luxxon.domain.ports.money import (
     ALREADY_SETTLED,
     OPEN_SETTLEMENTS,
     ChainEvent,

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 from luxxon.domain.idempotency import Idempotency
 from luxxon.domain.outbox import OutboxService
-from luxxon.domain.ports import EdgeEventStore, LeaseStore, SettlementStore
+from luxxon.domain.ports.decoder import LeaseStore
+from luxxon.domain.ports.money import SettlementStore
+from luxxon.domain.ports.video import EdgeEventStore
 from luxxon.domain.sessions import SessionService
 from luxxon.observability import logger
 

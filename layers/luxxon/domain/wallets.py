@@ -12,14 +12,9 @@ import base64
 import binascii
 from collections.abc import Callable
 
-from luxxon.domain.ports import (
-    ChainUnavailable,
-    Principal,
-    SessionStore,
-    SettlementStore,
-    WalletReader,
-    WalletStore,
-)
+from luxxon.domain.ports.money import ChainUnavailable, SettlementStore, WalletReader, WalletStore
+from luxxon.domain.ports.sessions import SessionStore
+from luxxon.domain.ports.workspaces import Principal
 from luxxon.domain.sessions import parse_session_id
 from luxxon.errors import ErrorCode, LxError, invalid_input, session_not_found
 from luxxon.models.base import iso_ms

@@ -1,6 +1,6 @@
 """Inbound video-edge notifications (live input connected, disconnected, errored): authenticated, then applied.
 
-The edge's wire format and its authentication are the adapter's (`ports.EdgeWebhooks`); what a verified event does
+The edge's wire format and its authentication are the adapter's (`ports.video.EdgeWebhooks`); what a verified event does
 to the session's windows is `luxxon.domain.windows`'. A notification that is not authentic is 401 and changes
 nothing; an authentic one that is malformed is 400 `input:<field>` and changes nothing; a redelivery of an event
 already applied is acknowledged (200) and changes nothing, so the sender stops retrying.
@@ -8,7 +8,7 @@ already applied is acknowledged (200) and changes nothing, so the sender stops r
 
 from __future__ import annotations
 
-from luxxon.domain.ports import EdgeWebhooks, WebhookRejected
+from luxxon.domain.ports.video import EdgeWebhooks, WebhookRejected
 from luxxon.domain.windows import WindowService
 from luxxon.errors import ErrorCode, LxError, invalid_input
 from luxxon.models.sessions import LxWebhookAckDto

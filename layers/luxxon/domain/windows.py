@@ -1,6 +1,6 @@
 """NETWORK_ERROR windows from the video plane's two sources: the edge's live-input events and the frame decoder.
 
-Each source keeps its own windows (`ports.WindowSource`); the meter counts the union of every source's windows, so
+Each source keeps its own windows (`ports.video.WindowSource`); the meter counts the union of every source's windows, so
 a disconnect both sources saw is charged once, and one source's recovery never closes the other's window.
 
 The edge (Cloudflare Notifications). The scheme signs no timestamp and may redeliver or reorder, so the edge's
@@ -24,15 +24,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from luxxon.domain.ports import (
-    EdgeEvent,
-    EdgeEventStore,
-    InputEvent,
-    InputSignal,
-    SessionStore,
-    Window,
-    WindowSource,
-)
+from luxxon.domain.ports.sessions import SessionStore, Window
+from luxxon.domain.ports.video import EdgeEvent, EdgeEventStore, InputEvent, InputSignal, WindowSource
 from luxxon.domain.states import METERED, VIDEO_ACTIVE
 from luxxon.models.sessions import DisconnectReason
 

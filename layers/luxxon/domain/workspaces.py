@@ -6,7 +6,7 @@ from uuid import UUID
 
 from luxxon.domain.idempotency import Idempotency, IdempotencyKey
 from luxxon.domain.identity import new_api_key
-from luxxon.domain.ports import Principal, Row, WorkspaceStore
+from luxxon.domain.ports.workspaces import Principal, Row, WorkspaceStore
 from luxxon.domain.results import Written
 from luxxon.errors import ErrorCode, LxError, invalid_input
 from luxxon.models.base import iso_ms
