@@ -19,7 +19,7 @@ $(NODE_MODULES): $(CONTRACTS)/package.json $(CONTRACTS)/package-lock.json
 	cd $(CONTRACTS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Recompile the Solidity sources into the committed artifacts (layers/luxxon/chain/artifacts).
+# Recompile the Solidity sources into the committed artifacts (layers/luxxon/contracts/artifacts).
 contracts: $(NODE_MODULES)
 	cd $(CONTRACTS) && node build.mjs
 

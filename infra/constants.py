@@ -93,7 +93,7 @@ class StageSettings:
     decoder_max_tasks: int
     redis_node_type: str
     redis_replicas: int
-    # LuxxonSettlement on the stage's chain, known once deployed (`python -m luxxon.chain.deploy`): write it here or
+    # LuxxonSettlement on the stage's chain, known once deployed (`python -m luxxon.admin.deploy`): write it here or
     # pass it as context (`stage_settings`). Until then None: LX_CHAIN_SETTLEMENT_ADDRESS stays unset, so the relayer
     # and the chain reads refuse to run (errors, alarms) instead of sending transactions to an address with no code,
     # and synth warns.

@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from luxxon.chain import wiring as chain
+from luxxon import wiring_chain as chain
 from luxxon.observability import logger, metrics, traced
 
 

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import BaseModel, Json, field_validator
 
-from luxxon.chain import wiring as chain
+from luxxon import wiring_chain as chain
 from luxxon.domain.ports.money import ChainUnavailable
 from luxxon.observability import logger, metrics, traced
 

@@ -1,5 +1,5 @@
 // Compile src/*.sol offline with the pinned npm `solc` (its JS API, standard JSON) and write one artifact per
-// contract (ABI + creation and runtime bytecode) to layers/luxxon/chain/artifacts/, where the Python side loads
+// contract (ABI + creation and runtime bytecode) to layers/luxxon/contracts/artifacts/, where the Python side loads
 // them. Nothing is downloaded: the compiler is the emscripten build inside node_modules/solc.
 //
 //   node build.mjs              rebuild the committed artifacts (`make contracts`)
@@ -14,7 +14,7 @@ const solc = require("solc");
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SOURCES = join(HERE, "src");
-const DEFAULT_OUT = resolve(HERE, "..", "luxxon", "chain", "artifacts");
+const DEFAULT_OUT = resolve(HERE, "..", "luxxon", "contracts", "artifacts");
 const COMPILER = "0.8.37+commit.f401782d";
 
 // Pinned: changing any of these changes the bytecode (and the committed artifacts must be rebuilt).

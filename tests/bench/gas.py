@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 
-from luxxon.chain import session_id
+from luxxon.contracts import session_id
 from luxxon.local.chain import deploy_local, start_anvil
 from tests.chain.driver import Chain
 

@@ -14,9 +14,9 @@ import time
 
 from eth_account import Account
 
-from luxxon.chain.client import Web3ChainLog, Web3Settlement, connect
-from luxxon.chain.deploy import deploy
-from luxxon.chain.devnet import DEPLOYER
+from luxxon.adapters.web3_chain import Web3ChainLog, Web3Settlement, connect
+from luxxon.admin.deploy import deploy
+from luxxon.admin.devnet import DEPLOYER
 from luxxon.db import connection
 from luxxon.db.settlements import PgChainIndexStore, PgSettlementStore
 from luxxon.domain.settlement import Indexer, Relayer

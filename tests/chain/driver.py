@@ -16,7 +16,7 @@ from web3.exceptions import ContractCustomError
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from luxxon.chain import contracts
+from luxxon import contracts
 from luxxon.local.chain import LocalChain
 
 ETH = 10**18

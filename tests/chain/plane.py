@@ -14,12 +14,12 @@ from eth_account import Account
 from web3 import Web3
 from web3.contract import Contract
 
-from luxxon import wiring
-from luxxon.chain import contracts, session_id
-from luxxon.chain.client import Web3ChainLog, Web3Settlement, connect
-from luxxon.chain.deploy import connect as deploy_connect
-from luxxon.chain.deploy import deploy
-from luxxon.chain.devnet import DEPLOYER
+from luxxon import contracts, wiring
+from luxxon.adapters.web3_chain import Web3ChainLog, Web3Settlement, connect
+from luxxon.admin.deploy import connect as deploy_connect
+from luxxon.admin.deploy import deploy
+from luxxon.admin.devnet import DEPLOYER
+from luxxon.contracts import session_id
 from luxxon.db.settlements import PgChainIndexStore, PgSettlementStore
 from luxxon.domain.settlement import Indexer, Relayer
 from tests.chain.driver import ETH, Chain

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from luxxon import admin, wiring
-from luxxon.chain.devnet import dev_account
+from luxxon.admin.devnet import dev_account
 from tests.chain.plane import Plane
 
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from luxxon.chain import contracts
+from luxxon import contracts
 from luxxon.local.chain import CONTRACTS_DIR
 
 
@@ -45,8 +45,8 @@ def test_the_hand_encoded_eth_call_selectors_are_the_contracts() -> None:
     """luxxon.adapters.evm encodes calls by hand (no web3 in API handlers): its selectors must be the ABI's."""
     from eth_utils import keccak
 
+    from luxxon import contracts
     from luxxon.adapters import evm
-    from luxxon.chain import contracts
 
     functions = {f["name"]: f for f in contracts.load(contracts.SETTLEMENT).abi if f["type"] == "function"}
     for name, selector in (

@@ -11,7 +11,7 @@ import sys
 from eth_account import Account
 from web3 import Web3
 
-from luxxon.chain import contracts
+from luxxon import contracts
 from luxxon.local.chain import CHAIN_ID, DEPLOYER, RELAYER, start_anvil
 from tests.chain.driver import Chain
 
@@ -23,7 +23,7 @@ def run_deploy(chain: Chain, key: str | None, *args: str) -> subprocess.Complete
     if key is not None:
         env[KEY_VARIABLE] = key
     return subprocess.run(
-        [sys.executable, "-m", "luxxon.chain.deploy", "--rpc-url", chain.local.rpc_url, "--deployer-key-env",
+        [sys.executable, "-m", "luxxon.admin.deploy", "--rpc-url", chain.local.rpc_url, "--deployer-key-env",
          KEY_VARIABLE, *args],
         env=env,
         check=False,

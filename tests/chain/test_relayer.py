@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from luxxon import wiring
-from luxxon.chain import session_id
+from luxxon.contracts import session_id
 from luxxon.db.connection import connection
 from luxxon.db.settlements import PgSettlementStore
 from luxxon.domain.ports.money import ALREADY_SETTLED, SETTLEMENT_REQUEST

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from luxxon.chain import session_id
+from luxxon.contracts import session_id
 
 
 @given(st.uuids())

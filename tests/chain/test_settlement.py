@@ -11,7 +11,7 @@ import pytest
 from eth_abi import encode
 from eth_utils import keccak
 
-from luxxon.chain import session_id
+from luxxon.contracts import session_id
 from luxxon.local.chain import CHAIN_ID
 from tests.chain.driver import Chain
 

@@ -28,8 +28,9 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import EventData, TxReceipt
 
-from luxxon.chain import contracts, session_id
-from luxxon.chain.deploy import connect, deploy
+from luxxon import contracts
+from luxxon.admin.deploy import connect, deploy
+from luxxon.contracts import session_id
 from luxxon.local.chain import DEPLOYER
 from tests.chain.driver import Chain
 

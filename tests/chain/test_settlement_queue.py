@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from luxxon import wiring_chain as chain_wiring
 from luxxon.adapters.queue import redrive
-from luxxon.chain import wiring as chain_wiring
 from luxxon.local import settlement as local
 from luxxon.local.gateway import LambdaContext
 from tests.chain.driver import Chain

@@ -17,7 +17,7 @@ import time
 import urllib.parse
 from typing import Any
 
-from luxxon.chain import contracts
+from luxxon import contracts
 from luxxon.domain.ports.money import ChainUnavailable, Credit, PoolState
 
 DEPOSITS = "0xfc7e286d"  # deposits(address) -> uint256

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from luxxon.chain.devnet import CHAIN_ID, DEPLOYER, MNEMONIC, RELAYER, DevAccount
+from luxxon.admin.devnet import CHAIN_ID, DEPLOYER, MNEMONIC, RELAYER, DevAccount
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 HOST = "127.0.0.1"
@@ -169,8 +169,8 @@ class LocalChain:
 
 def deploy_local(rpc_url: str) -> LocalChain:
     """Deploy TestUSDC and LuxxonSettlement (owner and minter = DEPLOYER, relayer = RELAYER) through the same
-    `luxxon.chain.deploy` the production deploy uses."""
-    from luxxon.chain.deploy import connect, deploy
+    `luxxon.admin.deploy` the production deploy uses."""
+    from luxxon.admin.deploy import connect, deploy
 
     deployment = deploy(connect(rpc_url), DEPLOYER.key, usdc=None, relayer=RELAYER.address)
     return LocalChain(

@@ -19,7 +19,7 @@ from typing import Any
 
 from luxxon import wiring
 from luxxon.admin import DEFAULT_SCOPES, fund
-from luxxon.chain.devnet import MICRO_USDC_PER_USDC, dev_account
+from luxxon.admin.devnet import MICRO_USDC_PER_USDC, dev_account
 from luxxon.domain.states import SessionState
 from luxxon.local.camera import publish
 

@@ -1,4 +1,5 @@
-"""Operator command line. Prints JSON.
+"""The operator's tools: this command line (it prints JSON), the contracts' deploy command for any EVM chain
+(`python -m luxxon.admin.deploy`) and the development chain's accounts and funding (`luxxon.admin.devnet`).
 
     python -m luxxon.admin create-workspace --name "Acme Vision" --roles CONSUMER --fund 2
     python -m luxxon.admin create-workspace --name "Field Ops" --roles SUPPLIER \\
@@ -8,7 +9,7 @@
 
 A new workspace gets its first API key (printed once; only its hash is stored) and its wallet: `--wallet 0x…` (one
 the operator vouches for), or `--dev-wallet` on the local chain (derived from anvil's public key and the workspace id,
-`luxxon.chain.devnet`: anyone can derive its key, so it is refused on any other chain). `--fund N` (local chain; implies
+`luxxon.admin.devnet`: anyone can derive its key, so it is refused on any other chain). `--fund N` (local chain; implies
 `--dev-wallet`) mints N test USDC (whole USDC: 2 = 2,000,000 µUSDC) and deposits them into the wallet's pool. Without
 a wallet a workspace can neither request (consumer) nor accept (supplier) a session. In production consumers deposit
 from their own wallets.
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -81,8 +81,8 @@ def redrive_settlements() -> int:
 
 def dev_wallet(workspace_id: str) -> str:
     """The workspace's dev wallet, only when the configured chain is the local one (its key is derivable)."""
-    from luxxon.chain import devnet
-    from luxxon.chain.deploy import connect
+    from luxxon.admin import devnet
+    from luxxon.admin.deploy import connect
 
     if connect(local_chain()["rpcUrl"]).eth.chain_id != devnet.CHAIN_ID:
         raise SystemExit("dev wallets exist on the local chain only: give the workspace its own with --wallet")
@@ -90,8 +90,8 @@ def dev_wallet(workspace_id: str) -> str:
 
 
 def fund(wallet: str, micro_usdc: int) -> dict[str, Any]:
-    from luxxon.chain import devnet
-    from luxxon.chain.deploy import connect
+    from luxxon.admin import devnet
+    from luxxon.admin.deploy import connect
 
     chain = local_chain()
     pool = devnet.fund(connect(chain["rpcUrl"]), chain["token"], chain["settlement"], wallet, micro_usdc)
@@ -155,7 +155,3 @@ def main(argv: list[str] | None = None) -> int:
         out["funding"] = fund(workspace.walletAddress, args.fund)
     print(json.dumps({"workspace": workspace.model_dump(), "apiKey": key.model_dump(), **out}, indent=2))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

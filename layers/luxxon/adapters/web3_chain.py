@@ -15,7 +15,8 @@ from web3.contract import Contract
 from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception
 from web3.types import Nonce, TxParams, Wei
 
-from luxxon.chain import contracts, session_id
+from luxxon import contracts
+from luxxon.contracts import session_id
 from luxxon.domain.ports.money import (
     ChainEvent,
     ChainUnavailable,

@@ -1,8 +1,8 @@
 """Deploy the settlement contract (and, on a development chain, the test USDC) to any EVM chain.
 
-    python -m luxxon.chain.deploy --rpc-url https://… --deployer-key-env LX_DEPLOYER_KEY \\
+    python -m luxxon.admin.deploy --rpc-url https://… --deployer-key-env LX_DEPLOYER_KEY \\
         --usdc 0x…  --relayer 0x…  [--owner 0x…]  [--withdrawal-delay 86400]
-    python -m luxxon.chain.deploy --rpc-url http://127.0.0.1:8545 --deployer-key-env KEY --test-token --relayer 0x…
+    python -m luxxon.admin.deploy --rpc-url http://127.0.0.1:8545 --deployer-key-env KEY --test-token --relayer 0x…
 
 The deployer key is read from the environment variable named by `--deployer-key-env`, never from the command line
 (shell history, `ps`) and never printed. Transactions are signed locally and sent raw, so any JSON-RPC endpoint
@@ -25,7 +25,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.types import TxParams, TxReceipt, Wei
 
-from luxxon.chain import contracts
+from luxxon import contracts
 
 DEFAULT_WITHDRAWAL_DELAY_S = 24 * 3600
 RECEIPT_TIMEOUT_S = 180.0
@@ -130,7 +130,7 @@ def _create(w3: Web3, deployer: LocalAccount, name: str, *args: Any) -> tuple[st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m luxxon.chain.deploy", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m luxxon.admin.deploy", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rpc-url", required=True, help="the chain's JSON-RPC endpoint")
     parser.add_argument(
         "--deployer-key-env",

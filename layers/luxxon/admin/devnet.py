@@ -15,8 +15,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
 
-from luxxon.chain import contracts
-from luxxon.chain.deploy import send
+from luxxon import contracts
+from luxxon.admin.deploy import send
 
 MNEMONIC = "test test test test test test test test test test test junk"
 CHAIN_ID = 31337
