@@ -1,8 +1,9 @@
 """The composition root: every service wired to its stores and adapters, built once per process.
 
-Used alike by the API handlers, the sweep, the decoder, the admin CLI and the local system. Adapters (video
-backend, frame store, secrets) are built on first use, so a handler that never touches them never imports their
-clients.
+Used alike by the API handlers, the sweep, the decoder, the admin CLI and the local system. Importing it costs the
+settings model only: every service, store and adapter is imported and built on its first use, so a handler imports
+what its route uses (`/health` none of it) and a SnapStart snapshot warms the rest (luxxon.api.snapstart). The web3
+half (the relayer and the indexer) is `luxxon.wiring_chain`, beside this module, so no API handler can reach web3.
 """
 
 from __future__ import annotations
@@ -11,23 +12,19 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from luxxon.config import get_settings
-from luxxon.db.outbox import PgOutboxStore
-from luxxon.db.sessions import PgSessionStore
-from luxxon.db.workspaces import PgWorkspaceStore
-from luxxon.domain.outbox import OutboxService
-from luxxon.domain.ports.money import SETTLEMENT_REQUEST, ChainUnavailable
-from luxxon.domain.ports.outbox import LIVE_INPUT_DELETE
-from luxxon.domain.sessions import SessionService
 
 if TYPE_CHECKING:
     from luxxon.adapters.queue import SqsSettlementQueue
     from luxxon.db.decoder import PgLeaseStore
     from luxxon.db.settlements import PgSettlementStore
+    from luxxon.db.workspaces import PgWorkspaceStore
     from luxxon.domain.idempotency import Idempotency
+    from luxxon.domain.outbox import OutboxService
     from luxxon.domain.ports.frames import FrameStore
     from luxxon.domain.ports.money import WalletReader
     from luxxon.domain.ports.video import VideoBackend
     from luxxon.domain.pricing import PricingService
+    from luxxon.domain.sessions import SessionService
     from luxxon.domain.sweep import Sweep
     from luxxon.domain.wallets import MoneyViews
     from luxxon.domain.webhooks import WebhookService
@@ -37,6 +34,8 @@ if TYPE_CHECKING:
 
 @cache
 def workspace_store() -> PgWorkspaceStore:
+    from luxxon.db.workspaces import PgWorkspaceStore
+
     return PgWorkspaceStore()
 
 
@@ -63,6 +62,11 @@ def frames() -> FrameStore:
 @cache
 def outbox() -> OutboxService:
     """The outbox as the sweep delivers it: the video client with its full timeout and retries."""
+    from luxxon.db.outbox import PgOutboxStore
+    from luxxon.domain.outbox import OutboxService
+    from luxxon.domain.ports.money import SETTLEMENT_REQUEST
+    from luxxon.domain.ports.outbox import LIVE_INPUT_DELETE
+
     return OutboxService(
         PgOutboxStore(),
         {
@@ -76,6 +80,11 @@ def outbox() -> OutboxService:
 def request_outbox() -> OutboxService:
     """The outbox as a request delivers it right after its commit: one short try, so a slow video backend never
     holds the response; what fails waits for the sweep."""
+    from luxxon.db.outbox import PgOutboxStore
+    from luxxon.domain.outbox import OutboxService
+    from luxxon.domain.ports.money import SETTLEMENT_REQUEST
+    from luxxon.domain.ports.outbox import LIVE_INPUT_DELETE
+
     return OutboxService(
         PgOutboxStore(),
         {
@@ -110,6 +119,8 @@ def chain_rpc_url() -> str:
 
         return str(read_json_secret(s.chain_secret_arn)["rpcUrl"])
     if not s.chain_rpc_url:
+        from luxxon.domain.ports.money import ChainUnavailable
+
         raise ChainUnavailable("LX_CHAIN_RPC_URL (or LX_CHAIN_SECRET_ARN) is not set")
     return s.chain_rpc_url
 
@@ -117,6 +128,8 @@ def chain_rpc_url() -> str:
 def settlement_address() -> str:
     address = get_settings().chain_settlement_address
     if not address:
+        from luxxon.domain.ports.money import ChainUnavailable
+
         raise ChainUnavailable("LX_CHAIN_SETTLEMENT_ADDRESS is not set")
     return address
 
@@ -131,6 +144,7 @@ def wallet_reader() -> WalletReader:
 
 @cache
 def money() -> MoneyViews:
+    from luxxon.db.sessions import PgSessionStore
     from luxxon.domain.wallets import MoneyViews
 
     def wallet_of(workspace_id: str) -> str | None:
@@ -152,6 +166,9 @@ def quick_video() -> VideoBackend:
 
 @cache
 def sessions() -> SessionService:
+    from luxxon.db.sessions import PgSessionStore
+    from luxxon.domain.sessions import SessionService
+
     return SessionService(
         PgSessionStore(),
         get_settings(),
@@ -206,6 +223,7 @@ def workspaces() -> WorkspaceService:
 @cache
 def windows() -> WindowService:
     """Disconnect windows from the video plane: the edge's events (webhooks) and the decoder's media gaps."""
+    from luxxon.db.sessions import PgSessionStore
     from luxxon.db.webhooks import PgEdgeEventStore
     from luxxon.domain.windows import WindowService
 

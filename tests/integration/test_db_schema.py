@@ -50,6 +50,15 @@ def test_the_inbox_function_filters_on_the_state_of_its_partial_index(conn: psyc
     }
 
 
+def test_the_accept_facts_function_counts_the_active_states_of_its_partial_index(conn: psycopg.Connection) -> None:
+    body = conn.execute("SELECT prosrc FROM pg_proc WHERE proname = 'lx_accept_facts'").fetchone()
+    assert body is not None
+    (listed,) = re.findall(r"o\.state IN \(([^)]*)\)", body[0])
+    assert set(re.findall(r"'([A-Z_]+)'", listed)) == {
+        s.value for s in db_sessions.PARTIAL_INDEXES["sessions_operator_active_idx"]
+    }
+
+
 def test_the_sql_session_shape_is_the_domain_session(conn: psycopg.Connection) -> None:
     attributes = conn.execute(
         "SELECT attname FROM pg_attribute WHERE attrelid = 'lx_session'::regclass AND attnum > 0 ORDER BY attnum"

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, TypeVar, get_args, get_origin
 
-import psycopg
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
@@ -105,6 +104,8 @@ def principal(app: APIGatewayRestResolver) -> Principal:
 
 
 def _authenticated(authorization: str | None) -> Principal:
+    import psycopg  # an authenticated route needs the database (luxxon.routes), so psycopg is loaded already
+
     try:
         return authenticate(authorization, wiring.workspace_store(), limits.budgets())
     except (psycopg.OperationalError, psycopg.InterfaceError):
@@ -147,7 +148,9 @@ def _field_of(error: dict[str, Any]) -> str:
     return ".".join(loc) or "body"
 
 
-def new_resolver() -> APIGatewayRestResolver:
+def new_resolver(database: bool = True) -> APIGatewayRestResolver:
+    """A resolver answering every error in the envelope; `database`: the route reaches PostgreSQL (its failures are
+    503), else psycopg is never imported (/health, the docs)."""
     # Validation is on, as one of our middlewares (endpoint): Powertools' own placement would run it before
     # authentication. The JSON parser is ours: strict, bounded, never a crash.
     app = APIGatewayRestResolver(enable_validation=False, json_body_deserializer=limits.parse_json)
@@ -167,12 +170,15 @@ def new_resolver() -> APIGatewayRestResolver:
     def _not_utf8(error: UnicodeDecodeError) -> Response[Any]:
         return error_response(ErrorCode.INVALID_INPUT, "input:body")
 
-    @app.exception_handler([psycopg.OperationalError, psycopg.InterfaceError])
-    def _database_unavailable(error: psycopg.Error) -> Response[Any]:
-        # The database went away, or a statement or lock timeout fired, after authentication: nothing a retry later
-        # could not fix, so 503 in the envelope rather than a crash (a 500).
-        logger.exception("database unavailable")
-        return error_response(ErrorCode.SERVICE_UNAVAILABLE, "db:unavailable")
+    if database:
+        import psycopg
+
+        @app.exception_handler([psycopg.OperationalError, psycopg.InterfaceError])
+        def _database_unavailable(error: Exception) -> Response[Any]:
+            # The database went away, or a statement or lock timeout fired, after authentication: nothing a retry
+            # later could not fix, so 503 in the envelope rather than a crash (a 500).
+            logger.exception("database unavailable")
+            return error_response(ErrorCode.SERVICE_UNAVAILABLE, "db:unavailable")
 
     @app.exception_handler(binascii.Error)
     def _not_base64(error: binascii.Error) -> Response[Any]:
@@ -324,7 +330,7 @@ def endpoint(module: str) -> tuple[APIGatewayRestResolver, Callable[[F], F]]:
     """The resolver of a handler module and the decorator that registers its one route from the table."""
     route = route_for(module)
     snapstart.register(route)  # Lambda SnapStart hooks (a no-op outside Lambda)
-    app = new_resolver()
+    app = new_resolver(DATABASE in route.needs)
 
     def register(func: F) -> F:
         doc = (func.__doc__ or "").strip()

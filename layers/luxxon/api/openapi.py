@@ -7,24 +7,22 @@ from functools import cache
 from importlib import import_module
 from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server, Tag
-
 from luxxon.api import http
 from luxxon.routes import API_PREFIX, ROUTES
 
 TITLE = "Luxxon API"
 VERSION = "0.1.0"
-_TAGS: list[Tag | str] = [
-    Tag(name="Me", description="Identity self-introspection — wallet or API key."),
-    Tag(name="Workspaces", description="Tenant root. Coverage area, availability, members."),
-    Tag(name="API keys", description="Per-workspace scoped credentials (lxxn_*)."),
-    Tag(name="Sessions", description="Visual session lifecycle: request → dispatch → authorize → start → end."),
-    Tag(name="Pricing", description="Live rate + optional pre-quoted rate lock."),
-    Tag(name="Wallet", description="On-chain wallet state and event log for a workspace."),
-    Tag(name="Settlements", description="On-chain settlement view per session."),
-    Tag(name="Health", description="Proof-of-life. No auth."),
-    Tag(name="Webhooks", description="Inbound video events from Cloudflare Stream. Internal."),
-]
+_TAGS = {
+    "Me": "Identity self-introspection — wallet or API key.",
+    "Workspaces": "Tenant root. Coverage area, availability, members.",
+    "API keys": "Per-workspace scoped credentials (lxxn_*).",
+    "Sessions": "Visual session lifecycle: request → dispatch → authorize → start → end.",
+    "Pricing": "Live rate + optional pre-quoted rate lock.",
+    "Wallet": "On-chain wallet state and event log for a workspace.",
+    "Settlements": "On-chain settlement view per session.",
+    "Health": "Proof-of-life. No auth.",
+    "Webhooks": "Inbound video events from Cloudflare Stream. Internal.",
+}
 _CONSISTENCY_PARAM = {
     "name": http.CONSISTENCY_HEADER,
     "in": "header",
@@ -51,6 +49,9 @@ _REPLAYED_HEADER = {
 
 @cache
 def document() -> dict[str, Any]:
+    """Built on the first request (it imports every handler module), then kept for the sandbox's life."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server, Tag
+
     api = http.new_resolver()
     for route in ROUTES:
         import_module(route.module)
@@ -61,7 +62,7 @@ def document() -> dict[str, Any]:
         version=VERSION,
         description="Programmable vision — on-demand live video feeds",
         servers=[Server(url="/")],
-        tags=_TAGS,
+        tags=[Tag(name=name, description=text) for name, text in _TAGS.items()],
         security_schemes={"access-token": HTTPBearer(scheme="bearer", bearerFormat="JWT or lxxn_*")},
     )
     doc: dict[str, Any] = json.loads(raw)

@@ -3,11 +3,11 @@
 With SnapStart, Lambda runs a function's initialization once, when a version is published, snapshots the memory and
 disk of that execution environment, and resumes every new sandbox of the version from the snapshot. So:
 
-- before the snapshot we import what the handler would otherwise load on its first request (the video adapter for
-  routes that touch Cloudflare Stream, the frame store client modules for the frame route, the secret reader,
-  psycopg) and finish building the pydantic models, so a resumed sandbox starts with them in memory. Nothing here
-  opens a connection, reads a secret or draws random numbers: everything in the snapshot is shared by every sandbox
-  resumed from it;
+- before the snapshot we import what the handler would otherwise load on its first request (the services and
+  stores the composition root builds on first use, the video adapter for routes that touch Cloudflare Stream, the
+  frame store client modules for the frame route, the secret reader, psycopg) and finish building the pydantic
+  models, so a resumed sandbox starts with them in memory. Nothing here opens a connection, reads a secret or draws
+  random numbers: everything in the snapshot is shared by every sandbox resumed from it;
 - after a restore we re-seed `random` (its state came from the snapshot, identical in every sandbox) and drop what
   must be unique per sandbox if anything built it during initialization: the process database connection, the
   composition root's cached clients, Powertools' cached secret values.
@@ -37,6 +37,20 @@ IN_LAMBDA = "AWS_LAMBDA_FUNCTION_NAME"  # set by the Lambda runtime in every exe
 # skipped, never fatal.
 ALWAYS: tuple[str, ...] = ("json", "psycopg", "luxxon.models")
 SECRETS: tuple[str, ...] = ("luxxon.secrets_manager", "aws_lambda_powertools.utilities.parameters")
+# The composition root builds services on first use (luxxon.wiring): a route that reaches the database loads them on
+# its first request, so the snapshot loads them all (each is a few ms, none opens anything).
+SERVICES: tuple[str, ...] = (
+    "luxxon.db.workspaces",
+    "luxxon.db.sessions",
+    "luxxon.db.outbox",
+    "luxxon.db.idempotency",
+    "luxxon.db.pricing",
+    "luxxon.domain.sessions",
+    "luxxon.domain.outbox",
+    "luxxon.domain.idempotency",
+    "luxxon.domain.workspaces",
+    "luxxon.domain.pricing",
+)
 FRAME_CLIENTS: dict[str, tuple[str, ...]] = {"s3": ("boto3", "botocore.client"), "redis": ("redis",)}
 
 _log = logging.getLogger(__name__)
@@ -74,7 +88,7 @@ def _by_need() -> dict[str, tuple[str, ...]]:
     from luxxon.routes import CHAIN, DATABASE, FRAMES, SETTLEMENT, VIDEO, WEBHOOK_SECRET
 
     return {
-        DATABASE: ("luxxon.db.connection", *SECRETS),
+        DATABASE: ("luxxon.db.connection", *SERVICES, *SECRETS),
         VIDEO: ("luxxon.adapters.video", "urllib.request", *SECRETS),
         WEBHOOK_SECRET: ("luxxon.adapters.video", "luxxon.db.webhooks", "luxxon.domain.webhooks", "hmac", *SECRETS),
         FRAMES: ("luxxon.adapters.frames",),

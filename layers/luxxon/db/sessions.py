@@ -34,7 +34,6 @@ PARTIAL_INDEXES = {
 }
 _PRE_LIVE = f"state IN ({sql_in(PRE_LIVE)})"
 _LIVE = f"state IN ({sql_in({S.LIVE})})"
-_ACTIVE = f"state IN ({sql_in(VIDEO_ACTIVE)})"
 # The sweep's scans (tests/integration/test_db_schema.py checks each can use its partial index).
 OVERDUE_LIVE = (
     f"SELECT id::text FROM sessions WHERE {_LIVE}"
@@ -158,20 +157,13 @@ class PgSessionStore:
             )
 
     def accept_facts(self, operator_workspace_id: str, session_id: str) -> AcceptFacts | None:
-        """Read after `lock_workspaces([operator])`, in its own statement: a statement that waited for that lock
-        would still count the operator's sessions from the snapshot it took before waiting."""
+        """Lock the operator's row (as `lock_workspaces`), then read the facts in a statement after the lock
+        (lx_accept_facts, migration 0014): one round trip, a plan cached per connection."""
         row = (
             connection()
             .execute(
-                f"""
-                SELECT (lx_session_of(s)).*, w.availability,
-                       coalesce(ST_Intersects(w.coverage_area, s.requested_at_point), false) AS covers,
-                       (SELECT count(*) FROM sessions o WHERE o.operator_workspace_id = w.id AND o.{_ACTIVE}) AS active,
-                       s.wait_deadline_at <= clock_timestamp() AS wait_deadline_passed,
-                       w.wallet_address IS NOT NULL AS has_wallet
-                FROM workspaces w JOIN sessions s ON s.id = %(id)s
-                WHERE w.id = %(op)s
-                """,
+                "SELECT (f.session).*, f.availability, f.covers, f.active, f.wait_deadline_passed, f.has_wallet"
+                " FROM lx_accept_facts(%(op)s, %(id)s) f",
                 {"op": operator_workspace_id, "id": session_id},
             )
             .fetchone()

