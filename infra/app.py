@@ -1,4 +1,4 @@
-"""The CDK app: `npx -y aws-cdk@2 synth` (cdk.json runs `.venv/bin/python -m infra.app`).
+"""The CDK app: `make synth` (the project's CDK CLI on its Node; cdk.json runs `.venv/bin/python -m infra.app`).
 
 Context (cdk.json or `-c key=value`):
     stage        dev | prod (default dev); the stack is `Luxxon-<stage>`

@@ -15,6 +15,10 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Every `node` a test starts (the jsii runtime under aws_cdk, build.mjs) is the project's pinned Node, first on PATH as
+# under make: set here, before a test module imports aws_cdk (which starts jsii's node).
+NODE_BIN = ROOT / "layers" / "contracts" / "node_modules" / ".bin"
+os.environ["PATH"] = os.pathsep.join([str(NODE_BIN), os.environ.get("PATH", "")])
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LuxxonTest")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 

@@ -29,6 +29,7 @@ IMAGE_CONTEXT = [
     "!layers",
     "!functions",
     "!decoder_container",
+    "layers/contracts/node_modules",  # the Node toolchain (Node, the CDK CLI, solc, anvil): ~270 MB, never used there
     "**/__pycache__",
     "**/*.pyc",
 ]

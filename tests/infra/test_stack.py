@@ -272,6 +272,19 @@ def test_decoder_service_runs_the_dockerfile_image_asset_and_scales_on_cpu_and_b
     assert len(backlog_alarms) == 2  # the step-scaling trigger and the decoder-lag alarm
 
 
+def test_decoder_image_context_leaves_out_the_node_toolchain(synth: Synth) -> None:
+    """Node, the CDK CLI, solc and anvil (layers/contracts/node_modules, ~270 MB) are build tools: not uploaded to
+    Docker, not in the image, not in the asset hash."""
+    assert (c.REPO_ROOT / "layers" / "contracts" / "node_modules").is_dir()
+    manifest = json.loads((synth.outdir / "Luxxon-dev.assets.json").read_text())
+    (asset,) = manifest["dockerImages"].values()
+
+    context = synth.outdir / asset["source"]["directory"]
+
+    assert (context / "layers" / "luxxon").is_dir() and (context / "layers" / "contracts" / "src").is_dir()
+    assert not (context / "layers" / "contracts" / "node_modules").exists()
+
+
 # --- frames, network, IAM -----------------------------------------------------------------------------------------
 
 
