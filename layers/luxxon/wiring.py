@@ -136,7 +136,7 @@ def settlement_address() -> str:
 
 @cache
 def wallet_reader() -> WalletReader:
-    from luxxon.adapters.evm import JsonRpcPool
+    from luxxon.adapters.chain_rpc import JsonRpcPool
 
     s = get_settings()
     return JsonRpcPool(chain_rpc_url(), settlement_address(), s.chain_timeout_s, s.chain_id)

@@ -1,4 +1,4 @@
-"""The composition root's chain side: the relayer and the indexer, wired to web3 (`luxxon.adapters.web3_chain`).
+"""The composition root's chain side: the relayer and the indexer, wired to web3 (`luxxon.adapters.chain_web3`).
 
 Kept apart from `luxxon.wiring` so that nothing an API handler imports can reach web3 (import-linter holds it);
 settings, secrets and the database come from `luxxon.wiring` as for everything else.
@@ -11,7 +11,7 @@ from functools import cache
 from web3 import Web3
 
 from luxxon import wiring
-from luxxon.adapters.web3_chain import Web3ChainLog, Web3Settlement, connect, served_chain_id
+from luxxon.adapters.chain_web3 import Web3ChainLog, Web3Settlement, connect, served_chain_id
 from luxxon.config import get_settings
 from luxxon.db.settlements import PgChainIndexStore
 from luxxon.domain.ports.money import ChainUnavailable

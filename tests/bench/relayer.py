@@ -14,7 +14,7 @@ import time
 
 from eth_account import Account
 
-from luxxon.adapters.web3_chain import Web3ChainLog, Web3Settlement, connect
+from luxxon.adapters.chain_web3 import Web3ChainLog, Web3Settlement, connect
 from luxxon.admin.deploy import deploy
 from luxxon.admin.devnet import DEPLOYER
 from luxxon.db import connection

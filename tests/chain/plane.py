@@ -15,7 +15,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from luxxon import contracts, wiring
-from luxxon.adapters.web3_chain import Web3ChainLog, Web3Settlement, connect
+from luxxon.adapters.chain_web3 import Web3ChainLog, Web3Settlement, connect
 from luxxon.admin.deploy import connect as deploy_connect
 from luxxon.admin.deploy import deploy
 from luxxon.admin.devnet import DEPLOYER

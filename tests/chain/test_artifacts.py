@@ -42,17 +42,17 @@ def test_the_loader_gives_each_contracts_abi_and_bytecode() -> None:
 
 
 def test_the_hand_encoded_eth_call_selectors_are_the_contracts() -> None:
-    """luxxon.adapters.evm encodes calls by hand (no web3 in API handlers): its selectors must be the ABI's."""
+    """luxxon.adapters.chain_rpc encodes calls by hand (no web3 in API handlers): its selectors must be the ABI's."""
     from eth_utils import keccak
 
     from luxxon import contracts
-    from luxxon.adapters import evm
+    from luxxon.adapters import chain_rpc
 
     functions = {f["name"]: f for f in contracts.load(contracts.SETTLEMENT).abi if f["type"] == "function"}
     for name, selector in (
-        ("deposits", evm.DEPOSITS),
-        ("pendingWithdrawal", evm.PENDING_WITHDRAWAL),
-        ("owed", evm.OWED),
+        ("deposits", chain_rpc.DEPOSITS),
+        ("pendingWithdrawal", chain_rpc.PENDING_WITHDRAWAL),
+        ("owed", chain_rpc.OWED),
     ):
         inputs = ",".join(i["type"] for i in functions[name]["inputs"])
         assert inputs == "address"

@@ -92,7 +92,13 @@ def _by_need() -> dict[str, tuple[str, ...]]:
         VIDEO: ("luxxon.adapters.video", "urllib.request", *SECRETS),
         WEBHOOK_SECRET: ("luxxon.adapters.video", "luxxon.db.webhooks", "luxxon.domain.webhooks", "hmac", *SECRETS),
         FRAMES: ("luxxon.adapters.frames",),
-        CHAIN: ("luxxon.adapters.evm", "luxxon.db.settlements", "luxxon.domain.wallets", "urllib.request", *SECRETS),
+        CHAIN: (
+            "luxxon.adapters.chain_rpc",
+            "luxxon.db.settlements",
+            "luxxon.domain.wallets",
+            "urllib.request",
+            *SECRETS,
+        ),
         SETTLEMENT: ("luxxon.adapters.queue", "boto3"),
     }
 

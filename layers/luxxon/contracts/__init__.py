@@ -16,7 +16,7 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 SETTLEMENT = "LuxxonSettlement"
 TEST_USDC = "TestUSDC"
-CREDIT_READER = "CreditReader"  # never deployed: its creation code is an eth_call (luxxon.adapters.evm)
+CREDIT_READER = "CreditReader"  # never deployed: its creation code is an eth_call (luxxon.adapters.chain_rpc)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""The credit check's JSON-RPC client (luxxon.adapters.evm) over a real socket: a JSON-RPC node of a few lines that
-can keep connections alive, drop them silently, answer an HTTP error or stall. (What the call computes on a real
+"""The credit check's JSON-RPC client (luxxon.adapters.chain_rpc) over a real socket: a JSON-RPC node of a few lines
+that can keep connections alive, drop them silently, answer an HTTP error or stall. (What the call computes on a real
 chain is tested in tests/chain/test_credit.py.)"""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from luxxon.adapters.evm import JsonRpcPool
+from luxxon.adapters.chain_rpc import JsonRpcPool
 from luxxon.domain.ports.money import ChainUnavailable, Credit
 
 WALLET = "0x" + "ab" * 20
