@@ -17,6 +17,7 @@ import base64
 import multiprocessing
 import os
 import re
+import signal
 import threading
 import time
 import uuid
@@ -27,6 +28,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import import_module
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,6 +38,7 @@ from luxxon.routes import ROUTES, Route
 
 INVOCATION_TIMEOUT_S = 29.0  # API Gateway's integration timeout
 LISTEN_BACKLOG = 1024  # the standard library's 5 drops SYNs under a few dozen concurrent clients (1 s retransmits)
+WORKER_GRACE_S = 2.0  # once the gateway closes, how long an invocation under way may run on before its worker is ended
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,11 @@ class LambdaContext:
 
 
 def _configure(env: dict[str, str]) -> None:
-    """Runs once in each new worker: the function's environment variables."""
+    """Runs once in each new worker: the function's environment variables. A worker ignores Ctrl-C (the terminal
+    sends it to the whole process group): the gateway that started it ends it (`Gateway.server_close`), after the
+    invocation under way, instead of each worker dying mid-invocation with a KeyboardInterrupt."""
     os.environ.update(env)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def invoke(module: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -148,6 +155,7 @@ class Gateway(ThreadingHTTPServer):
         self._workers = workers
         self._env = dict(env or {})  # the functions' environment variables, on top of this process's
         self._pool_lock = threading.Lock()
+        self._closed = False
         self.pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -159,19 +167,45 @@ class Gateway(ThreadingHTTPServer):
         )
 
     def run(self, fn: Callable[..., Any], *args: Any, timeout: float = INVOCATION_TIMEOUT_S) -> Any:
-        """Invoke in a worker. A worker that died (as a sandbox can) takes the pool down: start a fresh one."""
+        """Invoke in a worker. A worker that died (as a sandbox can) takes the pool down: start a fresh one, unless
+        the gateway is closing (then its workers were ended on purpose; after `server_close` every call raises)."""
         pool = self.pool
         try:
             return pool.submit(fn, *args).result(timeout=timeout)
         except BrokenProcessPool:
             with self._pool_lock:
-                if self.pool is pool:
+                if self.pool is pool and not self._closed:
                     self.pool = self._new_pool()
             raise
 
     def server_close(self) -> None:
+        """Stop accepting, then end the workers: pending invocations are cancelled, those under way have
+        WORKER_GRACE_S to finish, then their workers are terminated (killed 1 s later). Returns once every worker has
+        exited; the pool is never rebuilt after this."""
         super().server_close()
-        self.pool.shutdown(cancel_futures=True)
+        with self._pool_lock:
+            self._closed = True
+            pool = self.pool
+        # The pool's own processes: ProcessPoolExecutor has no public way to end them before Python 3.14
+        # (terminate_workers), and its manager thread reaps them, so exits are read off their sentinels below.
+        workers: list[BaseProcess] = list((pool._processes or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        _end(workers, WORKER_GRACE_S)
+
+
+def _end(workers: list[BaseProcess], grace_s: float) -> None:
+    """Wait up to `grace_s` for the workers to exit, then terminate what is left, then kill it."""
+    running = {worker.sentinel: worker for worker in workers}
+    for end, wait_s in ((None, grace_s), (BaseProcess.terminate, 1.0), (BaseProcess.kill, 1.0)):
+        if end is not None:
+            for worker in running.values():
+                end(worker)
+        deadline = time.monotonic() + wait_s
+        while running and (left := deadline - time.monotonic()) > 0:
+            for sentinel in wait(list(running), left):
+                del running[sentinel]  # type: ignore[arg-type]
+        if not running:
+            return
 
 
 # The gateway response that answers what http.server itself refuses (a status it would send as an HTML page).

@@ -9,11 +9,17 @@
 - SQS (moto's server) with the settlement queue and its dead-letter queue, a poller feeding the relayer Lambda's
   handler (Lambda's event source mapping) and the chain indexer every second,
 - the scheduler that invokes the sweep Lambda every 30 s (EventBridge's job in AWS).
+
+Ctrl-C (SIGINT, to this process or its whole process group) or SIGTERM stops all of it within a few seconds and frees
+every port (`_Running.stop`); a second one kills what is left and exits at once. Both handlers are installed here, so
+this holds even when the process started with SIGINT ignored (what `make run &` in a script or a non-interactive shell
+does, and where Python installs no KeyboardInterrupt of its own).
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import secrets
 import shutil
@@ -22,12 +28,19 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from functools import partial
 from pathlib import Path
-from typing import IO
+from types import FrameType
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from luxxon.config import get_settings
 from luxxon.db import server as db_server
 from luxxon.local import database, gateway, settlement
+
+if TYPE_CHECKING:
+    from luxxon.local.chain import Anvil
 
 HOST = os.environ.get("LX_HOST", "127.0.0.1")
 PORT = int(os.environ.get("LX_PORT", "8080"))
@@ -38,22 +51,28 @@ SQS_PORT = int(os.environ.get("LX_SQS_PORT", "9324"))
 SWEEP_EVERY_S = float(os.environ.get("LX_SWEEP_EVERY_S", "30"))
 INDEX_EVERY_S = 1.0
 CONFIRMATIONS = 2  # a settlement is CONFIRMED two one-second blocks after it is mined
+CHILD_GRACE_S = 5.0  # after SIGTERM, how long the edge, the decoder, anvil and SQS have to exit before SIGKILL
+DECODER_STOP_GRACE_S = "3"  # the decoder supervisor's wait for its workers, inside CHILD_GRACE_S
 
 
-def _listening(port: int) -> bool:
+def _listening(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((host, port)) == 0
 
 
 def _ensure_redis() -> None:
-    if _listening(6379):
+    """The frame store's Redis (LX_REDIS_URL, 127.0.0.1:6379 by default): started when nothing listens there and it
+    is on this machine, daemonized (it outlives this process, for the tools run beside it)."""
+    url = urlsplit(get_settings().redis_url)
+    host, port = url.hostname or "127.0.0.1", url.port or 6379
+    if _listening(host, port):
         return
-    if shutil.which("redis-server") is None:
-        print("warning: no Redis on 127.0.0.1:6379 (apt-get install redis-server); GET /frame will fail", flush=True)
+    if shutil.which("redis-server") is None or host not in ("127.0.0.1", "localhost"):
+        print(f"warning: no Redis on {host}:{port} (apt-get install redis-server); GET /frame will fail", flush=True)
         return
     subprocess.run(
-        ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379", "--save", ""], check=True
+        ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(port), "--save", ""], check=True
     )
 
 
@@ -62,20 +81,63 @@ def _echo(stream: IO[str]) -> None:
         print(line, end="", flush=True)
 
 
-def _interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
+class _Running:
+    """What `main` started, and the one way to stop it all (`stop`). The first SIGINT or SIGTERM raises
+    KeyboardInterrupt in the main thread (out of the start-up or of `serve_forever`, into `stop`); a second one, while
+    that runs, kills what is left and exits at once."""
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()  # the poller, the indexer and the sweep run until it is set
+        self.children: list[subprocess.Popen[Any]] = []
+        self.anvil: Anvil | None = None
+        self.gateway: gateway.Gateway | None = None
+
+    def on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if not self.stopping.is_set():
+            self.stopping.set()
+            raise KeyboardInterrupt
+        os.write(2, b"\nstopping now: killing what is left\n")  # not print(): the main thread may be inside one
+        self.kill()
+        os._exit(128 + signum)
+
+    def stop(self) -> None:
+        """SIGTERM every child at once, so they wind down while the gateway stops accepting and ends its workers;
+        then reap each child (SIGKILL after CHILD_GRACE_S), so none is left behind, not even as a zombie."""
+        self.stopping.set()
+        for child in self.children:
+            child.terminate()
+        deadline = time.monotonic() + CHILD_GRACE_S
+        if self.gateway is not None:
+            self.gateway.server_close()
+        for child in self.children:
+            try:
+                child.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        if self.anvil is not None:
+            self.anvil.stop()  # it has exited: this closes its log (and removes it when temporary)
+
+    def kill(self) -> None:
+        for child in self.children:
+            child.kill()
+        for worker in multiprocessing.active_children():  # the gateway's workers
+            worker.kill()
+        if self.anvil is not None:
+            self.anvil.stop()  # killed: this removes its temporary log
 
 
-def _child(args: list[str], env: dict[str, str], ready: str | None = None) -> subprocess.Popen[str]:
-    """Start a child process; when `ready` is given, wait for that text on its first output line."""
+def _child(
+    children: list[subprocess.Popen[Any]], args: list[str], env: dict[str, str], ready: str | None = None
+) -> None:
+    """Start a child process (into `children`); when `ready` is given, wait for that text on its first output line."""
     proc = subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE if ready else None, text=True)
+    children.append(proc)
     if ready and proc.stdout is not None:
         line = proc.stdout.readline()
         if ready not in line:
-            proc.terminate()
             raise SystemExit(f"{args[1]} did not start: {line.strip()}")
         threading.Thread(target=_echo, args=(proc.stdout,), daemon=True).start()
-    return proc
 
 
 def _sweep_forever(server: gateway.Gateway, stop: threading.Event) -> None:
@@ -83,10 +145,26 @@ def _sweep_forever(server: gateway.Gateway, stop: threading.Event) -> None:
         try:
             server.run(gateway.invoke_scheduled, "functions.sweep.handler", timeout=60)
         except Exception as error:  # noqa: BLE001 - a failed sweep is retried on the next tick
-            print(f"sweep failed: {error}", flush=True)
+            if not stop.is_set():
+                print(f"sweep failed: {error}", flush=True)
 
 
 def main() -> int:
+    running = _Running()
+    # SIGINT too: a process started with it ignored (`make run &` in a script) gets no KeyboardInterrupt from Python.
+    signal.signal(signal.SIGINT, running.on_signal)
+    signal.signal(signal.SIGTERM, running.on_signal)
+    try:
+        _start(running).serve_forever()
+    except KeyboardInterrupt:
+        print("\nstopping (Ctrl-C again to kill it at once)", flush=True)
+    finally:
+        running.stop()
+    return 0
+
+
+def _start(running: _Running) -> gateway.Gateway:
+    """Start everything (each process into `running` as soon as it exists) and return the gateway, not yet serving."""
     admin_url = database.server_url(Path.cwd() / ".local")
     database.ensure_postgis(admin_url)
     url = db_server.create_database(admin_url, database.database_name())
@@ -94,9 +172,10 @@ def main() -> int:
     # The local EVM (anvil from npm) with the settlement contracts deployed; one-second blocks so confirmations advance.
     from luxxon.local.chain import deploy_local, start_anvil
 
-    anvil = start_anvil(CHAIN_PORT, block_time=1)
+    anvil = running.anvil = start_anvil(CHAIN_PORT, block_time=1)
+    running.children.append(anvil.process)
     chain = deploy_local(anvil.rpc_url)
-    sqs_server = settlement.start_sqs(SQS_PORT)
+    running.children.append(settlement.start_sqs(SQS_PORT))
     sqs_endpoint = f"http://127.0.0.1:{SQS_PORT}"
     os.environ.update(settlement.AWS_ENV)
     queue_url = settlement.create_queues(settlement.client(sqs_endpoint))
@@ -139,14 +218,15 @@ def main() -> int:
         "LX_RELAYER_KEY": chain.relayer.key,
         "LX_SETTLEMENT_QUEUE_URL": queue_url,
         "AWS_ENDPOINT_URL_SQS": sqs_endpoint,
+        "LX_DECODER_STOP_GRACE_S": os.environ.get("LX_DECODER_STOP_GRACE_S", DECODER_STOP_GRACE_S),
         **settlement.AWS_ENV,
     }
     os.environ.update(env)  # the gateway's workers (the "Lambdas") inherit it
-    children = [_child(["-m", "luxxon.local.edge"], env, ready="edge listening on")]
+    _child(running.children, ["-m", "luxxon.local.edge"], env, ready="edge listening on")
     if (Path(__file__).resolve().parents[3] / "decoder_container" / "__main__.py").exists():
-        children.append(_child(["-m", "decoder_container"], env))
-    server = gateway.serve(HOST, PORT, WORKERS)
-    stop = threading.Event()
+        _child(running.children, ["-m", "decoder_container"], env)
+    server = running.gateway = gateway.serve(HOST, PORT, WORKERS)
+    stop = running.stopping
     threading.Thread(target=_sweep_forever, args=(server, stop), daemon=True).start()
     # The relayer and the indexer run in the gateway's worker processes, as Lambdas would (web3 loads only there).
     poller = settlement.SqsPoller(
@@ -180,24 +260,7 @@ Or run the whole flow with real WebRTC: make demo
 Ctrl-C stops everything.""",
         flush=True,
     )
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop.set()
-        server.server_close()
-        for child in children:
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        anvil.stop()
-        sqs_server.terminate()
-    return 0
+    return server
 
 
 def _indent(text: str) -> str:

@@ -36,16 +36,20 @@ def start_sqs(port: int) -> subprocess.Popen[bytes]:
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"moto's server exited with {process.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return process
-        time.sleep(0.1)
-    process.terminate()
-    raise RuntimeError(f"moto's server did not listen on 127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"moto's server exited with {process.returncode}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    return process
+            time.sleep(0.1)
+        raise RuntimeError(f"moto's server did not listen on 127.0.0.1:{port}")
+    except BaseException:  # a Ctrl-C while it starts, too: the caller never gets it to stop
+        process.terminate()
+        process.wait()
+        raise
 
 
 def client(endpoint: str) -> Any:
@@ -116,6 +120,8 @@ class SqsPoller:
             try:
                 self.poll_once()
             except Exception as error:  # noqa: BLE001 - like the event source mapping: log, back off, go on
+                if stop.is_set():  # the local system is stopping: SQS or the gateway's workers are going away
+                    return
                 print(f"relayer poll failed: {error}", flush=True)
                 stop.wait(1.0)
 
@@ -125,4 +131,5 @@ def every(interval_s: float, fn: Callable[[], Any], stop: threading.Event, name:
         try:
             fn()
         except Exception as error:  # noqa: BLE001 - retried on the next tick
-            print(f"{name} failed: {error}", flush=True)
+            if not stop.is_set():  # else the local system is stopping: what `fn` needs is going away
+                print(f"{name} failed: {error}", flush=True)
