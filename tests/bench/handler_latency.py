@@ -1,6 +1,6 @@
 """In-process handler latency against the bare SQL the same request needs, and SQL round trips per request.
 
-.venv/bin/python -m tests.bench.handler_latency
+.venv/bin/python -m tests.bench.handler_latency [--smoke]
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from luxxon.admin import DEFAULT_SCOPES
 from luxxon.db import connection as db
 from luxxon.domain.identity import hash_key
 from luxxon.local.gateway import build_event, invoke, match
-from tests.bench.common import p50, p99, scratch_database, timed
+from tests.bench.common import COVERAGE, options, p50, p99, scratch_database, timed
 from tests.conftest import random_wallet
 
 N = 2000
@@ -54,9 +54,16 @@ def event(method: str, path: str, key: str) -> tuple[str, dict[str, Any]]:
     return route.module, build_event(route, method, path, params, "", headers, b"")
 
 
+def ok(result: dict[str, Any]) -> None:
+    """A timed request must succeed: timing an error path measures nothing."""
+    assert result["statusCode"] == 200, result.get("body")
+
+
 def main() -> int:
+    n = 20 if options().smoke else N
     warnings.simplefilter("ignore")  # Metrics warns when a request published no metric
     os.environ["LX_RATE_LIMIT_WORKSPACE"] = os.environ["LX_RATE_LIMIT_KEY"] = BUDGET
+    os.environ["LX_MAX_ACTIVE_SESSIONS_PER_OPERATOR"] = str(2 * N + 10)  # one operator accepts every session
     os.environ["LX_CREDIT_CHECK"] = "false"  # no chain here: what the check costs is tests/bench/credit.py
     with scratch_database():
         service = wiring.workspaces()
@@ -64,7 +71,7 @@ def main() -> int:
             "bench-c", ["CONSUMER"], DEFAULT_SCOPES["CONSUMER"], wallet_address=random_wallet()
         )
         supplier_ws, supplier_key = service.bootstrap(
-            "bench-s", ["SUPPLIER"], DEFAULT_SCOPES["SUPPLIER"], wallet_address=random_wallet()
+            "bench-s", ["SUPPLIER"], DEFAULT_SCOPES["SUPPLIER"], "ONLINE", random_wallet(), COVERAGE
         )
         consumer = next(p for p in [wiring.workspace_store().principal_by_key_hash(hash_key(consumer_key.key))] if p)
         from luxxon.models.sessions import CreateSessionRequest
@@ -78,7 +85,7 @@ def main() -> int:
 
         # GET /sessions/{id}
         module, get_event = event("GET", f"/api/v1/sessions/{one}", consumer_key.key)
-        invoke(module, get_event)  # warm: imports, prepared statements, pydantic schemas
+        ok(invoke(module, get_event))  # warm: imports, prepared statements, pydantic schemas
 
         def bare_get() -> None:
             conn.execute(AUTH_SQL, (hash_key(consumer_key.key),)).fetchone()
@@ -86,16 +93,16 @@ def main() -> int:
 
         for _ in range(200):
             bare_get()
-        results["GET /sessions/{id}"] = (timed(lambda: invoke(module, get_event), N), timed(bare_get, N))
+        results["GET /sessions/{id}"] = (timed(lambda: ok(invoke(module, get_event)), n), timed(bare_get, n))
         counter = RoundTrips()
-        invoke(module, get_event)
+        ok(invoke(module, get_event))
         trips_get = counter.count
 
         # POST /sessions/{id}/accept: each call accepts a fresh REQUESTED session
-        handler_ids = [new_session() for _ in range(N + 1)]
-        bare_ids = [new_session() for _ in range(N + 1)]
+        handler_ids = [new_session() for _ in range(n + 1)]
+        bare_ids = [new_session() for _ in range(n + 1)]
         events = [event("POST", f"/api/v1/sessions/{sid}/accept", supplier_key.key) for sid in handler_ids]
-        invoke(*events.pop())
+        ok(invoke(*events.pop()))
         bare_iter, handler_iter = iter(bare_ids), iter(events)
 
         def bare_accept() -> None:
@@ -104,12 +111,12 @@ def main() -> int:
 
         bare_accept()
         results["POST /sessions/{id}/accept"] = (
-            timed(lambda: invoke(*next(handler_iter)), N - 1),
-            timed(bare_accept, N - 1),
+            timed(lambda: ok(invoke(*next(handler_iter))), n - 1),
+            timed(bare_accept, n - 1),
         )
         last = event("POST", f"/api/v1/sessions/{new_session()}/accept", supplier_key.key)
         counter.count = 0
-        invoke(*last)
+        ok(invoke(*last))
         trips_accept = counter.count
 
     header = ("request", "handler p50", "bare SQL p50", "ratio", "handler p99", "round trips")
