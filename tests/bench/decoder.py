@@ -2,9 +2,10 @@
 
     .venv/bin/python -m tests.bench.decoder [--seconds 10] [--vp8 1 8 24] [--h264 1 8 24] [--trials 5] [--smoke]
 
-The whole path is real and on this machine: a scratch database, Redis, the local edge in its own process, sessions
-started through the API (in-process handlers), and one decoder worker process (decoder_container.worker.Worker,
-the code the container runs) whose CPU and memory are read from /proc. What it prints:
+The whole path is real and on this machine: a scratch database, a private Redis and anvil (POST /sessions checks the
+consumer's pool), the local edge in its own process, sessions started through the API (in-process handlers), and one
+decoder worker process (decoder_container.worker.Worker, the code the container runs) whose CPU and memory are read
+from /proc. What it prints:
 
 (a) latency: from the publisher connected (WHIP publish returned) to the first JPEG in the frame store and to
     state LIVE in the database, polled every 5 ms; the publisher is the synthetic camera (640x480@30, real encoder
@@ -39,9 +40,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.bench.common import PLACE, local_chain, options, parties, private_redis, scratch_database, start_edge_process
+
+if TYPE_CHECKING:
+    from tests.chain.driver import Chain
 
 WIDTH, HEIGHT, FPS = 640, 480, 30
 CLIP_FRAMES = 300
@@ -469,7 +473,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def bench(args: argparse.Namespace, chain: Any) -> None:
+async def bench(args: argparse.Namespace, chain: Chain) -> None:
     edge, api_base = start_edge_process(TOKEN)
     os.environ.update(
         {
