@@ -51,10 +51,12 @@ synth: $(VENV) $(NODE_MODULES)
 cdk: $(VENV) $(NODE_MODULES)
 	cdk $(ARGS)
 
-bench: $(VENV)
+# Each bench starts what it needs (a scratch database; some a private anvil, Redis, the local edge). `make test` runs
+# each with --smoke (tiny sizes, seconds): tests/bench/test_smoke.py.
+bench: $(VENV) $(NODE_MODULES)
 	$(PY) -m tests.bench.run
 
-load: $(VENV)  # 32 and 128 clients against the local gateway (not in CI, not in bench: it takes a minute)
+load: $(VENV)  # 32 and 128 clients against the local gateway (not in bench: it takes a minute; make test smoke-runs it)
 	$(PY) -m tests.bench.load
 
 demo: $(VENV)

@@ -8,6 +8,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,19 +39,17 @@ def flat_pricing() -> Iterator[None]:
     get_settings.cache_clear()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def redis_url() -> Iterator[str]:
-    """A private Redis for this run (Debian's redis-server on a free port, nothing on disk), used by the frame store
-    through LX_REDIS_URL. Tests never depend on a Redis someone else left running."""
+@contextmanager
+def private_redis() -> Iterator[str]:
+    """A private Redis (Debian's redis-server on a free port, nothing on disk) until the block ends; yields its URL.
+    The tests' frame store uses one (`redis_url`), and so does the decoder bench."""
     import socket
     import subprocess
     import time
 
-    from luxxon.config import get_settings
-
     executable = shutil.which("redis-server")
     if executable is None:
-        pytest.fail("redis-server is not installed (apt-get install redis-server; .ci/run installs it)")
+        raise RuntimeError("redis-server is not installed (apt-get install redis-server; .ci/run installs it)")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -59,31 +58,40 @@ def redis_url() -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("the private Redis did not start")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
-                conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline or server.poll() is not None:
+            server.wait(5)
+        except subprocess.TimeoutExpired:
             server.kill()
-            pytest.fail("the test Redis did not start")
-        time.sleep(0.05)
-    previous = os.environ.get("LX_REDIS_URL")
-    os.environ["LX_REDIS_URL"] = url
+            server.wait()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_url() -> Iterator[str]:
+    """A private Redis for this run, used by the frame store through LX_REDIS_URL. Tests never depend on a Redis
+    someone else left running."""
+    from luxxon.config import get_settings
+
+    with private_redis() as url, pytest.MonkeyPatch.context() as env:
+        env.setenv("LX_REDIS_URL", url)
+        get_settings.cache_clear()
+        yield url
     get_settings.cache_clear()
-    yield url
-    if previous is None:
-        os.environ.pop("LX_REDIS_URL", None)
-    else:
-        os.environ["LX_REDIS_URL"] = previous
-    get_settings.cache_clear()
-    server.terminate()
-    server.wait(5)
 
 
 @pytest.fixture(scope="session")

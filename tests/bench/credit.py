@@ -1,6 +1,6 @@
 """What the on-chain credit check costs `POST /sessions` (in process, against a private anvil and a scratch database).
 
-    .venv/bin/python -m tests.bench.credit
+    .venv/bin/python -m tests.bench.credit [--rounds 1000] [--smoke]
 
 Prints the create's p50 with the check and without it (`credit_check=False`, a bench-only switch) and the p50 of
 the check's own JSON-RPC round trip (one eth_call of CreditReader on the same kept-alive connection), both as the
@@ -10,7 +10,7 @@ Target (issue 10): the difference is that one round trip.
 
 from __future__ import annotations
 
-import os
+import argparse
 import time
 import warnings
 
@@ -21,26 +21,20 @@ from luxxon.db.sessions import PgSessionStore
 from luxxon.domain.identity import hash_key
 from luxxon.domain.ports.money import Credit
 from luxxon.domain.sessions import SessionService
-from luxxon.local.chain import deploy_local, start_anvil
 from luxxon.models.sessions import CreateSessionRequest
-from tests.bench.common import p50, p99, scratch_database, timed
-from tests.chain.driver import Chain
+from tests.bench.common import local_chain, options, p50, p99, scratch_database, timed
 
 N = 1000
+WARMUP = 100  # rounds that warm imports, plans and the kept-alive RPC connection, not counted
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=N, help="timed rounds, each measuring the three in turn")
+    parser.add_argument("--warmup", type=int, default=WARMUP, help="rounds before them, not counted")
+    args = options(parser, rounds=10, warmup=3)
     warnings.simplefilter("ignore")
-    anvil = start_anvil()
-    try:
-        chain = Chain(deploy_local(anvil.rpc_url))
-        os.environ.update(
-            {
-                "LX_CHAIN_RPC_URL": anvil.rpc_url,
-                "LX_CHAIN_SETTLEMENT_ADDRESS": chain.local.settlement,
-                "LX_CHAIN_ID": str(chain.local.chain_id),  # as deployed: eth_chainId rides in the same batch
-            }
-        )
+    with local_chain() as chain:
         with scratch_database("lx_bench_credit"):
             wallet = chain.fresh_account()
             chain.fund(wallet, 10**15)
@@ -75,7 +69,7 @@ def main() -> int:
 
             # Interleaved, so the machine's drift falls on all three alike.
             samples: dict[str, list[float]] = {"with the credit check": [], "without it": [], "rpc": []}
-            for i in range(N + 100):  # the first 100 warm imports, plans and the kept-alive RPC connection
+            for i in range(args.warmup + args.rounds):
                 rounds = (
                     ("with the credit check", lambda: create_then_cancel(checked)),
                     ("without it", lambda: create_then_cancel(unchecked)),
@@ -83,12 +77,10 @@ def main() -> int:
                 )
                 for label, measure in rounds[i % 3 :] + rounds[: i % 3]:
                     elapsed = measure()
-                    if i >= 100:
+                    if i >= args.warmup:
                         samples[label].append(elapsed)
-    finally:
-        anvil.stop()
     rpc = samples.pop("rpc")
-    del inside[:100]
+    del inside[: args.warmup]
     for label, times in samples.items():
         print(f"  POST /sessions (in process) {label:<24} p50 {p50(times):8.0f} us   p99 {p99(times):8.0f} us")
     with_check, without = p50(samples["with the credit check"]), p50(samples["without it"])

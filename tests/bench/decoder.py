@@ -1,10 +1,11 @@
 """Frame decoder figures: first-frame latency, frame freshness, CPU per stream-second against raw PyAV, memory.
 
-    .venv/bin/python -m tests.bench.decoder [--seconds 10] [--vp8 1 8 24] [--h264 1 8] [--trials 5]
+    .venv/bin/python -m tests.bench.decoder [--seconds 10] [--vp8 1 8 24] [--h264 1 8 24] [--trials 5] [--smoke]
 
-The whole path is real and on this machine: a scratch database, Redis, the local edge in its own process, sessions
-started through the API (in-process handlers), and one decoder worker process (decoder_container.worker.Worker,
-the code the container runs) whose CPU and memory are read from /proc. What it prints:
+The whole path is real and on this machine: a scratch database, a private Redis and anvil (POST /sessions checks the
+consumer's pool), the local edge in its own process, sessions started through the API (in-process handlers), and one
+decoder worker process (decoder_container.worker.Worker, the code the container runs) whose CPU and memory are read
+from /proc. What it prints:
 
 (a) latency: from the publisher connected (WHIP publish returned) to the first JPEG in the frame store and to
     state LIVE in the database, polled every 5 ms; the publisher is the synthetic camera (640x480@30, real encoder
@@ -39,10 +40,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tests.bench.common import start_edge_process
-from tests.conftest import random_wallet
+from tests.bench.common import PLACE, local_chain, options, parties, private_redis, scratch_database, start_edge_process
+
+if TYPE_CHECKING:
+    from tests.chain.driver import Chain
 
 WIDTH, HEIGHT, FPS = 640, 480, 30
 CLIP_FRAMES = 300
@@ -89,7 +92,7 @@ def reset_peak_rss(pid: int) -> None:
 # -- the encoded clip and a publisher that replays it ------------------------------------------------------------
 
 
-def encode_clip(codec: str) -> list[bytes]:
+def encode_clip(codec: str, frames: int = CLIP_FRAMES) -> list[bytes]:
     import av
 
     from luxxon.local.camera import SyntheticCamera
@@ -118,7 +121,7 @@ def encode_clip(codec: str) -> list[bytes]:
     ctx.width, ctx.height, ctx.pix_fmt, ctx.bit_rate = WIDTH, HEIGHT, "yuv420p", BITRATE
     ctx.framerate, ctx.time_base = fractions.Fraction(FPS, 1), fractions.Fraction(1, FPS)
     clip: list[bytes] = []
-    for n in range(CLIP_FRAMES):
+    for n in range(frames):
         frame = camera._draw(n)
         frame.pts = n
         data = b"".join(bytes(p) for p in ctx.encode(frame))
@@ -287,8 +290,11 @@ class System:
             return self._start_session(call_api)
 
     def _start_session(self, call_api: Any) -> dict[str, Any]:
-        session_id = call_api("POST", "/api/v1/sessions", self.consumer.key, {"lat": 1, "lng": 2}).data["id"]
-        call_api("POST", f"/api/v1/sessions/{session_id}/accept", self.operator.key)
+        created = call_api("POST", "/api/v1/sessions", self.consumer.key, PLACE)
+        assert created.status == 201, created.body
+        session_id = created.data["id"]
+        accepted = call_api("POST", f"/api/v1/sessions/{session_id}/accept", self.operator.key)
+        assert accepted.status == 200, accepted.body
         reply = call_api("POST", f"/api/v1/sessions/{session_id}/start", self.operator.key)
         assert reply.status == 200, reply.body
         data: dict[str, Any] = reply.data
@@ -303,9 +309,10 @@ class System:
     def _finish(self, call_api: Any, session_id: str) -> None:
         state = call_api("GET", f"/api/v1/sessions/{session_id}", self.consumer.key).data["state"]
         if state == "LIVE":
-            call_api("POST", f"/api/v1/sessions/{session_id}/end", self.consumer.key)
+            reply = call_api("POST", f"/api/v1/sessions/{session_id}/end", self.consumer.key)
         else:
-            call_api("DELETE", f"/api/v1/sessions/{session_id}", self.consumer.key)
+            reply = call_api("DELETE", f"/api/v1/sessions/{session_id}", self.consumer.key)
+        assert reply.status == 200, reply.body
 
 
 def quiet() -> contextlib.AbstractContextManager[Any]:
@@ -392,7 +399,7 @@ class Run:
         return self.cpu_s / (self.sessions * self.window_s)
 
 
-async def steady(system: System, codec: str, count: int, clip: list[bytes], seconds: float) -> Run:
+async def steady(system: System, codec: str, count: int, clip: list[bytes], seconds: float, warmup: float) -> Run:
     from luxxon import wiring
 
     decoder = Decoder(system.env)
@@ -406,7 +413,7 @@ async def steady(system: System, codec: str, count: int, clip: list[bytes], seco
         publishers = [ReplayPublisher(clip) for _ in sessions]
         await asyncio.gather(*(p.start(s["whipUrl"], codec) for p, s in zip(publishers, sessions, strict=True)))
         await until(lambda: all(session_state(i) == "LIVE" for i in ids), 30, 0.1)
-        await asyncio.sleep(3.0)  # warm-up: steady bitrate, every decoder past its first keyframe
+        await asyncio.sleep(warmup)  # steady bitrate, every decoder past its first keyframe
         before = decoder.stats()
         sent_before = [p.sent for p in publishers]
         threads_before = thread_cpu(decoder.pid)
@@ -466,10 +473,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def bench(args: argparse.Namespace) -> None:
-    from luxxon import wiring
-    from luxxon.admin import DEFAULT_SCOPES
-
+async def bench(args: argparse.Namespace, chain: Chain) -> None:
     edge, api_base = start_edge_process(TOKEN)
     os.environ.update(
         {
@@ -479,6 +483,8 @@ async def bench(args: argparse.Namespace) -> None:
             "LX_FRAME_STORE": "redis",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "POWERTOOLS_METRICS_DISABLED": "true",
+            # One operator holds every session of a run (the steady state runs up to 24 at once).
+            "LX_MAX_ACTIVE_SESSIONS_PER_OPERATOR": "64",
         }
     )
     system = System(api_base, edge)
@@ -486,13 +492,7 @@ async def bench(args: argparse.Namespace) -> None:
     # One decoder process takes every session of a run (in production a busy process leaves new ones to others).
     system.env.update({"LX_DECODER_MAX_SESSIONS": "64", "LX_DECODER_MAX_CPU": "8"})
     try:
-        scopes = {r: sorted(DEFAULT_SCOPES[r]) for r in ("CONSUMER", "SUPPLIER")}
-        system.consumer = wiring.workspaces().bootstrap(
-            "bench-consumer", ["CONSUMER"], scopes["CONSUMER"], wallet_address=random_wallet()
-        )[1]
-        system.operator = wiring.workspaces().bootstrap(
-            "bench-operator", ["SUPPLIER"], scopes["SUPPLIER"], "ONLINE", random_wallet()
-        )[1]
+        system.consumer, system.operator = parties(chain)
         print(f"decoder bench: {os.cpu_count()} CPUs, 640x480@30, {args.seconds:g} s windows", flush=True)
 
         # (a) latency, with the synthetic camera (a real encoder)
@@ -501,7 +501,8 @@ async def bench(args: argparse.Namespace) -> None:
             print("\n(a) publisher connected -> first JPEG stored / -> LIVE  (median, max of trials; seconds)")
             for codec in ("VP8", "H264"):
                 for warm in (True, False):
-                    trials = [await latency(system, codec, warm) for _ in range(args.trials if warm else 2)]
+                    repeats = args.trials if warm else min(args.trials, 2)
+                    trials = [await latency(system, codec, warm) for _ in range(repeats)]
                     jpeg, live, store = (list(x) for x in zip(*trials, strict=True))
                     print(
                         f"  {codec:<5}{'warm' if warm else 'cold':<6}first JPEG {statistics.median(jpeg):.3f} / "
@@ -518,7 +519,7 @@ async def bench(args: argparse.Namespace) -> None:
         for codec, counts in (("VP8", args.vp8), ("H264", args.h264)):
             if not counts:
                 continue
-            clip = await asyncio.to_thread(encode_clip, codec)
+            clip = await asyncio.to_thread(encode_clip, codec, args.clip_frames)
             raw[codec] = raw_decode_cpu_per_frame(codec, clip)
             kbps = sum(map(len, clip)) * 8 / (len(clip) / FPS) / 1000
             print(
@@ -527,7 +528,7 @@ async def bench(args: argparse.Namespace) -> None:
                 flush=True,
             )
             for count in counts:
-                run = await steady(system, codec, count, clip, args.seconds)
+                run = await steady(system, codec, count, clip, args.seconds, args.warmup)
                 runs.append(run)
                 print(f"  {codec} x{count}: done", flush=True)
 
@@ -575,11 +576,12 @@ def main() -> int:
     parser.add_argument("--vp8", type=int, nargs="*", default=[1, 8, 24])
     parser.add_argument("--h264", type=int, nargs="*", default=[1, 8, 24])
     parser.add_argument("--trials", type=int, default=5)
-    args = parser.parse_args()
-    from tests.bench.common import scratch_database
-
-    with scratch_database("lx_bench_decoder"):
-        asyncio.run(bench(args))
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of steady state before each window")
+    parser.add_argument("--clip-frames", type=int, default=CLIP_FRAMES, help="frames of the replayed clip")
+    args = options(parser, seconds=1.0, vp8=[1], h264=[1], trials=1, warmup=0.5, clip_frames=FPS)
+    # The API as `make run` serves it: POST /sessions checks the consumer's pool on a chain, frames go to Redis.
+    with scratch_database("lx_bench_decoder"), private_redis(), local_chain() as chain:
+        asyncio.run(bench(args, chain))
     print(f"\nfinished at {datetime.now(UTC):%H:%M:%S} UTC")
     return 0
 

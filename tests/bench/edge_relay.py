@@ -1,6 +1,6 @@
 """Edge relay cost: the edge process's CPU per subscriber, forwarding encoded media vs aiortc's MediaRelay.
 
-    .venv/bin/python -m tests.bench.edge_relay [--seconds 5] [--subscribers 1 4 16]
+    .venv/bin/python -m tests.bench.edge_relay [--seconds 5] [--subscribers 1 4 16] [--smoke]
 
 One 640x480@30 VP8 synthetic camera publishes to an edge running in its own process; 1, 4 and 16 WHEP
 subscribers (in this process, counting encoded frames without decoding them) watch it. For each count the
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from luxxon.adapters.video import CloudflareStream
 from luxxon.local.camera import publish
 from luxxon.local.edge.client import Subscription, subscribe
-from tests.bench.common import start_edge_process
+from tests.bench.common import options, start_edge_process
 
 TOKEN = "bench-token"
 WARMUP_S = 2.0
@@ -47,7 +47,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-async def measure(mode: str, counts: list[int], seconds: float) -> list[Sample]:
+async def measure(mode: str, counts: list[int], seconds: float, warmup: float) -> list[Sample]:
     process, api_base = start_edge_process(TOKEN, "--relay", mode)
     samples = []
     try:
@@ -55,7 +55,7 @@ async def measure(mode: str, counts: list[int], seconds: float) -> list[Sample]:
         publication = await publish(live_input.whip_url, width=640, height=480, fps=30, codec="VP8")
         for count in [0, *counts]:
             viewers: list[Subscription] = [await subscribe(live_input.whep_url, decode=False) for _ in range(count)]
-            await asyncio.sleep(WARMUP_S)
+            await asyncio.sleep(warmup)
             frames_before = [v.encoded_frames for v in viewers]
             cpu_before, started = cpu_seconds(process.pid), time.monotonic()
             await asyncio.sleep(seconds)
@@ -85,11 +85,11 @@ def report(samples: list[Sample]) -> None:
         print(f"{s.mode:<11}{s.subscribers:>5}{s.cpu_share:>9.1%}{per_sub:>13.4f}{marginal:>10.4f}{fps:>14}")
 
 
-async def main(seconds: float, counts: list[int]) -> None:
+async def main(seconds: float, counts: list[int], warmup: float) -> None:
     print(f"edge relay bench: one 640x480@30 VP8 publisher, {seconds:g} s windows, {os.cpu_count()} CPUs")
     samples = []
     for mode in ("forward", "mediarelay"):
-        samples += await measure(mode, counts, seconds)
+        samples += await measure(mode, counts, seconds, warmup)
     report(samples)
 
 
@@ -97,5 +97,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--subscribers", type=int, nargs="+", default=[1, 4, 16])
-    args = parser.parse_args()
-    asyncio.run(main(args.seconds, args.subscribers))
+    parser.add_argument("--warmup", type=float, default=WARMUP_S, help="seconds before each window")
+    args = options(parser, seconds=0.5, subscribers=[1], warmup=0.5)
+    asyncio.run(main(args.seconds, args.subscribers, args.warmup))

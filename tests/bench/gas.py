@@ -1,6 +1,6 @@
 """Gas of the settlement contract on a private anvil (`gasUsed` from receipts, the 21,000 base cost included).
 
-    .venv/bin/python -m tests.bench.gas
+    .venv/bin/python -m tests.bench.gas [--batch 50] [--smoke]
 
 Targets (issue 9): a single `settleFromPool` to an operator paid before ≤ 65k; per session in a `settleMany` of
 50 ≤ 35k. Prints figures; passes or fails nothing.
@@ -8,10 +8,11 @@ Targets (issue 9): a single `settleFromPool` to an operator paid before ≤ 65k;
 
 from __future__ import annotations
 
+import argparse
 import uuid
 
 from luxxon.contracts import session_id
-from luxxon.local.chain import deploy_local, start_anvil
+from tests.bench.common import local_chain, options
 from tests.chain.driver import Chain
 
 RATE = 1_000  # µUSDC per second, the default spot rate
@@ -41,7 +42,10 @@ def _settle_single(chain: Chain) -> None:
     _row("settleFromPool, operator paid before and withdrew since", after["gasUsed"])
 
 
-def _settle_batch(chain: Chain, label: str, consumers: int, operators: int, *, paid_before: bool) -> None:
+def _settle_batch(chain: Chain, batch: int, consumers: int, operators: int, *, paid_before: bool) -> None:
+    consumers, operators = min(consumers, batch), min(operators, batch)
+    operators_are = _count(operators, "operator" if paid_before else "first-time operator")
+    label = f"{_count(consumers, 'consumer')}, {operators_are}" + (" paid before" if paid_before else "")
     payers = [chain.fresh_account() for _ in range(consumers)]
     payees = [chain.fresh_account() for _ in range(operators)]
     for payer in payers:
@@ -49,13 +53,17 @@ def _settle_batch(chain: Chain, label: str, consumers: int, operators: int, *, p
     if paid_before:
         warmup = [_terms(payers[0], payee, 1) for payee in payees]
         chain.send(chain.settlement.functions.settleMany(warmup), chain.relayer)
-    items = [_terms(payers[i % consumers], payees[i % operators]) for i in range(BATCH)]
+    items = [_terms(payers[i % consumers], payees[i % operators]) for i in range(batch)]
     receipt = chain.send(chain.settlement.functions.settleMany(items), chain.relayer)
-    assert len(chain.events(receipt, "Settled")) == BATCH
-    _row(f"settleMany of {BATCH}, per session: {label}", receipt["gasUsed"] // BATCH, 35_000)
+    assert len(chain.events(receipt, "Settled")) == batch
+    _row(f"settleMany of {batch}, per session: {label}", receipt["gasUsed"] // batch, 35_000)
     duplicates = chain.send(chain.settlement.functions.settleMany(items), chain.relayer)
-    assert len(chain.events(duplicates, "SettlementSkipped")) == BATCH
-    _row(f"settleMany of {BATCH} already settled ids (all skipped), per item", duplicates["gasUsed"] // BATCH)
+    assert len(chain.events(duplicates, "SettlementSkipped")) == batch
+    _row(f"settleMany of {batch} already settled ids (all skipped), per item", duplicates["gasUsed"] // batch)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _deposits_and_withdrawals(chain: Chain) -> None:
@@ -77,22 +85,21 @@ def _deposits_and_withdrawals(chain: Chain) -> None:
 
 
 def main() -> None:
-    anvil = start_anvil()
-    try:
-        chain = Chain(deploy_local(anvil.rpc_url))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch", type=int, default=BATCH, help="sessions per settleMany")
+    batch = options(parser, batch=5).batch
+    with local_chain() as chain:
         print("gasUsed per transaction (receipt, 21,000 base included):")
         _settle_single(chain)
-        _settle_batch(chain, "1 consumer, 1 operator paid before", 1, 1, paid_before=True)
-        _settle_batch(chain, "10 consumers, 10 operators paid before", 10, 10, paid_before=True)
-        _settle_batch(chain, "50 consumers, 50 operators paid before", 50, 50, paid_before=True)
-        _settle_batch(chain, "50 consumers, 50 first-time operators", 50, 50, paid_before=False)
+        _settle_batch(chain, batch, 1, 1, paid_before=True)
+        _settle_batch(chain, batch, 10, 10, paid_before=True)
+        _settle_batch(chain, batch, batch, batch, paid_before=True)
+        _settle_batch(chain, batch, batch, batch, paid_before=False)
         print(
             "  (each new session id fills a fresh slot: 22,100; a consumer or operator first touched in a batch\n"
-            "   costs a cold rewrite: 5,000 each; so 50 all-different parties cannot go below ~37k a session)"
+            f"   costs a cold rewrite: 5,000 each; so {batch} all-different parties cannot go below ~37k a session)"
         )
         _deposits_and_withdrawals(chain)
-    finally:
-        anvil.stop()
 
 
 if __name__ == "__main__":

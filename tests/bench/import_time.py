@@ -6,7 +6,7 @@ The floor is what any handler of this shape pays before a line of ours: Powertoo
 Logger and Metrics, pydantic with one constrained model, psycopg. Each figure is the median of 5 fresh interpreters;
 `-X importtime` adds its own overhead, so wall-clock import time is measured (and web3 is checked via importtime).
 
-    .venv/bin/python -m tests.bench.import_time
+    .venv/bin/python -m tests.bench.import_time [--smoke]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 
 from luxxon.api.snapstart import SERVICES
 from luxxon.routes import DATABASE, ROUTES
-from tests.bench.common import ROOT
+from tests.bench.common import ROOT, options
 
 BUDGET_MS = 250.0
 TARGET_RATIO = 1.2  # every handler's import against the floor
@@ -52,21 +52,22 @@ def imports_web3(module: str) -> bool:
     return any(line.split("|")[-1].strip().startswith("web3") for line in out.stderr.splitlines() if "|" in line)
 
 
-def median_ms(code: str) -> float:
-    return statistics.median(wall_ms(code) for _ in range(RUNS))
+def median_ms(code: str, runs: int = RUNS) -> float:
+    return statistics.median(wall_ms(code) for _ in range(runs))
 
 
 def main() -> int:
-    base, floor = median_ms(BASE), median_ms(FLOOR)
+    runs, routes = (1, ROUTES[:2]) if options().smoke else (RUNS, ROUTES)  # smoke: one interpreter, two handlers
+    base, floor = median_ms(BASE, runs), median_ms(FLOOR, runs)
     print(f"{'Powertools + pydantic + psycopg (bare imports)':52} {base:8.1f} ms")
     print(f"{'floor: + resolver(validation), Logger, Metrics, a model':52} {floor:8.1f} ms")
     print(f"\n{'handler module':40} {'import ms':>10} {'/ floor':>8} {'first req':>10}  web3")
     worst = 0.0
-    for route in ROUTES:
-        ms = median_ms(f"import {route.module}")
+    for route in routes:
+        ms = median_ms(f"import {route.module}", runs)
         worst = max(worst, ms)
         services = SERVICES if DATABASE in route.needs else ()
-        first = median_ms("\n".join(f"import {name}" for name in (route.module, *services)))
+        first = median_ms("\n".join(f"import {name}" for name in (route.module, *services)), runs)
         web3 = "YES" if imports_web3(route.module) else "no"
         print(f"{route.module:40} {ms:10.1f} {ms / floor:7.2f}x {first:10.1f}  {web3}")
     verdict = "within" if worst / floor <= TARGET_RATIO else "OVER"

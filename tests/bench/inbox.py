@@ -4,7 +4,7 @@ Population: 1,000,000 workspaces (30% suppliers with a circular coverage area of
 the rest consumers), 500,000 sessions around the same cities, 10% of them REQUESTED. The query is the one the
 `GET /sessions/inbox` handler runs (PgSessionStore.inbox); the plan is printed to show the partial GiST index.
 
-    .venv/bin/python -m tests.bench.inbox [--workspaces N] [--sessions N]
+    .venv/bin/python -m tests.bench.inbox [--workspaces N] [--sessions N] [--smoke]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 
 from luxxon.db import connection as db
 from luxxon.db.sessions import PgSessionStore
-from tests.bench.common import p50, p99, scratch_database, timed
+from tests.bench.common import options, p50, p99, scratch_database, timed
 
 POPULATE = """
 CREATE TEMP TABLE cities AS
@@ -54,7 +54,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workspaces", type=int, default=1_000_000)
     parser.add_argument("--sessions", type=int, default=500_000)
-    args = parser.parse_args()
+    args = options(parser, workspaces=2_000, sessions=1_000)
     with scratch_database("lx_bench_inbox"):
         conn = db.connection()
         conn.execute("SET statement_timeout = 0")  # populating a million rows outlasts the application's bound

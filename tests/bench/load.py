@@ -2,6 +2,7 @@
 
 .venv/bin/python -m tests.bench.load                 # 32 then 128 clients, 2,000 requests each level
 .venv/bin/python -m tests.bench.load --clients 64 --requests 4000 --rate 10
+.venv/bin/python -m tests.bench.load --smoke          # 2 clients, 40 requests, one worker (seconds; make test)
 
 Each client is a consumer workspace with its own key and a keep-alive connection, paced to `--rate` requests a
 second (below the key's rate-limit budget, so a throttled request is an error here), issuing GET /sessions/{id},
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from luxxon import wiring
 from luxxon.admin import DEFAULT_SCOPES
 from luxxon.domain.ratelimit import DEFAULT_BUDGETS
-from tests.bench.common import p50, p99, scratch_database
+from tests.bench.common import options, p50, p99, scratch_database
 from tests.conftest import random_wallet
 
 HOST = "127.0.0.1"  # the only address this bench ever connects to
@@ -125,7 +126,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000, help="requests per level (bounded)")
     parser.add_argument("--rate", type=float, default=0.8 * DEFAULT_BUDGETS.key.per_second, help="per client, req/s")
     parser.add_argument("--workers", type=int, default=8, help="gateway worker processes (make run: 8)")
-    args = parser.parse_args()
+    args = options(parser, clients=[2], requests=40, workers=1)
     with scratch_database("lx_load"):
         keys = []
         for i in range(max(args.clients)):
@@ -138,7 +139,8 @@ def main() -> int:
         gateway = multiprocessing.get_context("spawn").Process(target=_run_gateway, args=(port, args.workers, ready))
         gateway.start()
         try:
-            ready.wait(60)
+            if not ready.wait(60):
+                raise RuntimeError("the gateway did not start within 60 s")
             level(port, keys[: args.workers * 2], args.workers * 8, 1000)  # warm every worker (imports, connection)
             print(
                 f"gateway: {args.workers} workers; each client ≤ {args.rate:g} req/s "

@@ -1,6 +1,6 @@
 """The live rate's query (`GET /pricing/rate`'s inputs) with 1,000,000 workspaces and 500,000 sessions.
 
-    .venv/bin/python -m tests.bench.pricing [--workspaces 1000000] [--sessions 500000]
+    .venv/bin/python -m tests.bench.pricing [--workspaces 1000000] [--sessions 500000] [--smoke]
 
 Same population as tests/bench/inbox.py (300 cities, 30 % suppliers with coverage circles, a tenth of the sessions
 REQUESTED). Prints the p50/p99 of the query at random points near the cities and its plan. Target (issue 10): p50
@@ -17,7 +17,7 @@ import time
 from luxxon.config import get_settings
 from luxxon.db import connection as db
 from luxxon.db.pricing import PRICE_INPUTS, PgPricingStore
-from tests.bench.common import p50, p99, scratch_database, timed
+from tests.bench.common import options, p50, p99, scratch_database, timed
 from tests.bench.inbox import POPULATE
 
 
@@ -25,7 +25,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workspaces", type=int, default=1_000_000)
     parser.add_argument("--sessions", type=int, default=500_000)
-    args = parser.parse_args()
+    args = options(parser, workspaces=2_000, sessions=1_000)
     with scratch_database("lx_bench_pricing"):
         conn = db.connection()
         conn.execute("SET statement_timeout = 0")

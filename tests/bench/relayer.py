@@ -1,6 +1,6 @@
 """Relayer throughput and end → CONFIRMED latency on a private anvil (one-second blocks, like `make run`).
 
-    .venv/bin/python -m tests.bench.relayer [--sessions 1000] [--batch 50]
+    .venv/bin/python -m tests.bench.relayer [--sessions 1000] [--batch 50] [--single 10] [--smoke]
 
 N ended sessions are written as /end writes them (session ENDED + settlement PENDING, in one scratch database); one
 relayer takes batches of `--batch` (the SQS batch the Lambda gets) and the indexer confirms at depth 2 between
@@ -12,17 +12,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from eth_account import Account
-
-from luxxon.adapters.chain_web3 import Web3ChainLog, Web3Settlement, connect
-from luxxon.admin.deploy import deploy
-from luxxon.admin.devnet import DEPLOYER
 from luxxon.db import connection
-from luxxon.db.settlements import PgChainIndexStore, PgSettlementStore
 from luxxon.domain.settlement import Indexer, Relayer
-from luxxon.local.chain import start_anvil
-from tests.bench.common import p50, p99, scratch_database
-from tests.chain.driver import ETH, Chain
+from tests.bench.common import local_chain, options, p50, p99, scratch_database
+from tests.chain.plane import Plane
 
 RATE, SECONDS = 1_000, 5
 
@@ -61,67 +54,44 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--single", type=int, default=10, help="sessions settled one at a time (latency)")
-    args = parser.parse_args()
-    anvil = start_anvil(block_time=1)
-    try:
-        with scratch_database("lx_bench_relayer"):
-            relayer_key = Account.create()
-            w3 = connect(anvil.rpc_url, 30)
-            w3.provider.make_request("anvil_setBalance", [relayer_key.address, hex(1000 * ETH)])  # type: ignore[arg-type]
-            from luxxon.local.chain import LocalChain
-
-            deployment = deploy(w3, DEPLOYER.key, usdc=None, relayer=relayer_key.address)
-            chain = Chain(
-                LocalChain(
-                    anvil.rpc_url,
-                    31337,
-                    deployment.token,
-                    deployment.settlement,
-                    deployment.settlement_block,
-                    DEPLOYER,
-                    DEPLOYER,  # type: ignore[arg-type]
-                )
-            )
-            consumer, operator = chain.fresh_account(), chain.fresh_account()
-            chain.fund(consumer, (args.sessions + args.single) * RATE * SECONDS)
-            ids = _seed(args.sessions, consumer, operator)
-            relayer = Relayer(
-                PgSettlementStore(),
-                Web3Settlement(connect(anvil.rpc_url, 30), deployment.settlement, relayer_key.key.to_0x_hex()),
-                120,
-            )
-            log = Web3ChainLog(connect(anvil.rpc_url, 30), deployment.settlement)
-            indexer = Indexer(PgChainIndexStore(), log, 2, deployment.settlement_block)
-            queue = [ids[i : i + args.batch] for i in range(0, len(ids), args.batch)]
-            started = time.monotonic()
-            # One relayer taking the queue's batches as they come, the indexer between batches (what one Lambda
-            # sandbox of each does); retries go to the back of the queue.
-            while queue or _confirmed() < len(ids):
-                if queue:
-                    retry = relayer.settle(queue.pop(0))
-                    if retry:
-                        queue.append(sorted(retry))
-                else:
-                    time.sleep(0.2)
-                indexer.run()
-                if time.monotonic() - started > 600:
-                    break
-            elapsed = time.monotonic() - started
-            latencies = _latencies()
-            events = chain.settlement.events.Settled().get_logs(from_block=deployment.settlement_block)
-            doubles = len(events) - len({bytes(e["args"]["sessionId"]) for e in events})
-            print(f"  settlements                      {len(ids):>8,} in batches of {args.batch}, one relayer")
-            print(f"  confirmed (depth 2, 1 s blocks)  {_confirmed():>8,} in {elapsed:.1f} s")
-            print(f"  throughput                       {_confirmed() / elapsed:>8.1f} /s   (target ≥ 50/s)")
-            print(f"  end → CONFIRMED p50 / p99        {p50(latencies):>8.2f} s / {p99(latencies):.2f} s")
-            print(f"  Settled events on chain          {len(events):>8,} (doubles: {doubles})")
-            single = _one_at_a_time(relayer, indexer, consumer, operator, args.single)
-            print(
-                f"  one at a time: end → CONFIRMED p50 / max {p50(single):>5.2f} s / {max(single):.2f} s "
-                f"({args.single} sessions; 2 blocks of 1 s)"
-            )
-    finally:
-        anvil.stop()
+    args = options(parser, sessions=10, batch=5, single=1)
+    with local_chain() as chain, scratch_database("lx_bench_relayer"):
+        # The relayer and the indexer as the chain tests build them, on the contract as deployed (its relayer key's
+        # nonce starts at 0 on the fresh chain, where the fresh database's nonce row starts).
+        plane = Plane(chain, chain.settlement, chain.local.relayer.key, chain.local.settlement_block)
+        consumer, operator = chain.fresh_account(), chain.fresh_account()
+        chain.fund(consumer, (args.sessions + args.single) * RATE * SECONDS)
+        chain.rpc("evm_setIntervalMining", 1)  # set up at once; measured on one-second blocks, like `make run`
+        ids = _seed(args.sessions, consumer, operator)
+        relayer, indexer = plane.relayer(120), plane.indexer(2)
+        queue = [ids[i : i + args.batch] for i in range(0, len(ids), args.batch)]
+        started = time.monotonic()
+        # One relayer taking the queue's batches as they come, the indexer between batches (what one Lambda
+        # sandbox of each does); retries go to the back of the queue.
+        while queue or _confirmed() < len(ids):
+            if queue:
+                retry = relayer.settle(queue.pop(0))
+                if retry:
+                    queue.append(sorted(retry))
+            else:
+                time.sleep(0.2)
+            indexer.run()
+            if time.monotonic() - started > 600:
+                break
+        elapsed = time.monotonic() - started
+        latencies = _latencies()
+        events = plane.settled_events()
+        doubles = len(events) - len({bytes(e["args"]["sessionId"]) for e in events})
+        print(f"  settlements                      {len(ids):>8,} in batches of {args.batch}, one relayer")
+        print(f"  confirmed (depth 2, 1 s blocks)  {_confirmed():>8,} in {elapsed:.1f} s")
+        print(f"  throughput                       {_confirmed() / elapsed:>8.1f} /s   (target ≥ 50/s)")
+        print(f"  end → CONFIRMED p50 / p99        {p50(latencies):>8.2f} s / {p99(latencies):.2f} s")
+        print(f"  Settled events on chain          {len(events):>8,} (doubles: {doubles})")
+        single = _one_at_a_time(relayer, indexer, consumer, operator, args.single)
+        print(
+            f"  one at a time: end → CONFIRMED p50 / max {p50(single):>5.2f} s / {max(single):.2f} s "
+            f"({args.single} sessions; 2 blocks of 1 s)"
+        )
     return 0
 
 

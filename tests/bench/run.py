@@ -1,9 +1,16 @@
-"""Every benchmark, one after the other (`make bench`). Each prints its own figures; none passes or fails on time."""
+"""Every benchmark, one after the other (`make bench`). Each prints its own figures; none passes or fails on time.
+
+    .venv/bin/python -m tests.bench.run [--smoke]    # --smoke: each with tiny sizes, in seconds (make test's run)
+
+`make load` (tests/bench/load.py, a minute of HTTP load) is not among them; make test smoke-runs it too.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+
+from tests.bench.common import options
 
 BENCHES = (
     "tests.bench.import_time",
@@ -19,9 +26,10 @@ BENCHES = (
 
 
 def main() -> int:
+    smoke = ["--smoke"] if options().smoke else []
     for module in BENCHES:
         print(f"\n=== {module}", flush=True)
-        subprocess.run([sys.executable, "-m", module], check=True)
+        subprocess.run([sys.executable, "-m", module, *smoke], check=True)
     return 0
 
 
