@@ -159,3 +159,10 @@ def test_the_posts_that_take_an_idempotency_key_declare_it(database_url: str) ->
         assert ("Idempotency-Key" in names) == route.idempotent, route
     created = operation(route_of("sessions.create"))["responses"]["201"]["headers"]
     assert set(created) == {"x-lx-consistency-token", "Idempotent-Replayed"}
+
+
+def test_no_operation_documents_405_and_the_document_says_what_every_path_answers(database_url: str) -> None:
+    # 405 answers a method a path does not list, never one of its operations; the document says so once
+    assert not [(path, method) for path, ops in document()["paths"].items() for method, op in ops.items()
+                if "405" in op["responses"]]  # fmt: skip
+    assert "405 `METHOD_NOT_ALLOWED`" in document()["info"]["description"]
