@@ -1,11 +1,14 @@
 """The REST API: one Lambda per row of the route table, built in one loop.
 
-Adding an endpoint is a handler module + a row in luxxon.routes: nothing here changes. Each function is granted
-exactly what its row declares in `needs` (GRANTS below) and nothing else: DATABASE the proxy path and the database
-secret, VIDEO the Cloudflare Stream secret, WEBHOOK_SECRET the webhook signing secret, FRAMES read access to the
-frames store, CHAIN the RPC URL and the settlement contract's address, SETTLEMENT sending to the settlement queue
-(granted by the settlement capability, which is built after the API). Only code that reaches the database or Redis is
-attached to the VPC; /health and the docs run outside it with no grant at all.
+Adding an endpoint is a handler module + a row in luxxon.routes: nothing here changes. A GET row's function also
+answers HEAD (a HEAD method on the same resource, the same alias; API Gateway sends no body). Every resource also gets
+an ANY method, a MOCK answering OPTIONS and the methods the resource does not declare (405 METHOD_NOT_ALLOWED) without
+a Lambda (infra/gateway_responses.py). Each function is granted exactly what its row declares in `needs` (GRANTS
+below) and nothing else: DATABASE the proxy path and the database secret, VIDEO the Cloudflare Stream secret,
+WEBHOOK_SECRET the webhook signing secret, FRAMES read access to the frames store, CHAIN the RPC URL and the
+settlement contract's address, SETTLEMENT sending to the settlement queue (granted by the settlement capability, which
+is built after the API). Only code that reaches the database or Redis is attached to the VPC; /health and the docs
+run outside it with no grant at all.
 
 Every function runs with SnapStart: API Gateway invokes (and may invoke only) its `live` alias, which each deploy
 moves to the version it publishes.
@@ -20,6 +23,7 @@ from collections.abc import Callable
 from aws_cdk import CfnOutput, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -27,8 +31,20 @@ from constructs import Construct
 from infra import constants as c
 from infra.constructs.common import Consumer, acknowledge, log_retention, managed_policy_finding
 from infra.constructs.platform import Platform
-from infra.gateway_responses import add_gateway_responses
-from luxxon.routes import API_PREFIX, CHAIN, DATABASE, FRAMES, ROUTES, SETTLEMENT, VIDEO, WEBHOOK_SECRET, Route
+from infra.gateway_responses import add_gateway_responses, add_method_answers
+from luxxon.routes import (
+    API_PREFIX,
+    CHAIN,
+    DATABASE,
+    FRAMES,
+    RESOURCES,
+    ROUTES,
+    SETTLEMENT,
+    VIDEO,
+    WEBHOOK_SECRET,
+    Route,
+    allow_header,
+)
 
 # What each need of a route row grants its function.
 GRANTS: dict[str, Callable[[Platform, Consumer], None]] = {
@@ -121,17 +137,33 @@ class Api(Construct):
             for need in sorted(route.needs):
                 GRANTS[need](platform, consumer)
             alias = platform.functions.live_alias(function)
-            self.rest_api.root.resource_for_path(route.path).add_method(
-                route.method,
-                apigw.LambdaIntegration(alias, allow_test_invoke=False),
-                operation_name=route.name,
-            )
+            resource = self.rest_api.root.resource_for_path(route.path)
+            integration = self._invoke(alias, route)
+            resource.add_method(route.method, integration, operation_name=route.name)
+            if route.method == "GET":  # HEAD is the GET handler's (its resolver routes both), without the body
+                resource.add_method("HEAD", integration, operation_name=f"{route.name}-head")
             platform.monitoring.watch_function(function, route.name)
             self.functions[route.name] = function
             self.aliases[route.name] = alias
+        for path in RESOURCES:
+            add_method_answers(self.rest_api.root.resource_for_path(path), allow_header(path))
         platform.monitoring.watch_api(self.rest_api)
         self._acknowledge()
         CfnOutput(scope, "ApiBaseUrl", value=f"{self.rest_api.url.rstrip('/')}{API_PREFIX}")
+
+    def _invoke(self, alias: lambda_.Alias, route: Route) -> apigw.Integration:
+        """The Lambda proxy integration of a row's function, and API Gateway's permission to invoke it: one for the
+        row's path in this stage, whatever the method (GET and HEAD share it; LambdaIntegration would add one per
+        method, and a CloudFormation stack holds at most 500 resources). Never the test-invoke stage."""
+        path = re.sub(r"\{[^}]+\}", "*", route.path)
+        alias.add_permission(
+            "ApiInvoke",
+            principal=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            source_arn=self.rest_api.arn_for_execute_api("*", path, self.rest_api.deployment_stage.stage_name),
+        )
+        return apigw.AwsIntegration(
+            proxy=True, service="lambda", path=f"2015-03-31/functions/{alias.function_arn}/invocations"
+        )
 
     def _frame_reader_group(self, platform: Platform) -> ec2.SecurityGroup:
         """The frame readers' own security group: only they get the path to Redis, not every database client."""
@@ -149,7 +181,8 @@ class Api(Construct):
             "ACL (rate-based rule) when traffic warrants its cost.",
             "AwsSolutions-APIG4": "Callers authenticate with `lxxn_` API keys that the handler middleware checks "
             "against hashed keys and the route table's scopes in PostgreSQL; public routes (health, docs) are "
-            "public by design.",
+            "public by design, and so is each resource's ANY method (a MOCK answering OPTIONS and 405): it invokes "
+            "nothing and answers only the resource's allowed methods, which the public OpenAPI document lists.",
             "AwsSolutions-COG4": "Not a Cognito API: API keys (see APIG4) are the documented credential.",
         }
         for rule, reason in reasons.items():

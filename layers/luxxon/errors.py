@@ -13,6 +13,7 @@ class ErrorCode(StrEnum):
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
     API_KEY_NOT_FOUND = "API_KEY_NOT_FOUND"
     ROUTE_NOT_FOUND = "ROUTE_NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     INVALID_STATE = "INVALID_STATE"
     INVALID_INPUT = "INVALID_INPUT"
     INSUFFICIENT_CREDIT = "INSUFFICIENT_CREDIT"
@@ -37,6 +38,7 @@ ERRORS: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.SESSION_NOT_FOUND: (404, "Session not found"),
     ErrorCode.API_KEY_NOT_FOUND: (404, "API key not found"),
     ErrorCode.ROUTE_NOT_FOUND: (404, "Route not found"),
+    ErrorCode.METHOD_NOT_ALLOWED: (405, "Method not allowed on this route"),
     ErrorCode.INVALID_STATE: (409, "Operation not allowed in the current state"),
     ErrorCode.INVALID_INPUT: (400, "Invalid request payload"),
     ErrorCode.INSUFFICIENT_CREDIT: (400, "Insufficient credit in the consumer pool"),

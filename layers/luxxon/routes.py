@@ -1,8 +1,9 @@
 """The route table: every endpoint declared once.
 
-The CDK stack builds one Lambda + API Gateway method per row; the local gateway serves the same rows;
-each handler module looks up its own row to register its route, its required scopes, its OpenAPI operation id and
-the error codes it documents. Adding an endpoint = one handler module + one row here + tests.
+The CDK stack builds one Lambda + API Gateway method per row (and per path, the methods no row declares: see
+RESOURCES); the local gateway serves the same rows; each handler module looks up its own row to register its route,
+its required scopes, its OpenAPI operation id and the error codes it documents. Adding an endpoint = one handler module
++ one row here + tests.
 """
 
 from __future__ import annotations
@@ -231,6 +232,26 @@ ROUTES: tuple[Route, ...] = (
 )
 
 SCOPES: tuple[str, ...] = (CREATE, READ, OPERATE, WORKSPACE_READ, ADMIN)
+
+# Every path of the table is one API Gateway resource. Besides its rows it answers HEAD wherever it answers GET (the GET
+# row's handler; the gateway sends no body), OPTIONS (204 with `Allow`) and, for any other method, 405
+# METHOD_NOT_ALLOWED with `Allow`; the last two without a Lambda (luxxon.api.gateway_errors).
+RESOURCES: tuple[str, ...] = tuple(dict.fromkeys(route.path for route in ROUTES))
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(path: str) -> tuple[str, ...]:
+    """What the resource at `path` (a table path, `/api/v1/sessions/{id}`) answers: its rows, HEAD with GET, OPTIONS."""
+    declared = {route.method for route in ROUTES if route.path == path}
+    if not declared:
+        raise LookupError(f"no route declares {path!r}")
+    implied = {"HEAD"} if "GET" in declared else set()
+    return tuple(method for method in _METHOD_ORDER if method in declared | implied | {"OPTIONS"})
+
+
+def allow_header(path: str) -> str:
+    """The `Allow` header of the resource at `path`: `GET, HEAD, POST, OPTIONS`."""
+    return ", ".join(allowed_methods(path))
 
 
 def route_for(module: str) -> Route:

@@ -474,6 +474,8 @@ def test_the_wallet_view_shows_pool_holds_earnings_and_the_confirmed_event_log(
     assert [e["name"] for e in earned["events"]] == ["EarningsWithdrawn", "Settled"]
     # Bad input and missing pieces answer in the envelope
     assert api("GET", "/api/v1/wallet?cursor=%%%", consumer.key).error == ("INVALID_INPUT", "input:cursor")
+    # (any cursor of the documented pattern is a position: before block 0, nothing)
+    assert api("GET", f"/api/v1/wallet?cursor={'A' * 16}", consumer.key).data["events"] == []
     walletless = workspace("CONSUMER", wallet=False).key
     assert api("GET", "/api/v1/wallet", walletless).error == ("WALLET_NOT_FOUND", "wallet:notFound")
     with socket.socket() as closed:

@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from luxxon.api.gateway_errors import GATEWAY_ERRORS, MAX_PAYLOAD_BYTES
+from luxxon.api.gateway_errors import GATEWAY_ERRORS, MAX_PAYLOAD_BYTES, METHOD_NOT_ALLOWED
 from luxxon.local.gateway import serve
-from luxxon.routes import ROUTES
+from luxxon.routes import ROUTES, allow_header
 from tests.conftest import WorkspaceFactory, unique_place
 from tests.e2e.conftest import Http, _free_port
 
@@ -21,7 +21,7 @@ def test_health_over_http(http: Http) -> None:
 
 
 ENVELOPE = {"statusCode", "code", "message", "detail", "timestamp"}
-# The deployed API's answer to a path or method no route declares (infra/gateway_responses.py).
+# The deployed API's answer to a path no route declares (infra/gateway_responses.py).
 ROUTE_NOT_FOUND = GATEWAY_ERRORS["MISSING_AUTHENTICATION_TOKEN"]
 
 
@@ -32,27 +32,90 @@ def test_a_missing_route_is_the_deployed_gateways_envelope(http: Http) -> None:
     assert (body["code"], body["detail"], body["message"]) == ("ROUTE_NOT_FOUND", "route:notFound", "Route not found")
 
 
+# The deployed API's answer to a method a declared path does not declare (its ANY method, a MOCK).
+ALLOW_SESSIONS, ALLOW_READ_ONLY = "GET, HEAD, POST, OPTIONS", "GET, HEAD, OPTIONS"
+
+
 @pytest.mark.parametrize(
-    ("method", "path"),
+    ("method", "path", "allow"),
     [
-        ("TRACE", "/api/v1/sessions"),
-        ("PUT", "/api/v1/sessions"),
-        ("OPTIONS", "/api/v1/sessions/inbox"),
-        ("PROPFIND", "/api/v1/me"),
-        ("DELETE", "/api/v1/health"),
+        ("TRACE", "/api/v1/sessions", ALLOW_SESSIONS),
+        ("PUT", "/api/v1/sessions", ALLOW_SESSIONS),
+        ("PROPFIND", "/api/v1/me", ALLOW_READ_ONLY),
+        ("DELETE", "/api/v1/health", ALLOW_READ_ONLY),
+        ("PATCH", "/api/v1/sessions/0b0e4a9e-6c1f-4bb5-9d5d-7f6f2f0f0a11", "GET, HEAD, DELETE, OPTIONS"),
+        # a literal path is its own resource, as in API Gateway: DELETE /sessions/inbox cancels no session "inbox"
+        ("DELETE", "/api/v1/sessions/inbox", ALLOW_READ_ONLY),
+        ("GET", "/api/v1/sessions/cancel-all-assignments", "POST, OPTIONS"),
     ],
 )
-def test_an_undeclared_method_is_answered_as_the_deployed_api_does(http: Http, method: str, path: str) -> None:
-    # API Gateway answers a method a resource does not declare with MISSING_AUTHENTICATION_TOKEN, which the stack's
-    # gateway responses make 404 ROUTE_NOT_FOUND in the envelope
+def test_a_method_a_path_does_not_declare_is_405_with_allow_in_the_envelope(
+    http: Http, method: str, path: str, allow: str
+) -> None:
+    # When a path the route table declares is called with a method none of its rows declares (and no key at all)
     status, body, headers = http(method, path)
+    # Then the answer is 405 METHOD_NOT_ALLOWED in the envelope, listing what the path does answer
+    assert (status, headers["content-type"], headers["allow"]) == (405, "application/json", allow)
+    assert set(body) == ENVELOPE
+    assert (body["statusCode"], body["code"], body["detail"]) == (405, "METHOD_NOT_ALLOWED", "route:methodNotAllowed")
+    assert (body["code"], body["detail"]) == (METHOD_NOT_ALLOWED.code, METHOD_NOT_ALLOWED.detail)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/sessions", "/api/v1/sessions/{id}/accept", "/api/v1/openapi.json"])
+def test_options_is_204_with_the_paths_allow_and_no_body(gateway: str, path: str) -> None:
+    # When OPTIONS asks what a declared path answers (no key: it is what the public document says)
+    target = path.replace("{id}", "0b0e4a9e-6c1f-4bb5-9d5d-7f6f2f0f0a11")
+    request = f"OPTIONS {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    status, headers, body = raw_request(gateway, request)
+    # Then 204, `Allow` as the route table says, and no content (so no Content-Length either)
+    assert (status, headers["allow"], body) == (204, allow_header(path), b"")
+    assert "content-length" not in headers
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "TRACE", "HEAD"])
+def test_a_path_no_route_declares_stays_404_whatever_the_method(gateway: str, method: str) -> None:
+    status, headers, _ = raw_request(gateway, f"{method} /api/v1/nowhere HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     assert (status, headers["content-type"]) == (ROUTE_NOT_FOUND.status, "application/json")
-    assert (body["code"], body["detail"]) == (ROUTE_NOT_FOUND.code, ROUTE_NOT_FOUND.detail)
+    assert "allow" not in headers
 
 
-def test_head_of_an_undeclared_method_has_the_status_and_no_body(gateway: str) -> None:
-    status, headers, body = raw_request(gateway, b"HEAD /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert (status, body) == (404, b"")
+def _get_and_head(gateway: str, path: str, key: str | None = None) -> tuple[tuple[int, dict[str, str], bytes], ...]:
+    auth = f"Authorization: Bearer {key}\r\n" if key else ""
+    return tuple(
+        raw_request(gateway, f"{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n".encode())
+        for method in ("GET", "HEAD")
+    )
+
+
+# Headers that differ between any two answers (the request's own id, the time).
+_PER_REQUEST = {"date", "x-lx-consistency-token"}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/health", "/api/v1/openapi.json", "/api/v1/docs"])
+def test_head_is_get_without_the_body(gateway: str, path: str) -> None:
+    # When the same path is asked with GET and with HEAD
+    (get_status, get_headers, get_body), (head_status, head_headers, head_body) = _get_and_head(gateway, path)
+    # Then HEAD has GET's status and headers, Content-Length included (the length GET's body has), and no body
+    assert get_status == head_status == 200 and get_body and head_body == b""
+    assert int(head_headers["content-length"]) == len(get_body)
+    same = {k: v for k, v in get_headers.items() if k not in _PER_REQUEST}
+    assert {k: v for k, v in head_headers.items() if k not in _PER_REQUEST} == same
+
+
+def test_head_answers_as_get_does_for_a_caller_who_may_not_get(gateway: str, workspace: WorkspaceFactory) -> None:
+    # Given a session path: HEAD runs the GET handler, key and scopes included
+    supplier = workspace("SUPPLIER", scopes=["sessions:operate"])  # no sessions:read
+    path = "/api/v1/sessions/0b0e4a9e-6c1f-4bb5-9d5d-7f6f2f0f0a11"
+    for key, status in ((None, 401), (supplier.key, 403)):
+        (get_status, _, get_body), (head_status, head_headers, head_body) = _get_and_head(gateway, path, key)
+        assert (get_status, head_status, head_body) == (status, status, b"")
+        assert int(head_headers["content-length"]) == len(get_body) > 0
+
+
+def test_head_of_a_path_without_get_is_its_405_without_a_body(gateway: str) -> None:
+    request = b"HEAD /api/v1/sessions/cancel-all-assignments HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    status, headers, body = raw_request(gateway, request)
+    assert (status, headers["allow"], body) == (405, "POST, OPTIONS", b"")
 
 
 def raw_request(base: str, data: bytes, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
@@ -67,7 +130,10 @@ def raw_request(base: str, data: bytes, timeout: float = 10) -> tuple[int, dict[
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         length = int(headers.get("content-length", "0"))
-        body = reader.read(length) if length and b"HEAD" not in data[:5] else b""
+        if b"connection: close" in data.lower():  # everything until the server closes: a stray body would show
+            body = reader.read()
+        else:
+            body = reader.read(length) if length and b"HEAD" not in data[:5] else b""
     return status, headers, body
 
 

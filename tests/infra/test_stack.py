@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -15,7 +16,7 @@ from infra import constants as c
 from infra.bundling import tree_hash
 from infra.constructs.database import ENGINE_VERSION
 from infra.gateway_responses import GATEWAY_ERRORS, TIMESTAMP
-from luxxon.routes import FRAMES, ROUTES
+from luxxon.routes import FRAMES, RESOURCES, ROUTES, allow_header
 from tests.infra.synthesized import (
     STAGES,
     Synth,
@@ -109,26 +110,106 @@ def test_function_asset_holds_the_functions_package_and_the_layer_holds_luxxon_a
     assert not (python / "web3").exists()
 
 
-def test_api_methods_are_exactly_the_route_table(synth: Synth) -> None:
-    # Given the API's resources and methods
-    paths = _api_paths(synth, "dev")
+def _methods(synth: Synth, stage: str, kind: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """(HTTP method, path) -> the method's properties, for the methods whose integration is of `kind`."""
+    paths = _api_paths(synth, stage)
+    return {
+        (props["HttpMethod"], paths[props["ResourceId"]["Ref"]]): props
+        for props in (m["Properties"] for m in synth.resources(stage, "AWS::ApiGateway::Method").values())
+        if props["Integration"]["Type"] == kind
+    }
+
+
+def test_api_methods_that_invoke_a_function_are_the_route_table_and_head_beside_each_get(synth: Synth) -> None:
+    # Given the API's methods that invoke a function
     functions = synth.resources("dev", "AWS::Lambda::Function")
     aliases = synth.resources("dev", "AWS::Lambda::Alias")
-    methods = set()
-    for method in synth.resources("dev", "AWS::ApiGateway::Method").values():
-        props = method["Properties"]
-        path = paths[props["ResourceId"]["Ref"]]
-        methods.add((props["HttpMethod"], path))
-        # Then each is a Lambda proxy integration to (the live alias of) the function of its own row
-        integration = props["Integration"]
-        assert integration["Type"] == "AWS_PROXY"
-        target = json.dumps(integration["Uri"])
+    proxied = _methods(synth, "dev", "AWS_PROXY")
+    # Then they are the rows of the table, and a HEAD wherever a row is a GET
+    rows = {(route.method, route.path): route for route in ROUTES}
+    heads = {("HEAD", route.path): route for route in ROUTES if route.method == "GET"}
+    assert set(proxied) == set(rows) | set(heads)
+    for key, props in proxied.items():
+        # And each is a Lambda proxy integration to (the live alias of) the function of its own row (HEAD: the GET's)
+        target = json.dumps(props["Integration"]["Uri"])
         (alias_id,) = [aid for aid in aliases if f'{{"Ref": "{aid}"}}' in target]
         function_id = aliases[alias_id]["Properties"]["FunctionName"]["Ref"]
-        handler = functions[function_id]["Properties"]["Handler"]
-        route = next(r for r in ROUTES if (r.method, r.path) == (props["HttpMethod"], path))
-        assert handler == f"{route.module}.lambda_handler"
-    assert methods == {(route.method, route.path) for route in ROUTES}
+        route = rows.get(key) or heads[key]
+        assert functions[function_id]["Properties"]["Handler"] == f"{route.module}.lambda_handler", key
+
+
+def test_api_gateway_may_invoke_each_alias_on_its_own_path_only(synth: Synth) -> None:
+    # Given API Gateway's invoke permissions (one per function: GET and HEAD share it)
+    aliases = synth.resources("dev", "AWS::Lambda::Alias")
+    functions = synth.resources("dev", "AWS::Lambda::Function")
+    permissions = [
+        p["Properties"]
+        for p in synth.resources("dev", "AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    ]
+    assert len(permissions) == len(ROUTES)
+    by_handler = {
+        functions[aliases[p["FunctionName"]["Ref"]]["Properties"]["FunctionName"]["Ref"]]["Properties"]["Handler"]: p
+        for p in permissions
+    }
+    api_id, _ = synth.one("dev", "AWS::ApiGateway::RestApi")
+    stage_id, _ = synth.one("dev", "AWS::ApiGateway::Stage")
+    for route in ROUTES:
+        # Then each names its row's path in this API's deployed stage (any method: the row's, and HEAD), no wider
+        parts = by_handler[f"{route.module}.lambda_handler"]["SourceArn"]["Fn::Join"][1]
+        source = "".join(part if isinstance(part, str) else "{" + part["Ref"] + "}" for part in parts)
+        path = re.sub(r"\{[^}]+\}", "*", route.path)
+        assert source.endswith(f":{{{api_id}}}/{{{stage_id}}}/*{path}"), source
+
+
+def test_every_path_answers_options_and_its_undeclared_methods_from_a_mock_with_allow(synth: Synth) -> None:
+    # Given the API's MOCK methods: one ANY per path of the table, which API Gateway uses for the methods the path
+    # does not declare (its explicit methods take precedence)
+    mocks = _methods(synth, "dev", "MOCK")
+    assert set(mocks) == {("ANY", path) for path in RESOURCES}
+    for (_, path), props in mocks.items():
+        integration = props["Integration"]
+        allow = f"'{allow_header(path)}'"
+        # Then the request template picks 204 for OPTIONS and 405 for anything else, with any body made text first
+        template = integration["RequestTemplates"]["application/json"]
+        assert '#if($context.httpMethod == "OPTIONS")' in template and '"statusCode": 204' in template
+        assert '#else\n    "statusCode": 405' in template
+        assert (integration["ContentHandling"], integration["PassthroughBehavior"]) == ("CONVERT_TO_TEXT", "NEVER")
+        by_status = {r["StatusCode"]: r for r in integration["IntegrationResponses"]}
+        # And OPTIONS is 204 with the path's Allow and no body
+        options = by_status["204"]
+        assert options["SelectionPattern"] == "204" and "ResponseTemplates" not in options
+        assert options["ResponseParameters"] == {"method.response.header.Allow": allow}
+        # And every other method is the default response: 405 METHOD_NOT_ALLOWED in the envelope, with Allow
+        refused = by_status["405"]
+        assert "SelectionPattern" not in refused
+        assert refused["ResponseParameters"] == {
+            "method.response.header.Allow": allow,
+            "method.response.header.Content-Type": "'application/json'",
+        }
+        body = json.loads(
+            refused["ResponseTemplates"]["application/json"].replace(TIMESTAMP, "24/Nov/2026:05:11:00 +0000")
+        )
+        assert set(body) == ENVELOPE_KEYS
+        assert (body["statusCode"], body["code"], body["detail"]) == (
+            405,
+            "METHOD_NOT_ALLOWED",
+            "route:methodNotAllowed",
+        )
+        # And the method declares both responses and their headers; no authorization (nothing is invoked)
+        declared = {r["StatusCode"]: set(r["ResponseParameters"]) for r in props["MethodResponses"]}
+        assert declared == {
+            "204": {"method.response.header.Allow"},
+            "405": {"method.response.header.Allow", "method.response.header.Content-Type"},
+        }
+        assert props["AuthorizationType"] == "NONE"
+
+
+def test_both_stacks_keep_room_under_cloudformations_500_resources(synth: Synth) -> None:
+    # A stack over 500 resources cannot deploy (synth refuses it): each route adds about ten (function, role, policy,
+    # log group, version, alias, permission, alarm, method, resource), a GET one HEAD more
+    for stage, template in synth.templates.items():
+        assert len(template["Resources"]) <= 480, (stage, len(template["Resources"]))
 
 
 def test_stage_is_throttled_traced_and_access_logged(synth: Synth) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from luxxon.api.http import documented_errors
 from luxxon.api.openapi import document
+from luxxon.domain.cursors import EVENT_CURSOR_PATTERN, SESSION_CURSOR_PATTERN
 from luxxon.errors import ERRORS, ErrorCode
 from luxxon.routes import ROUTES, Route
 
@@ -159,3 +160,20 @@ def test_the_posts_that_take_an_idempotency_key_declare_it(database_url: str) ->
         assert ("Idempotency-Key" in names) == route.idempotent, route
     created = operation(route_of("sessions.create"))["responses"]["201"]["headers"]
     assert set(created) == {"x-lx-consistency-token", "Idempotent-Replayed"}
+
+
+def test_the_schema_says_what_the_api_enforces_on_cursors_and_quote_ids(database_url: str) -> None:
+    # A cursor is opaque, but of a fixed shape: every string of the pattern is a position (tests/unit/test_cursors.py)
+    for module, pattern in (("sessions.list", SESSION_CURSOR_PATTERN), ("wallet.get", EVENT_CURSOR_PATTERN)):
+        (cursor,) = [p for p in operation(route_of(module))["parameters"] if p["name"] == "cursor"]
+        assert {"type": "string", "pattern": pattern} in cursor["schema"]["anyOf"], module
+    # A quote id is a UUID (anything else is 400 input:quoteId; a UUID that names no quote of yours, quote:notFound)
+    quote_id = document()["components"]["schemas"]["CreateSessionRequest"]["properties"]["quoteId"]
+    assert {"type": "string", "format": "uuid"} in quote_id["anyOf"]
+
+
+def test_no_operation_documents_405_and_the_document_says_what_every_path_answers(database_url: str) -> None:
+    # 405 answers a method a path does not list, never one of its operations; the document says so once
+    assert not [(path, method) for path, ops in document()["paths"].items() for method, op in ops.items()
+                if "405" in op["responses"]]  # fmt: skip
+    assert "405 `METHOD_NOT_ALLOWED`" in document()["info"]["description"]

@@ -117,7 +117,7 @@ def test_each_quote_refusal_names_why_and_changes_nothing(api: Api, workspace: W
     far = {"lat": point["lat"] + 0.01, "lng": point["lng"]}  # ~1.1 km
     assert create(consumer.key, {**far, "quoteId": quote["quoteId"]}).error == ("INVALID_INPUT", "quote:pointMismatch")
     assert create(other.key, {**point, "quoteId": quote["quoteId"]}).error == ("INVALID_INPUT", "quote:notFound")
-    assert create(consumer.key, {**point, "quoteId": "nope"}).error == ("INVALID_INPUT", "quote:notFound")
+    assert create(consumer.key, {**point, "quoteId": "nope"}).error == ("INVALID_INPUT", "input:quoteId")  # not a UUID
     unknown = "00000000-0000-4000-8000-000000000000"
     assert create(consumer.key, {**point, "quoteId": unknown}).error == ("INVALID_INPUT", "quote:notFound")
     assert api("GET", "/api/v1/sessions", consumer.key).data["items"] == before  # nothing was created

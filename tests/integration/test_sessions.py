@@ -138,8 +138,29 @@ class TestRead:
         api("POST", f"/api/v1/sessions/{s['id']}/accept", supplier.key)
         assert [x["id"] for x in api("GET", "/api/v1/sessions", supplier.key).data["items"]] == [s["id"]]
 
+    def test_any_cursor_of_the_documented_pattern_is_a_place_to_continue_from(
+        self, api: Api, workspace: WorkspaceFactory
+    ) -> None:
+        # Given sessions, and cursors this API never issued but that match the pattern the document gives for `cursor`
+        me = workspace("CONSUMER")
+        ids = [create(api, me.key)["id"] for _ in range(2)]
+        far_future = "f" + "_" * 10 + "8" + "A" * 20  # the largest time a cursor holds
+        epoch = "A" * 32  # 1970-01-01, the nil id
+        # When each is passed, Then it is never refused for its shape: it is the position it names
+        after_all = api("GET", f"/api/v1/sessions?cursor={far_future}", me.key)
+        assert (after_all.status, [s["id"] for s in after_all.data["items"]]) == (200, ids[::-1])
+        before_all = api("GET", f"/api/v1/sessions?cursor={epoch}", me.key)
+        assert (before_all.status, before_all.data) == (200, {"items": [], "nextCursor": None})
+
     @pytest.mark.parametrize(
-        ("query", "field"), [("state=DONE", "state"), ("limit=0", "limit"), ("cursor=%%%", "cursor")]
+        ("query", "field"),
+        [
+            ("state=DONE", "state"),
+            ("limit=0", "limit"),
+            ("cursor=%%%", "cursor"),
+            ("cursor=" + "A" * 31, "cursor"),  # not the documented pattern: the wrong length
+            ("cursor=MjAyNi0xMi0wM1QxMjowMDowMHw", "cursor"),  # nor a cursor of the format before 2026-12-07
+        ],
     )
     def test_bad_list_parameters_are_400(self, api: Api, consumer, query: str, field: str) -> None:
         reply = api("GET", f"/api/v1/sessions?{query}", consumer.key)

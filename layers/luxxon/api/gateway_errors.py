@@ -1,8 +1,9 @@
-"""API Gateway's own errors (unauthorized, throttled, missing route, 5xx), each a fixed envelope.
+"""API Gateway's own answers (unauthorized, throttled, missing route, method not allowed, OPTIONS, 5xx).
 
-One table for the deployed API (infra/gateway_responses.py turns each row into a gateway response) and for the local
-gateway (luxxon.local.gateway answers the same rows the same way), so a client parses one shape whatever answered:
-a handler, API Gateway, or the local stand-in for it.
+One table for the deployed API (infra/gateway_responses.py turns each row into a gateway response, and builds the
+METHOD_NOT_ALLOWED and OPTIONS answers of every resource) and for the local gateway (luxxon.local.gateway answers the
+same rows the same way), so a client parses one shape whatever answered: a handler, API Gateway, or the local
+stand-in for it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 from luxxon.errors import ERRORS, ErrorCode
 
 # A gateway response template is plain variable substitution (no VTL), so `timestamp` is `$context.requestTime`
-# (CLF, e.g. `24/Nov/2025:05:11:00 +0000`): the only clock API Gateway exposes there.
+# (CLF, e.g. `24/Nov/2025:05:11:00 +0000`): the only clock API Gateway exposes there. The MOCK integrations' response
+# templates (VTL) use the same variable, so every answer of API Gateway's own has the same timestamp format.
 TIMESTAMP = "$context.requestTime"
 
 
@@ -47,9 +49,9 @@ _NOT_AUTHORIZED = ErrorCode.NOT_AUTHORIZED.value
 _INVALID_INPUT = ErrorCode.INVALID_INPUT.value
 _INTERNAL = ErrorCode.INTERNAL_ERROR.value
 
-# Every response type API Gateway REST can emit. MISSING_AUTHENTICATION_TOKEN is what it returns for a path or
-# method that no route declares (the API has no IAM/authorizer auth): an unknown path, and a known path with a
-# method it does not declare (TRACE, HEAD, OPTIONS...), so it is the 404 ROUTE_NOT_FOUND the resolver also returns.
+# Every response type API Gateway REST can emit. MISSING_AUTHENTICATION_TOKEN is what it returns for a path that no
+# route declares (the API has no IAM/authorizer auth), so it is the 404 ROUTE_NOT_FOUND the resolver also returns. A
+# declared path never reaches it: its ANY method answers every method the path does not declare (METHOD_NOT_ALLOWED).
 GATEWAY_ERRORS: dict[str, GatewayError] = {
     "MISSING_AUTHENTICATION_TOKEN": GatewayError(404, ErrorCode.ROUTE_NOT_FOUND.value, "route:notFound"),
     "RESOURCE_NOT_FOUND": GatewayError(404, ErrorCode.ROUTE_NOT_FOUND.value, "route:notFound"),
@@ -75,3 +77,11 @@ GATEWAY_ERRORS: dict[str, GatewayError] = {
 }
 # API Gateway's cap on a request payload (REQUEST_TOO_LARGE above it).
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+
+# What every resource (a path of the route table) answers without a Lambda: a method it does not declare is 405
+# METHOD_NOT_ALLOWED in the envelope, OPTIONS is 204 without a body; both with `Allow` (luxxon.routes.allow_header).
+# Deployed: one ANY method per resource, a MOCK integration (API Gateway prefers a resource's explicit methods to its
+# ANY method, so ANY gets exactly the undeclared ones, OPTIONS included).
+METHOD_NOT_ALLOWED = GatewayError(405, ErrorCode.METHOD_NOT_ALLOWED.value, "route:methodNotAllowed")
+OPTIONS_STATUS = 204
+ALLOW = "Allow"

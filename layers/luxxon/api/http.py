@@ -207,6 +207,7 @@ _EXAMPLE_DETAIL: dict[ErrorCode, str] = {
     E.SESSION_NOT_FOUND: "session:notFound",
     E.API_KEY_NOT_FOUND: "apiKey:notFound",
     E.ROUTE_NOT_FOUND: "route:notFound",
+    E.METHOD_NOT_ALLOWED: "route:methodNotAllowed",
     E.INVALID_INPUT: "input:body",
     E.INSUFFICIENT_CREDIT: "credit:insufficient",
     E.FRAME_NOT_AVAILABLE: "frame:ASSIGNED",
@@ -353,7 +354,10 @@ def endpoint(module: str) -> tuple[APIGatewayRestResolver, Callable[[F], F]]:
         takes_body = "body" in inspect.signature(func).parameters
         app.use(middlewares=[_middleware(route, takes_body), OpenAPIRequestValidationMiddleware()])
         ENDPOINTS[module] = Endpoint(route, func, options)
-        app.route(route.powertools_rule, route.method, **options)(func)
+        # HEAD is GET without the body, which the gateway drops (luxxon.routes.RESOURCES): the same route, status and
+        # headers. The OpenAPI document (luxxon.api.openapi) registers the row's method alone.
+        methods = [route.method, "HEAD"] if route.method == "GET" else [route.method]
+        app.route(route.powertools_rule, methods, **options)(func)
         return func
 
     return app, register

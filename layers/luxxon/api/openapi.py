@@ -12,6 +12,13 @@ from luxxon.routes import API_PREFIX, ROUTES
 
 TITLE = "Luxxon API"
 VERSION = "0.1.0"
+# What every path answers besides its operations (API Gateway answers them: luxxon.api.gateway_errors).
+DESCRIPTION = (
+    "Programmable vision — on-demand live video feeds.\n\n"
+    "Every path also answers `HEAD` wherever it answers `GET` (the same status and headers, no body) and `OPTIONS` "
+    "(204 with `Allow`); any other method it does not list is 405 `METHOD_NOT_ALLOWED` in the error envelope, with "
+    "`Allow`. A path not listed here is 404 `ROUTE_NOT_FOUND`."
+)
 _TAGS = {
     "Me": "Identity self-introspection — wallet or API key.",
     "Workspaces": "Tenant root. Coverage area, availability, members.",
@@ -60,7 +67,7 @@ def document() -> dict[str, Any]:
     raw = api.get_openapi_json_schema(
         title=TITLE,
         version=VERSION,
-        description="Programmable vision — on-demand live video feeds",
+        description=DESCRIPTION,
         servers=[Server(url="/")],
         tags=[Tag(name=name, description=text) for name, text in _TAGS.items()],
         security_schemes={"access-token": HTTPBearer(scheme="bearer", bearerFormat="JWT or lxxn_*")},

@@ -86,15 +86,11 @@ class PricingService:
             lng=lng,
         )
 
-    def use_quote(self, principal: Principal, quote_id: str, lat: float, lng: float) -> int:
+    def use_quote(self, principal: Principal, quote_id: UUID, lat: float, lng: float) -> int:
         """Inside the create's unit of work: the quote's rate, the quote consumed with the session's creation.
         Refused (400 `quote:<why>`) unless it is the caller's, unused, unexpired and for a point within
-        `quote_tolerance_m` of the requested one."""
-        try:
-            quote_id = str(UUID(quote_id))
-        except ValueError:
-            raise LxError(ErrorCode.INVALID_INPUT, "quote:notFound") from None
-        facts = self.store.lock_quote(quote_id, lat, lng)
+        `quote_tolerance_m` of the requested one. (Its shape, a UUID, is the request model's: 400 `input:quoteId`.)"""
+        facts = self.store.lock_quote(str(quote_id), lat, lng)
         if facts is None or facts.workspace_id != principal.workspace_id:
             raise LxError(ErrorCode.INVALID_INPUT, "quote:notFound")
         if facts.used:
@@ -103,5 +99,5 @@ class PricingService:
             raise LxError(ErrorCode.INVALID_INPUT, "quote:expired")
         if facts.distance_m > self.settings.quote_tolerance_m:
             raise LxError(ErrorCode.INVALID_INPUT, "quote:pointMismatch")
-        self.store.use_quote(quote_id)
+        self.store.use_quote(str(quote_id))
         return facts.rate

@@ -9,14 +9,13 @@ cannot see a session gets SESSION_NOT_FOUND; a state that forbids the operation 
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from luxxon.config import Settings
 from luxxon.domain import meter, pricing
+from luxxon.domain.cursors import decode_session_cursor, encode_session_cursor
 from luxxon.domain.idempotency import Idempotency, IdempotencyKey
 from luxxon.domain.identity import is_supplier
 from luxxon.domain.outbox import OutboxService
@@ -88,20 +87,6 @@ def to_dto(session: Session, viewer: Principal) -> LxSessionDto:
     )
 
 
-def encode_cursor(session: Session) -> str:
-    raw = f"{session.created_at.isoformat()}|{session.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, _, session_id = raw.partition("|")
-        return datetime.fromisoformat(created), str(UUID(session_id))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise invalid_input("cursor") from None
-
-
 def _is_uuid(value: str) -> bool:
     try:
         UUID(value)
@@ -158,7 +143,7 @@ class SessionService:
                 raise LxError(ErrorCode.NO_WALLET, "wallet:none")
             if live is None:  # the quote's rate; the quote is used up with this session's creation, or not at all
                 assert request.quoteId is not None and self._pricing is not None
-                quote: str | None = request.quoteId
+                quote: str | None = str(request.quoteId)
                 rate = self._pricing.use_quote(principal, request.quoteId, request.lat, request.lng)
             else:
                 quote, rate = None, live
@@ -202,7 +187,7 @@ class SessionService:
     def list_for(self, principal: Principal, state: str | None, cursor: str | None, limit: int) -> LxSessionPageDto:
         if state is not None and state not in S.__members__:
             raise invalid_input("state")
-        after = decode_cursor(cursor) if cursor else None
+        after = decode_session_cursor(cursor) if cursor else None
         rows = self.store.list_for(principal.workspace_id, S(state) if state else None, after, limit + 1)
         return self._page(rows, limit, principal)
 
@@ -504,5 +489,5 @@ class SessionService:
     @staticmethod
     def _page(rows: list[Session], limit: int, principal: Principal) -> LxSessionPageDto:
         page = rows[:limit]
-        next_cursor = encode_cursor(page[-1]) if len(rows) > limit and page else None
+        next_cursor = encode_session_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit and page else None
         return LxSessionPageDto(items=[to_dto(r, principal) for r in page], nextCursor=next_cursor)

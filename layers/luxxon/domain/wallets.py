@@ -8,30 +8,16 @@ Available = deposits(wallet) − pending withdrawal − Σ holds.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 
+from luxxon.domain.cursors import decode_event_cursor, encode_event_cursor
 from luxxon.domain.ports.money import ChainUnavailable, SettlementStore, WalletReader, WalletStore
 from luxxon.domain.ports.sessions import SessionStore
 from luxxon.domain.ports.workspaces import Principal
 from luxxon.domain.sessions import parse_session_id
-from luxxon.errors import ErrorCode, LxError, invalid_input, session_not_found
+from luxxon.errors import ErrorCode, LxError, session_not_found
 from luxxon.models.base import iso_ms
 from luxxon.models.settlements import LxSettlementDto, LxWalletDto, LxWalletEventDto, LxWalletHoldDto
-
-
-def encode_cursor(block: int, log_index: int) -> str:
-    return base64.urlsafe_b64encode(f"{block}:{log_index}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[int, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        block, _, index = raw.partition(":")
-        return int(block), int(index)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise invalid_input("cursor") from None
 
 
 class MoneyViews:
@@ -82,7 +68,7 @@ class MoneyViews:
         )
 
     def wallet(self, principal: Principal, cursor: str | None, limit: int) -> LxWalletDto:
-        after = decode_cursor(cursor) if cursor else None
+        after = decode_event_cursor(cursor) if cursor else None
         address = self.wallet_of(principal.workspace_id)
         if address is None:
             raise LxError(ErrorCode.WALLET_NOT_FOUND, "wallet:notFound")
@@ -95,7 +81,8 @@ class MoneyViews:
         contract = self.contract()
         rows = self.wallets.wallet_events(contract, address, after, limit + 1)
         page = rows[:limit]
-        next_cursor = encode_cursor(page[-1]["block_number"], page[-1]["log_index"]) if len(rows) > limit else None
+        last = page[-1] if len(rows) > limit else None
+        next_cursor = encode_event_cursor(last["block_number"], last["log_index"]) if last else None
         return LxWalletDto(
             address=address,
             block=pool.block,

@@ -5,10 +5,12 @@ runs one invocation at a time and holds its own database connection, as a Lambda
 run in different workers, so races between requests are real races against the database.
 
 It answers what the deployed API Gateway answers (luxxon.api.gateway_errors, the table the stack's gateway
-responses are built from): a path or method no route declares is MISSING_AUTHENTICATION_TOKEN (404
-ROUTE_NOT_FOUND), a payload over 10 MB is REQUEST_TOO_LARGE, a request it cannot parse is DEFAULT_4XX, a crashed or
-timed-out invocation is INTEGRATION_FAILURE / INTEGRATION_TIMEOUT, each in the error envelope. Request bodies reach
-the handler base64-encoded (`isBase64Encoded: true`), as the deployed API's `binaryMediaTypes: */*` makes them.
+responses and MOCK methods are built from): a path no route declares is MISSING_AUTHENTICATION_TOKEN (404
+ROUTE_NOT_FOUND); on a declared path, HEAD is the GET row's handler (invoked with `httpMethod: HEAD`, its body not
+sent), OPTIONS is 204 and any other method the path does not declare is 405 METHOD_NOT_ALLOWED, both with `Allow`; a
+payload over 10 MB is REQUEST_TOO_LARGE, a request it cannot parse is DEFAULT_4XX, a crashed or timed-out invocation
+is INTEGRATION_FAILURE / INTEGRATION_TIMEOUT, each in the error envelope. Request bodies reach the handler
+base64-encoded (`isBase64Encoded: true`), as the deployed API's `binaryMediaTypes: */*` makes them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as InvocationTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import import_module
 from multiprocessing.connection import wait
@@ -33,8 +36,15 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from luxxon.api.gateway_errors import GATEWAY_ERRORS, MAX_PAYLOAD_BYTES, GatewayError
-from luxxon.routes import ROUTES, Route
+from luxxon.api.gateway_errors import (
+    ALLOW,
+    GATEWAY_ERRORS,
+    MAX_PAYLOAD_BYTES,
+    METHOD_NOT_ALLOWED,
+    OPTIONS_STATUS,
+    GatewayError,
+)
+from luxxon.routes import RESOURCES, ROUTES, Route, allow_header
 
 INVOCATION_TIMEOUT_S = 29.0  # API Gateway's integration timeout
 LISTEN_BACKLOG = 1024  # the standard library's 5 drops SYNs under a few dozen concurrent clients (1 s retransmits)
@@ -79,20 +89,48 @@ def invoke_scheduled(module: str) -> Any:
     return handler(event, LambdaContext(function_name=module, aws_request_id=request_id))
 
 
-def _compile(route: Route) -> re.Pattern[str]:
-    pattern = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(route.path))
+@dataclass(frozen=True)
+class Resource:
+    """A path of the route table, as an API Gateway resource: its rows by method, and its `Allow` header."""
+
+    path: str
+    pattern: re.Pattern[str]
+    routes: dict[str, Route]
+    allow: str
+
+
+def _compile(path: str) -> re.Pattern[str]:
+    pattern = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(path))
     return re.compile(f"^{pattern}$")
 
 
-# Literal paths win over templated ones, as in API Gateway (/sessions/inbox before /sessions/{id}).
-_TABLE = sorted(((r, _compile(r)) for r in ROUTES), key=lambda item: item[0].path.count("{"))
+# Literal paths win over templated ones, as in API Gateway (/sessions/inbox before /sessions/{id}), whatever the
+# method: API Gateway picks the resource first, then its method (DELETE /sessions/inbox is 405, not a cancel).
+_RESOURCES = sorted(
+    (
+        Resource(path, _compile(path), {r.method: r for r in ROUTES if r.path == path}, allow_header(path))
+        for path in RESOURCES
+    ),
+    key=lambda resource: resource.path.count("{"),
+)
+
+
+def resource_for(path: str) -> tuple[Resource, dict[str, str]] | None:
+    """The resource a request path addresses and its path parameters, or None (no route declares the path)."""
+    for resource in _RESOURCES:
+        if found := resource.pattern.match(path):
+            return resource, found.groupdict()
+    return None
 
 
 def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-    for route, pattern in _TABLE:
-        if route.method == method and (found := pattern.match(path)):
-            return route, found.groupdict()
-    return None
+    """The row whose handler serves `method path` (HEAD: the GET row's), with its path parameters, or None."""
+    found = resource_for(path)
+    if found is None:
+        return None
+    resource, params = found
+    route = resource.routes.get("GET" if method == "HEAD" else method)
+    return (route, params) if route is not None else None
 
 
 def build_event(
@@ -226,7 +264,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def __getattr__(self, name: str) -> Any:
-        """`do_<METHOD>` for every method (TRACE, PROPFIND...): a method no route declares is a missing route."""
+        """`do_<METHOD>` for every method (TRACE, PROPFIND...): one a path does not declare is that path's 405."""
         if name.startswith("do_"):
             return self._serve
         raise AttributeError(name)
@@ -243,11 +281,18 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         if body is None:
             return
-        found = match(self.command, url.path)
+        found = resource_for(url.path)
         if found is None:
             self._gateway_error(GATEWAY_ERRORS["MISSING_AUTHENTICATION_TOKEN"])
             return
-        route, params = found
+        resource, params = found
+        if self.command == "OPTIONS":  # the resource's OPTIONS method (a MOCK in the stack)
+            self._reply(OPTIONS_STATUS, {ALLOW: resource.allow}, b"")
+            return
+        route = resource.routes.get("GET" if self.command == "HEAD" else self.command)
+        if route is None:  # the resource's ANY method (a MOCK in the stack)
+            self._gateway_error(METHOD_NOT_ALLOWED, {ALLOW: resource.allow})
+            return
         headers = dict(self.headers.items())
         multi = {name: self.headers.get_all(name) or [] for name in headers}
         event = build_event(route, self.command, url.path, params, url.query, headers, body, multi)
@@ -283,19 +328,20 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length) if length else b""
 
-    def _gateway_error(self, error: GatewayError) -> None:
-        self._reply(error.status, {"Content-Type": "application/json"}, gateway_error_body(error))
+    def _gateway_error(self, error: GatewayError, headers: dict[str, str] | None = None) -> None:
+        self._reply(error.status, {"Content-Type": "application/json", **(headers or {})}, gateway_error_body(error))
 
     def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.send_response(status)
         for name, value in headers.items():
             if name.lower() not in ("content-length", "connection"):
                 self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
+        if status != HTTPStatus.NO_CONTENT:  # a 204 has no Content-Length (RFC 9110 8.6)
+            self.send_header("Content-Length", str(len(body)))  # a HEAD's is its GET's
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command != "HEAD" and status != HTTPStatus.NO_CONTENT:
             self.wfile.write(body)
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 from enum import StrEnum
+from uuid import UUID
 
 from pydantic import Field, field_validator
 
@@ -28,7 +29,7 @@ class PointRequest(RequestModel):
 
 
 class CreateSessionRequest(PointRequest):
-    quoteId: str | None = Field(
+    quoteId: UUID | None = Field(
         default=None,
         description="A quote from POST /pricing/quotes: the session gets its rate. It must be this workspace's, "
         "unused, unexpired and for a point within 100 m of this one (400 quote:notFound|used|expired|pointMismatch).",
