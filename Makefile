@@ -35,6 +35,7 @@ run: $(VENV) $(NODE_MODULES)
 	$(PY) -m luxxon.local.run
 
 lint: $(VENV)
+	@! git grep -nE '^(<<<<<<<|>>>>>>>)( |$$)' || { echo 'merge conflict markers (above)' >&2; exit 1; }
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
@@ -56,7 +57,7 @@ cdk: $(VENV) $(NODE_MODULES)
 bench: $(VENV) $(NODE_MODULES)
 	$(PY) -m tests.bench.run
 
-load: $(VENV)  # 32 and 128 clients against the local gateway (not in bench: it takes a minute; make test smoke-runs it)
+load: $(VENV)  # 32 and 128 clients against the local gateway, alone (make bench runs it last; make test smoke-runs it)
 	$(PY) -m tests.bench.load
 
 demo: $(VENV)

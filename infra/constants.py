@@ -24,7 +24,7 @@ PIP_PLATFORMS = {
 # Code assets.
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 LAYER_PACKAGE_DIR = REPO_ROOT / "layers" / "luxxon"
-LAYER_EXCLUDED = ("local",)  # luxxon/local is the dev-only local system; it never ships
+LAYER_EXCLUDED = ("local", "admin")  # the local system and the operator's tools (with anvil's dev keys) never ship
 MIGRATIONS_DIR = LAYER_PACKAGE_DIR / "db" / "migrations"
 INFRA_RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 DECODER_DOCKERFILE = "decoder_container/Dockerfile"  # relative to the repo root (the Docker build context)

@@ -286,7 +286,7 @@ def random_wallet() -> str:
 def workspace(database_url: str, run_chain: Any) -> WorkspaceFactory:
     """Create a workspace with its first key (through the admin bootstrap, as a local user would)."""
     from luxxon import wiring
-    from luxxon.admin import DEFAULT_SCOPES
+    from luxxon.admin.cli import DEFAULT_SCOPES
 
     def make(
         *roles: str,

@@ -64,8 +64,7 @@ def outbox() -> OutboxService:
     """The outbox as the sweep delivers it: the video client with its full timeout and retries."""
     from luxxon.db.outbox import PgOutboxStore
     from luxxon.domain.outbox import OutboxService
-    from luxxon.domain.ports.money import SETTLEMENT_REQUEST
-    from luxxon.domain.ports.outbox import LIVE_INPUT_DELETE
+    from luxxon.domain.ports.outbox import LIVE_INPUT_DELETE, SETTLEMENT_REQUEST
 
     return OutboxService(
         PgOutboxStore(),
@@ -82,8 +81,7 @@ def request_outbox() -> OutboxService:
     holds the response; what fails waits for the sweep."""
     from luxxon.db.outbox import PgOutboxStore
     from luxxon.domain.outbox import OutboxService
-    from luxxon.domain.ports.money import SETTLEMENT_REQUEST
-    from luxxon.domain.ports.outbox import LIVE_INPUT_DELETE
+    from luxxon.domain.ports.outbox import LIVE_INPUT_DELETE, SETTLEMENT_REQUEST
 
     return OutboxService(
         PgOutboxStore(),

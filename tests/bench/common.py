@@ -99,7 +99,7 @@ def parties(chain: Chain | None = None) -> tuple[Workspace, Workspace]:
     wallet to be paid at), made with the admin bootstrap. With `chain`, the consumer's wallet is a fresh account whose
     pool holds far more than any bench holds, for the credit check; without it, the bench turns the check off."""
     from luxxon import wiring
-    from luxxon.admin import DEFAULT_SCOPES
+    from luxxon.admin.cli import DEFAULT_SCOPES
     from tests.conftest import FUNDS, Workspace, random_wallet
 
     wallet = random_wallet()

@@ -15,7 +15,7 @@ import time
 import warnings
 
 from luxxon import wiring
-from luxxon.admin import DEFAULT_SCOPES
+from luxxon.admin.cli import DEFAULT_SCOPES
 from luxxon.config import get_settings
 from luxxon.db.sessions import PgSessionStore
 from luxxon.domain.identity import hash_key

@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 from luxxon import wiring
-from luxxon.admin import DEFAULT_SCOPES
+from luxxon.admin.cli import DEFAULT_SCOPES
 from luxxon.db import connection as db
 from luxxon.domain.identity import hash_key
 from luxxon.local.gateway import build_event, invoke, match

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from luxxon import wiring
-from luxxon.admin import DEFAULT_SCOPES
+from luxxon.admin.cli import DEFAULT_SCOPES
 from luxxon.domain.ratelimit import DEFAULT_BUDGETS
 from tests.bench.common import options, p50, p99, scratch_database
 from tests.conftest import random_wallet

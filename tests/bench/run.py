@@ -2,7 +2,7 @@
 
     .venv/bin/python -m tests.bench.run [--smoke]    # --smoke: each with tiny sizes, in seconds (make test's run)
 
-`make load` (tests/bench/load.py, a minute of HTTP load) is not among them; make test smoke-runs it too.
+`load` (a minute of HTTP load against the local gateway) is among them, and also runs alone as `make load`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ BENCHES = (
     "tests.bench.gas",
     "tests.bench.relayer",
     "tests.bench.credit",
+    "tests.bench.load",
 )
 
 

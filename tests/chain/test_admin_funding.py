@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from luxxon import admin, wiring
+from luxxon import wiring
+from luxxon.admin import cli as admin
 from luxxon.admin.devnet import dev_account
 from tests.chain.plane import Plane
 

@@ -15,7 +15,8 @@ from luxxon import wiring
 from luxxon.contracts import session_id
 from luxxon.db.connection import connection
 from luxxon.db.settlements import PgSettlementStore
-from luxxon.domain.ports.money import ALREADY_SETTLED, SETTLEMENT_REQUEST
+from luxxon.domain.ports.money import ALREADY_SETTLED
+from luxxon.domain.ports.outbox import SETTLEMENT_REQUEST
 from tests.chain.driver import Chain
 from tests.chain.plane import RATE, Plane, checksum, ended, reset_settings, settlement, with_wallet
 from tests.conftest import Api, WorkspaceFactory

@@ -66,7 +66,7 @@ def cluster(private_cluster: PrivateCluster, database_url: str) -> Iterator[Priv
 
 
 def consumer_with_a_session(api: Api, chain: Any) -> tuple[Workspace, str]:
-    from luxxon.admin import DEFAULT_SCOPES
+    from luxxon.admin.cli import DEFAULT_SCOPES
 
     wallet = random_wallet()
     ws, key = wiring.workspaces().bootstrap("faults", ["CONSUMER"], DEFAULT_SCOPES["CONSUMER"], wallet_address=wallet)

@@ -1,7 +1,7 @@
-"""`python -m luxxon.admin`: the admin CLI (luxxon.admin)."""
+"""`python -m luxxon.admin`: the admin command line (luxxon.admin.cli)."""
 
 import sys
 
-from luxxon.admin import main
+from luxxon.admin.cli import main
 
 sys.exit(main())

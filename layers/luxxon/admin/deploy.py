@@ -26,9 +26,11 @@ from web3 import Web3
 from web3.types import TxParams, TxReceipt, Wei
 
 from luxxon import contracts
+from luxxon.adapters import chain_web3
 
 DEFAULT_WITHDRAWAL_DELAY_S = 24 * 3600
 RECEIPT_TIMEOUT_S = 180.0
+RPC_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,8 @@ class DeployError(RuntimeError):
 
 
 def connect(rpc_url: str) -> Web3:
-    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
+    """The relayer's client (luxxon.adapters.chain_web3), with a deploy's patience, once the node answers."""
+    w3 = chain_web3.connect(rpc_url, RPC_TIMEOUT_S)
     if not w3.is_connected():
         raise DeployError("the RPC endpoint does not answer")
     return w3

@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from luxxon.db.connection import connection, fetch_all, fetch_one, transaction
-from luxxon.domain.ports.money import SETTLEMENT_REQUEST, Credit, SettlementStatus
-from luxxon.domain.ports.outbox import LIVE_INPUT_DELETE
+from luxxon.domain.ports.money import Credit, SettlementStatus
+from luxxon.domain.ports.outbox import LIVE_INPUT_DELETE, SETTLEMENT_REQUEST
 from luxxon.domain.ports.sessions import AcceptFacts, Locked, NewSession, Session, Transition
 from luxxon.domain.states import METERED, PRE_LIVE, VIDEO_ACTIVE, SessionState, names, sql_in
 

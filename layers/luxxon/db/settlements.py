@@ -14,7 +14,6 @@ from luxxon.db.connection import connection, fetch_all, fetch_one, transaction
 from luxxon.domain.ports.money import (
     ALREADY_SETTLED,
     OPEN_SETTLEMENTS,
-    SETTLEMENT_REQUEST,
     ChainEvent,
     ContractEvent,
     Fees,
@@ -24,6 +23,7 @@ from luxxon.domain.ports.money import (
     SignedTx,
     StoreBusy,
 )
+from luxxon.domain.ports.outbox import SETTLEMENT_REQUEST
 from luxxon.domain.states import SessionState
 
 ST = SettlementStatus

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from luxxon import wiring
-from luxxon.admin import DEFAULT_SCOPES, fund
+from luxxon.admin.cli import DEFAULT_SCOPES, fund
 from luxxon.admin.devnet import MICRO_USDC_PER_USDC, dev_account
 from luxxon.domain.states import SessionState
 from luxxon.local.camera import publish

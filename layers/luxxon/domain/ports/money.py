@@ -9,8 +9,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-SETTLEMENT_REQUEST = "settlement.request"  # payload: {"sessionId": <session>}; the message the relayer takes
-
 
 class SettlementStatus(StrEnum):
     PENDING = "PENDING"  # written with the session's end; its request is on its way to the relayer

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 LIVE_INPUT_DELETE = "live_input.delete"  # payload: {"uid": <live input>, "sessionId": <session>}
+SETTLEMENT_REQUEST = "settlement.request"  # payload: {"sessionId": <session>}; the message the relayer takes
 
 
 @dataclass(frozen=True, slots=True)
