@@ -61,6 +61,20 @@ def test_a_method_a_path_does_not_declare_is_405_with_allow_in_the_envelope(
     assert (body["code"], body["detail"]) == (METHOD_NOT_ALLOWED.code, METHOD_NOT_ALLOWED.detail)
 
 
+@pytest.mark.parametrize("method", ["PUT", "OPTIONS"])
+def test_the_methods_answered_for_a_path_refuse_a_body_that_is_not_json_as_api_gateway_does(
+    gateway: str, method: str
+) -> None:
+    # When an undeclared method (or OPTIONS) comes with a media type the deployed MOCK has no template for
+    request = (
+        f"{method} /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
+        "Connection: close\r\n\r\nhi"
+    ).encode()
+    status, headers, body = raw_request(gateway, request)
+    # Then it is API Gateway's 415 in the envelope, as deployed (passthrough NEVER), not the MOCK's 405 or 204
+    assert (status, json.loads(body)["code"], json.loads(body)["detail"]) == (415, "INVALID_INPUT", "input:mediaType")
+
+
 @pytest.mark.parametrize("path", ["/api/v1/sessions", "/api/v1/sessions/{id}/accept", "/api/v1/openapi.json"])
 def test_options_is_204_with_the_paths_allow_and_no_body(gateway: str, path: str) -> None:
     # When OPTIONS asks what a declared path answers (no key: it is what the public document says)

@@ -158,15 +158,18 @@ class LocalSystem:
 
 
 @contextmanager
-def local_system(cwd: Path, *, sigint_ignored: bool = False) -> Iterator[LocalSystem]:
+def local_system(cwd: Path, *, sigint_ignored: bool = False, own_redis: bool = False) -> Iterator[LocalSystem]:
     """`python -m luxxon.local.run` starting on free ports with a database of its own, in a session of its own; at the
-    end whatever is left of it is killed and its database dropped."""
+    end whatever is left of it is killed and its database dropped. `own_redis`: its frame store's Redis on a free port
+    where none listens, so the system starts one itself (as on a machine without Redis)."""
     admin = database.server_url(ROOT / ".local")
     name = f"lx_test_run_{uuid.uuid4().hex[:12]}"
     ports = {variable: _free_port() for variable in PORT_VARIABLES}
+    redis = {"LX_REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0"} if own_redis else {}
     env = {
         **os.environ,
         **{variable: str(port) for variable, port in ports.items()},
+        **redis,
         "DATABASE_URL": server.with_dbname(admin, name),
         "LX_GATEWAY_WORKERS": "2",
         "LX_DECODER_PROCESSES": "1",
@@ -183,6 +186,8 @@ def local_system(cwd: Path, *, sigint_ignored: bool = False) -> Iterator[LocalSy
             stderr=subprocess.STDOUT,
             text=True,
         )
+    if own_redis:
+        ports["LX_REDIS_URL"] = int(redis["LX_REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
     system = LocalSystem(process, ports)
     threading.Thread(target=system.read_output, daemon=True).start()
     try:
@@ -205,13 +210,18 @@ def systems(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Loca
     with ExitStack() as stack:
         yield {
             # started with SIGINT ignored, as `make run &` from a script starts it: where the issue's Ctrl-C hung
-            "ctrl-c": stack.enter_context(local_system(tmp_path_factory.mktemp("ctrl-c"), sigint_ignored=True)),
+            # and with no Redis where it looks: it starts its own, which must stop with it
+            "ctrl-c": stack.enter_context(
+                local_system(tmp_path_factory.mktemp("ctrl-c"), sigint_ignored=True, own_redis=True)
+            ),
             "sigterm": stack.enter_context(local_system(tmp_path_factory.mktemp("sigterm"))),
+            "forced": stack.enter_context(local_system(tmp_path_factory.mktemp("forced"))),
         }
 
 
-def _assert_stops(system: LocalSystem, send: str, before: list[Proc], ports: set[int]) -> None:
-    """Within STOPPED_WITHIN_S of the signal: the main process exited cleanly, nothing of it runs, no port listens."""
+def _assert_stops(system: LocalSystem, send: str, before: list[Proc], ports: set[int], code_expected: int = 0) -> None:
+    """Within STOPPED_WITHIN_S of the signal: the main process exited (0: cleanly), nothing of it runs, no port
+    listens."""
     signalled = time.monotonic()
     deadline = signalled + STOPPED_WITHIN_S
     try:
@@ -227,7 +237,7 @@ def _assert_stops(system: LocalSystem, send: str, before: list[Proc], ports: set
         + "".join(f"\n  {proc}" for proc in system.left(before))
         + f"\n  ports still listening: {sorted(_listening_ports() & ports)}\noutput:\n{system.tail()}"
     )
-    assert code == 0, report
+    assert code == code_expected, report
     assert not left, report
 
 
@@ -259,3 +269,19 @@ def test_sigterm_to_the_main_process_stops_everything_and_frees_every_port(syste
 
     # Then within seconds it has exited, nothing it started runs, and no port it listened on listens
     _assert_stops(system, "SIGTERM to the main process", before, ports)
+
+
+def test_a_second_signal_while_stopping_kills_everything_at_once(systems: dict[str, LocalSystem]) -> None:
+    # Given the local system serving, already stopping after a SIGTERM
+    system = systems["forced"]
+    system.serving()
+    before = system.tree()
+    ports = _listening_ports({proc.pid for proc in before})
+    os.kill(system.pid, signal.SIGTERM)
+    time.sleep(0.2)
+
+    # When Ctrl-C reaches its process group while it stops (an impatient user)
+    os.killpg(system.pid, signal.SIGINT)
+
+    # Then it exits at once with 128 + SIGINT, and nothing it started runs or listens
+    _assert_stops(system, "SIGTERM, then SIGINT to the group", before, ports, code_expected=128 + signal.SIGINT)

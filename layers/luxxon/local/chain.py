@@ -69,6 +69,10 @@ class Anvil:
                 self.process.kill()
                 self.process.wait()
         self._log.close()
+        self.remove_log()
+
+    def remove_log(self) -> None:
+        """Remove the log when it is a temporary file (anvil has ended or is being killed)."""
         if self._temporary_log:
             self.log_path.unlink(missing_ok=True)
 

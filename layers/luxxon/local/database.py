@@ -61,29 +61,36 @@ class PrivateCluster:
             stdout=subprocess.DEVNULL,
         )
 
-    def start(self) -> None:
-        if not _listening("127.0.0.1", self.port):
-            self._ctl("-w", "start", "-o", f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1")
+    def start(self) -> bool:
+        """Start the cluster unless it already runs; True when this call started it."""
+        if _listening("127.0.0.1", self.port):
+            return False
+        self._ctl("-w", "start", "-o", f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1")
+        return True
 
     def stop(self) -> None:
         self._ctl("-w", "-m", "fast", "stop")
 
+    def stop_now(self) -> None:
+        """Ask for an immediate shutdown and do not wait for it (a forced exit)."""
+        self._ctl("-W", "-m", "immediate", "stop")
 
-def _start_private_cluster(root: Path) -> str:
-    """A cluster of our own under .local/pg (when neither DATABASE_URL nor a local server is there)."""
+
+def server(root: Path) -> tuple[str, PrivateCluster | None]:
+    """The maintenance URL of the server to use: DATABASE_URL's server, else 127.0.0.1:5432, else a cluster of our own
+    under `root`/pg; and that cluster when this call started it (its starter stops it)."""
+    if url := os.environ.get("DATABASE_URL"):
+        return with_dbname(url, "postgres"), None
+    if _listening("127.0.0.1", 5432):
+        return LOCAL_SERVER, None
     cluster = PrivateCluster(root / "pg", PRIVATE_PORT)
     cluster.init()
-    cluster.start()
-    return cluster.url
+    return cluster.url, cluster if cluster.start() else None
 
 
 def server_url(root: Path) -> str:
-    """The maintenance URL of the server to use: DATABASE_URL's server, else 127.0.0.1:5432, else our own."""
-    if url := os.environ.get("DATABASE_URL"):
-        return with_dbname(url, "postgres")
-    if _listening("127.0.0.1", 5432):
-        return LOCAL_SERVER
-    return _start_private_cluster(root)
+    """`server`'s URL, for the tests and the benches: a cluster they start outlives them, for the next run."""
+    return server(root)[0]
 
 
 def database_name(default: str = "luxxon") -> str:

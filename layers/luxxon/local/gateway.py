@@ -44,7 +44,7 @@ from luxxon.api.gateway_errors import (
     OPTIONS_STATUS,
     GatewayError,
 )
-from luxxon.routes import RESOURCES, ROUTES, Route, allow_header
+from luxxon.routes import JSON, RESOURCES, ROUTES, Route, allow_header
 
 INVOCATION_TIMEOUT_S = 29.0  # API Gateway's integration timeout
 LISTEN_BACKLOG = 1024  # the standard library's 5 drops SYNs under a few dozen concurrent clients (1 s retransmits)
@@ -226,9 +226,11 @@ class Gateway(ThreadingHTTPServer):
             pool = self.pool
         # The pool's own processes: ProcessPoolExecutor has no public way to end them before Python 3.14
         # (terminate_workers), and its manager thread reaps them, so exits are read off their sentinels below.
-        workers: list[BaseProcess] = list((pool._processes or {}).values())
+        workers = set((pool._processes or {}).values())
         pool.shutdown(wait=False, cancel_futures=True)
-        _end(workers, WORKER_GRACE_S)
+        # A submit that raced the copy above may have started one more worker; none can start after the shutdown.
+        workers |= set((pool._processes or {}).values())
+        _end(list(workers), WORKER_GRACE_S)
 
 
 def _end(workers: list[BaseProcess], grace_s: float) -> None:
@@ -286,12 +288,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._gateway_error(GATEWAY_ERRORS["MISSING_AUTHENTICATION_TOKEN"])
             return
         resource, params = found
-        if self.command == "OPTIONS":  # the resource's OPTIONS method (a MOCK in the stack)
-            self._reply(OPTIONS_STATUS, {ALLOW: resource.allow}, b"")
-            return
-        route = resource.routes.get("GET" if self.command == "HEAD" else self.command)
-        if route is None:  # the resource's ANY method (a MOCK in the stack)
-            self._gateway_error(METHOD_NOT_ALLOWED, {ALLOW: resource.allow})
+        route = (
+            None
+            if self.command == "OPTIONS"
+            else resource.routes.get("GET" if self.command == "HEAD" else self.command)
+        )
+        if route is None:  # the resource's ANY method, a MOCK in the stack: OPTIONS or a method it does not declare
+            self._answer_for_the_resource(resource.allow)
             return
         headers = dict(self.headers.items())
         multi = {name: self.headers.get_all(name) or [] for name in headers}
@@ -310,6 +313,18 @@ class _Handler(BaseHTTPRequestHandler):
         for name, values in (result.get("multiValueHeaders") or {}).items():
             out_headers[name] = ", ".join(values)
         self._reply(int(result["statusCode"]), out_headers, raw)
+
+    def _answer_for_the_resource(self, allow: str) -> None:
+        """What the deployed MOCK answers: its one request template is for JSON (a request without Content-Type
+        counts as JSON), so another media type is API Gateway's 415 before the MOCK runs; else OPTIONS is 204 and any
+        other method 405, both with `Allow`."""
+        media_type = (self.headers.get("content-type") or JSON).split(";")[0].strip().lower()
+        if media_type != JSON:
+            self._gateway_error(GATEWAY_ERRORS["UNSUPPORTED_MEDIA_TYPE"])
+        elif self.command == "OPTIONS":
+            self._reply(OPTIONS_STATUS, {ALLOW: allow}, b"")
+        else:
+            self._gateway_error(METHOD_NOT_ALLOWED, {ALLOW: allow})
 
     def _body(self) -> bytes | None:
         """The request body, or None once a refusal is sent (an unreadable or over-the-cap Content-Length)."""

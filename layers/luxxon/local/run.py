@@ -18,6 +18,7 @@ does, and where Python installs no KeyboardInterrupt of its own).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -52,7 +53,8 @@ SWEEP_EVERY_S = float(os.environ.get("LX_SWEEP_EVERY_S", "30"))
 INDEX_EVERY_S = 1.0
 CONFIRMATIONS = 2  # a settlement is CONFIRMED two one-second blocks after it is mined
 CHILD_GRACE_S = 5.0  # after SIGTERM, how long the edge, the decoder, anvil and SQS have to exit before SIGKILL
-DECODER_STOP_GRACE_S = "3"  # the decoder supervisor's wait for its workers, inside CHILD_GRACE_S
+DECODER_STOP_GRACE_S = "3"
+REDIS_START_S = 5.0  # the decoder supervisor's wait for its workers, inside CHILD_GRACE_S
 
 
 def _listening(host: str, port: int) -> bool:
@@ -61,19 +63,28 @@ def _listening(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def _ensure_redis() -> None:
-    """The frame store's Redis (LX_REDIS_URL, 127.0.0.1:6379 by default): started when nothing listens there and it
-    is on this machine, daemonized (it outlives this process, for the tools run beside it)."""
+def _start_redis() -> subprocess.Popen[bytes] | None:
+    """The frame store's Redis (LX_REDIS_URL, 127.0.0.1:6379 by default): used when something listens there, else
+    started on this machine as a child, so it stops with the rest (None: not started here)."""
     url = urlsplit(get_settings().redis_url)
     host, port = url.hostname or "127.0.0.1", url.port or 6379
     if _listening(host, port):
-        return
+        return None
     if shutil.which("redis-server") is None or host not in ("127.0.0.1", "localhost"):
         print(f"warning: no Redis on {host}:{port} (apt-get install redis-server); GET /frame will fail", flush=True)
-        return
-    subprocess.run(
-        ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(port), "--save", ""], check=True
+        return None
+    process = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
     )
+    deadline = time.monotonic() + REDIS_START_S
+    while not _listening("127.0.0.1", port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise SystemExit(f"redis-server did not start on 127.0.0.1:{port}")
+        time.sleep(0.05)
+    return process
 
 
 def _echo(stream: IO[str]) -> None:
@@ -91,6 +102,7 @@ class _Running:
         self.children: list[subprocess.Popen[Any]] = []
         self.anvil: Anvil | None = None
         self.gateway: gateway.Gateway | None = None
+        self.cluster: database.PrivateCluster | None = None  # the PostgreSQL cluster, when this run started it
 
     def on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if not self.stopping.is_set():
@@ -117,14 +129,20 @@ class _Running:
                 child.wait()
         if self.anvil is not None:
             self.anvil.stop()  # it has exited: this closes its log (and removes it when temporary)
+        if self.cluster is not None:
+            self.cluster.stop()
 
     def kill(self) -> None:
-        for child in self.children:
-            child.kill()
-        for worker in multiprocessing.active_children():  # the gateway's workers
-            worker.kill()
+        """Inside a signal handler: SIGKILL everything and wait for nothing (the interrupted main thread may hold a
+        child's lock); the cluster this run started gets an immediate shutdown request."""
+        workers = [worker.pid for worker in multiprocessing.active_children() if worker.pid is not None]
+        for pid in [child.pid for child in self.children] + workers:  # the gateway's workers too
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         if self.anvil is not None:
-            self.anvil.stop()  # killed: this removes its temporary log
+            self.anvil.remove_log()
+        if self.cluster is not None:
+            self.cluster.stop_now()
 
 
 def _child(
@@ -165,10 +183,11 @@ def main() -> int:
 
 def _start(running: _Running) -> gateway.Gateway:
     """Start everything (each process into `running` as soon as it exists) and return the gateway, not yet serving."""
-    admin_url = database.server_url(Path.cwd() / ".local")
+    admin_url, running.cluster = database.server(Path.cwd() / ".local")
     database.ensure_postgis(admin_url)
     url = db_server.create_database(admin_url, database.database_name())
-    _ensure_redis()
+    if (redis := _start_redis()) is not None:
+        running.children.append(redis)
     # The local EVM (anvil from npm) with the settlement contracts deployed; one-second blocks so confirmations advance.
     from luxxon.local.chain import deploy_local, start_anvil
 
