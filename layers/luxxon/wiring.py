@@ -11,10 +11,9 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING
 
-from luxxon.config import get_settings
-
 if TYPE_CHECKING:
     from luxxon.adapters.queue import SqsSettlementQueue
+    from luxxon.config import Settings
     from luxxon.db.decoder import PgLeaseStore
     from luxxon.db.settlements import PgSettlementStore
     from luxxon.db.workspaces import PgWorkspaceStore
@@ -32,6 +31,13 @@ if TYPE_CHECKING:
     from luxxon.domain.workspaces import WorkspaceService
 
 
+def settings() -> Settings:
+    """The settings (luxxon.config, read from the environment once), imported on first use like the rest."""
+    from luxxon.config import get_settings
+
+    return get_settings()
+
+
 @cache
 def workspace_store() -> PgWorkspaceStore:
     from luxxon.db.workspaces import PgWorkspaceStore
@@ -43,14 +49,14 @@ def workspace_store() -> PgWorkspaceStore:
 def video() -> VideoBackend:
     from luxxon.adapters.video import CloudflareStream
 
-    return CloudflareStream.from_settings(get_settings())
+    return CloudflareStream.from_settings(settings())
 
 
 @cache
 def frames() -> FrameStore:
     from luxxon.adapters import frames as frame_stores
 
-    s = get_settings()
+    s = settings()
     password = None
     if s.frame_store == "redis" and s.redis_auth_secret_arn:
         from luxxon.secrets_manager import read_secret
@@ -96,7 +102,7 @@ def request_outbox() -> OutboxService:
 def settlement_queue() -> SqsSettlementQueue:
     from luxxon.adapters.queue import SqsSettlementQueue
 
-    url = get_settings().settlement_queue_url
+    url = settings().settlement_queue_url
     if not url:
         raise RuntimeError("LX_SETTLEMENT_QUEUE_URL is not set: settlement requests wait in the outbox")
     return SqsSettlementQueue(url)
@@ -111,7 +117,7 @@ def settlement_store() -> PgSettlementStore:
 
 def chain_rpc_url() -> str:
     """The chain's JSON-RPC URL: from the chain secret {"rpcUrl"} in AWS, else LX_CHAIN_RPC_URL."""
-    s = get_settings()
+    s = settings()
     if s.chain_secret_arn:
         from luxxon.secrets_manager import read_json_secret
 
@@ -124,7 +130,7 @@ def chain_rpc_url() -> str:
 
 
 def settlement_address() -> str:
-    address = get_settings().chain_settlement_address
+    address = settings().chain_settlement_address
     if not address:
         from luxxon.domain.ports.money import ChainUnavailable
 
@@ -136,7 +142,7 @@ def settlement_address() -> str:
 def wallet_reader() -> WalletReader:
     from luxxon.adapters.chain_rpc import JsonRpcPool
 
-    s = get_settings()
+    s = settings()
     return JsonRpcPool(chain_rpc_url(), settlement_address(), s.chain_timeout_s, s.chain_id)
 
 
@@ -158,7 +164,7 @@ def quick_video() -> VideoBackend:
     """The video client a request uses after its commit: one short try."""
     from luxxon.adapters.video import CloudflareStream
 
-    s = get_settings()
+    s = settings()
     return CloudflareStream.from_settings(s, timeout_s=s.teardown_inline_timeout_s, retries=0)
 
 
@@ -169,7 +175,7 @@ def sessions() -> SessionService:
 
     return SessionService(
         PgSessionStore(),
-        get_settings(),
+        settings(),
         video=video,
         outbox=request_outbox,
         frames=frames,
@@ -184,7 +190,7 @@ def pricing() -> PricingService:
     from luxxon.db.pricing import PgPricingStore
     from luxxon.domain.pricing import PricingService
 
-    return PricingService(PgPricingStore(), get_settings())
+    return PricingService(PgPricingStore(), settings())
 
 
 @cache
@@ -207,7 +213,7 @@ def sweep() -> Sweep:
         idempotency(),
         PgEdgeEventStore(),
         settlement_store(),
-        settlement_stall_after_s=get_settings().settlement_stall_after_s,
+        settlement_stall_after_s=settings().settlement_stall_after_s,
     )
 
 
@@ -244,7 +250,7 @@ def leases() -> PgLeaseStore:
 
 
 def webhook_secret() -> str:
-    s = get_settings()
+    s = settings()
     if s.stream_webhook_secret_arn:
         from luxxon.secrets_manager import read_secret
 

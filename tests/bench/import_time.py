@@ -19,7 +19,6 @@ from luxxon.api.snapstart import SERVICES
 from luxxon.routes import DATABASE, ROUTES
 from tests.bench.common import ROOT, options
 
-BUDGET_MS = 250.0
 TARGET_RATIO = 1.2  # every handler's import against the floor
 RUNS = 5
 FLOOR = """
@@ -56,24 +55,31 @@ def median_ms(code: str, runs: int = RUNS) -> float:
     return statistics.median(wall_ms(code) for _ in range(runs))
 
 
+def paired_ms(code: str, runs: int) -> tuple[float, float]:
+    """Medians of `code` and of the floor, each run alternating with the other: the machine's drift (a shared
+    2-core box) then moves both alike, and their ratio is what the target judges."""
+    pairs = [(wall_ms(code), wall_ms(FLOOR)) for _ in range(runs)]
+    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+
+
 def main() -> int:
     runs, routes = (1, ROUTES[:2]) if options().smoke else (RUNS, ROUTES)  # smoke: one interpreter, two handlers
     base, floor = median_ms(BASE, runs), median_ms(FLOOR, runs)
     print(f"{'Powertools + pydantic + psycopg (bare imports)':52} {base:8.1f} ms")
     print(f"{'floor: + resolver(validation), Logger, Metrics, a model':52} {floor:8.1f} ms")
-    print(f"\n{'handler module':40} {'import ms':>10} {'/ floor':>8} {'first req':>10}  web3")
-    worst = 0.0
+    print(f"\n{'handler module':40} {'import ms':>10} {'/ floor':>8} {'first req':>10} {'/ floor':>8}  web3")
+    worst, worst_first = 0.0, 0.0
     for route in routes:
-        ms = median_ms(f"import {route.module}", runs)
-        worst = max(worst, ms)
+        ms, beside = paired_ms(f"import {route.module}", runs)
         services = SERVICES if DATABASE in route.needs else ()
-        first = median_ms("\n".join(f"import {name}" for name in (route.module, *services)), runs)
+        first, beside_first = paired_ms("\n".join(f"import {name}" for name in (route.module, *services)), runs)
+        worst, worst_first = max(worst, ms / beside), max(worst_first, first / beside_first)
         web3 = "YES" if imports_web3(route.module) else "no"
-        print(f"{route.module:40} {ms:10.1f} {ms / floor:7.2f}x {first:10.1f}  {web3}")
-    verdict = "within" if worst / floor <= TARGET_RATIO else "OVER"
+        print(f"{route.module:40} {ms:10.1f} {ms / beside:7.2f}x {first:10.1f} {first / beside_first:7.2f}x  {web3}")
+    verdict = "within" if worst <= TARGET_RATIO else "OVER"
     print(
-        f"\nworst {worst:.1f} ms = {worst / floor:.2f}x the floor: {verdict} the {TARGET_RATIO}x target "
-        f"({'within' if worst < BUDGET_MS else 'over'} the {BUDGET_MS:.0f} ms budget)"
+        f"\nworst import = {worst:.2f}x the floor beside it: {verdict} the {TARGET_RATIO}x target; "
+        f"with what its first request imports, worst {worst_first:.2f}x"
     )
     return 0
 

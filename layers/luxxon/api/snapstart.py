@@ -40,6 +40,7 @@ SECRETS: tuple[str, ...] = ("luxxon.secrets_manager", "aws_lambda_powertools.uti
 # The composition root builds services on first use (luxxon.wiring): a route that reaches the database loads them on
 # its first request, so the snapshot loads them all (each is a few ms, none opens anything).
 SERVICES: tuple[str, ...] = (
+    "luxxon.config",
     "luxxon.db.workspaces",
     "luxxon.db.sessions",
     "luxxon.db.outbox",
