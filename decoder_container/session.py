@@ -8,7 +8,9 @@ Three tasks per session:
   the connection fails, the track ends or media stalls;
 - the snapshot loop encodes the latest frame to JPEG off the event loop and stores it, at once for the first frame
   and then every `frame_interval_s`. After the first JPEG is stored, and only then, it turns the session LIVE with
-  `startedAt` = the decode time of that frame, so LIVE is never visible before GET /frame returns bytes;
+  `startedAt` = the decode time of that frame, so LIVE is never visible before GET /frame returns bytes. Every
+  write carries the lease's token and the store refuses it once the session has been claimed again (by a decoder
+  that took the lease over while this one had not noticed yet): then this decoder stops the session at once;
 - the gap watch: while the session is LIVE, when no frame has decoded for `media_gap_s` it records the decoder's
   NETWORK_ERROR window from the last decoded frame's time, and closes it at the first frame after (`MediaGap`).
 """
@@ -38,6 +40,8 @@ from luxxon.domain.ports.frames import Frame, FrameStore
 from luxxon.observability import logger
 
 GoLive = Callable[[str, datetime], Awaitable[bool]]  # True once the session is LIVE (or beyond ASSIGNED)
+# The frame store refused a write of (session id, lease token): another decoder holds the session now.
+Superseded = Callable[[str, int], None]
 # Record a media gap's window (open at the last frame / close at the first frame after): the store's answer, None
 # when it failed (asked again later).
 RecordGap = Callable[[str, GapStep, datetime], Awaitable[bool | None]]
@@ -56,6 +60,10 @@ class SessionStats:
     first_jpeg_at: float | None = None
     live_at: float | None = None
     gaps: int = 0  # decoder windows opened
+
+
+class LeaseTakenOver(Exception):
+    """The frame store refused our write: it holds a frame of a later claim of the session."""
 
 
 class JpegEncoder:
@@ -105,9 +113,11 @@ class SessionDecoder:
         go_live: GoLive,
         encoder: Executor,
         jpeg: JpegEncoder,
+        token: int,
         frame_ttl_s: float = 60.0,
         on_trouble: Callable[[str], None] | None = None,
         record_gap: RecordGap | None = None,
+        superseded: Superseded | None = None,
     ) -> None:
         self.session_id = session_id
         self.whep_url = whep_url
@@ -118,6 +128,8 @@ class SessionDecoder:
         self._frames = frames
         self._go_live = go_live
         self._encoder = encoder
+        self._token = token  # the lease's fencing token: every frame write carries it
+        self._superseded = superseded
         self._on_trouble = on_trouble
         self._refresh_s = max(config.frame_interval_s, frame_ttl_s / 3)
         self._backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
@@ -136,6 +148,10 @@ class SessionDecoder:
     @property
     def live(self) -> bool:
         return self._live
+
+    @property
+    def token(self) -> int:
+        return self._token
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"decoder:{self.session_id}")
@@ -341,6 +357,13 @@ class SessionDecoder:
                     self._live = await self._go_live(self.session_id, first_written)
                     if self._live:
                         self.stats.live_at = time.time()
+            except LeaseTakenOver:
+                logger.warning(
+                    "decoder lease taken over: the frame store refused our frame", extra={"session_id": self.session_id}
+                )
+                if self._superseded is not None:
+                    self._superseded(self.session_id, self._token)
+                return  # no write, no LIVE, no window from here: the session is the new holder's
             except Exception as error:  # a store or database hiccup: try again at the next tick
                 logger.warning("decoder snapshot failed", extra={"session_id": self.session_id, "error": repr(error)})
             await asyncio.sleep(cadence.next_check(time.monotonic()) or self._config.frame_interval_s)
@@ -351,4 +374,6 @@ class SessionDecoder:
         return jpeg
 
     def _store(self, jpeg: bytes, at: float) -> None:
-        self._frames.put(self.session_id, Frame(jpeg=jpeg, captured_at=datetime.fromtimestamp(at, UTC)))
+        frame = Frame(jpeg=jpeg, captured_at=datetime.fromtimestamp(at, UTC))
+        if not self._frames.put(self.session_id, frame, self._token):
+            raise LeaseTakenOver(self.session_id)

@@ -178,15 +178,22 @@ class Worker:
             go_live=self._go_live,
             encoder=self._encoder,
             jpeg=self._jpeg,
+            token=lease.token,
             frame_ttl_s=self._frame_ttl_s,
             on_trouble=self._trouble,
             record_gap=self._record_gap if all(self._gap_sync.values()) else None,
+            superseded=self._superseded,
         )
         self.sessions[lease.session_id] = decoder
         decoder.start()
         logger.info(
             "decoder claimed a session",
-            extra={"session_id": lease.session_id, "state": lease.state, "generation": lease.generation},
+            extra={
+                "session_id": lease.session_id,
+                "state": lease.state,
+                "generation": lease.generation,
+                "token": lease.token,
+            },
         )
 
     def _stop_later(self, session_id: str, reason: str) -> None:
@@ -200,6 +207,13 @@ class Worker:
             return
         logger.info("decoder stops a session", extra={"session_id": session_id, "reason": reason})
         await decoder.stop()
+
+    def _superseded(self, session_id: str, token: int) -> None:
+        """The frame store refused a frame of this claim: a later claim holds the session. Stop decoding it now, not
+        at the next renewal (which would find the lease gone)."""
+        decoder = self.sessions.get(session_id)
+        if decoder is not None and decoder.token == token:
+            self._stop_later(session_id, "lease taken over")
 
     def _trouble(self, session_id: str) -> None:
         """A subscription ended: renew now, so a session that ended is stopped without waiting for the tick."""

@@ -330,7 +330,7 @@ class TestFrame:
     def test_the_latest_frame_is_a_jpeg_that_is_never_cached(self, api: Api, parties, workspace) -> None:
         consumer, operator = parties
         s = started(api, consumer, operator)
-        RedisFrameStore(os.environ["LX_REDIS_URL"]).put(s["id"], Frame(JPEG, datetime.now(UTC)))
+        RedisFrameStore(os.environ["LX_REDIS_URL"]).put(s["id"], Frame(JPEG, datetime.now(UTC)), token=1)
         # Before LIVE the operator may preview it; the consumer may not (it is not billed yet)
         assert api("GET", f"/api/v1/sessions/{s['id']}/frame", operator.key).status == 200
         early = api("GET", f"/api/v1/sessions/{s['id']}/frame", consumer.key)

@@ -7,6 +7,7 @@ decoder tasks on different hosts agree on it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 from luxxon.db.connection import Conn, connection
 from luxxon.domain.ports.decoder import Lease, LeaseStatus
@@ -19,7 +20,8 @@ _NEEDS_DECODER = f"s.state IN ({sql_in(VIDEO_ACTIVE)}) AND s.whep_url IS NOT NUL
 # Up to `limit` sessions that need a decoder and have no live lease. Session rows being changed right now (a
 # transition, /start provisioning) or being claimed by another decoder are skipped, not waited for. The upsert
 # takes over an expired lease; if another process claimed the same session a moment earlier, its fresh lease
-# fails the WHERE and the row is simply not returned (the primary key is the last word).
+# fails the WHERE and the row is simply not returned (the primary key is the last word). `claimed_at` is the claim's
+# time on the database clock (clock_timestamp(), the column's default on insert): the lease's fencing token.
 _CLAIM = f"""
 WITH candidates AS (
     SELECT s.id FROM sessions s
@@ -36,9 +38,9 @@ claimed AS (
         SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at, claimed_at = clock_timestamp(),
             generation = l.generation + 1
         WHERE l.expires_at <= clock_timestamp()
-    RETURNING l.session_id, l.generation
+    RETURNING l.session_id, l.generation, l.claimed_at
 )
-SELECT c.session_id::text AS session_id, s.state, s.whep_url, c.generation
+SELECT c.session_id::text AS session_id, s.state, s.whep_url, c.generation, c.claimed_at
 FROM claimed c JOIN sessions s ON s.id = c.session_id
 """
 
@@ -64,6 +66,9 @@ released AS (
 SELECT m.session_id::text AS session_id, m.state, m.whep_url, m.keep AS renewed FROM mine m
 """
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
 _BACKLOG = f"""
 SELECT count(*) AS waiting FROM sessions s
 WHERE {_NEEDS_DECODER}
@@ -79,7 +84,16 @@ class PgLeaseStore:
         if limit <= 0:
             return []
         rows = self._connect().execute(_CLAIM, {"owner": owner, "limit": limit, "ttl": ttl_s}).fetchall()
-        return [Lease(r["session_id"], SessionState(r["state"]), r["whep_url"], r["generation"]) for r in rows]
+        return [
+            Lease(
+                r["session_id"],
+                SessionState(r["state"]),
+                r["whep_url"],
+                r["generation"],
+                token=(r["claimed_at"] - _EPOCH) // _MICROSECOND,  # exact: timestamptz has microseconds
+            )
+            for r in rows
+        ]
 
     def renew(self, owner: str, keep: Sequence[str], ttl_s: float) -> list[LeaseStatus]:
         rows = self._connect().execute(_RENEW, {"owner": owner, "keep": list(keep), "ttl": ttl_s}).fetchall()

@@ -6,7 +6,9 @@ Pure code (no I/O, no clock of its own): the decoder service (decoder_container/
 Leases. A decoder process owns a session while it renews the session's lease row (`decoder_leases`); the database
 clock decides expiry, so tasks on different hosts agree. A process that cannot renew fences itself: it stops
 decoding before its lease can have expired in the database (`Fence`), so two decoders never decode one session at
-once, even when the old one is alive but cut off from the database.
+once, even when the old one is alive but cut off from the database. What that clock cannot stop (a process paused
+past its lease, whose session another process has taken over) the frame store does: every frame write carries the
+lease's token and is refused once a later claim has written (`FrameStore.put`), and the old decoder then stops.
 """
 
 from __future__ import annotations

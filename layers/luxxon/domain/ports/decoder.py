@@ -16,7 +16,11 @@ class Lease:
     session_id: str
     state: SessionState
     whep_url: str = field(repr=False)
-    generation: int  # 1 on the first claim, +1 on each takeover
+    generation: int  # 1 on the first claim, +1 on each takeover (a claim after a release starts again at 1)
+    # The fencing token of this claim: its time on the database clock, in microseconds since the epoch. Unlike the
+    # generation it grows with every claim of the session, a takeover or a claim after a release, so the frame store
+    # can refuse the writes of any earlier holder (FrameStore.put).
+    token: int
 
 
 @dataclass(frozen=True, slots=True)
