@@ -9,6 +9,7 @@ the lease table, and the edge's WHEP subscribers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import math
@@ -20,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,6 +36,7 @@ from decoder_container.worker import Worker
 from luxxon import wiring
 from luxxon.adapters.frames import RedisFrameStore
 from luxxon.db.decoder import PgLeaseStore
+from luxxon.domain.ports.frames import Frame
 from luxxon.local.camera import Codec, Publication, publish
 from tests.conftest import WEBHOOK_SECRET, Api, RunningEdge, Workspace, WorkspaceFactory
 
@@ -519,33 +522,150 @@ def test_a_decoder_cut_off_from_the_database_stops_before_its_lease_can_lapse(st
     leases = CutOff(database_url)
     config = DecoderConfig(lease_ttl_s=4, renew_interval_s=1, claim_interval_s=0.2)
     worker = Worker(config, leases=leases, frames=RedisFrameStore(os.environ["LX_REDIS_URL"]), go_live=lambda *_: None)
+    with running(worker):
+        try:
+            wait_until(lambda: stack.viewers(session) == 1, SOON_S, "the decoder to subscribe")
+            # When its database goes away, it stops decoding on its own...
+            leases.cut = True
+            wait_until(lambda: not worker.sessions, SOON_S, "the decoder to stop the session")
+            # ...while its lease is still valid, so no other decoder can have claimed the session yet
+            row = stack.db.execute(
+                "SELECT expires_at > clock_timestamp() FROM decoder_leases WHERE session_id = %s", (session["id"],)
+            ).fetchone()
+            assert row == (True,)
+            wait_until(lambda: stack.viewers(session) == 0, SOON_S, "the subscription to end")
+        finally:
+            leases.cut = False  # so that it can release its leases on the way out
+    leases.conn.close()
+
+
+@contextlib.contextmanager
+def running(worker: Worker) -> Iterator[Worker]:
+    """Run a decoder worker in this process, on an event loop of its own; stop it (it releases its leases) after."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     stop = asyncio.run_coroutine_threadsafe(_event(), loop).result(5)
-    running = asyncio.run_coroutine_threadsafe(worker.run(stop), loop)
+    run = asyncio.run_coroutine_threadsafe(worker.run(stop), loop)
     try:
-        wait_until(lambda: stack.viewers(session) == 1, SOON_S, "the decoder to subscribe")
-        # When its database goes away, it stops decoding on its own...
-        leases.cut = True
-        wait_until(lambda: not worker.sessions, SOON_S, "the decoder to stop the session")
-        # ...while its lease is still valid, so no other decoder can have claimed the session yet
-        row = stack.db.execute(
-            "SELECT expires_at > clock_timestamp() FROM decoder_leases WHERE session_id = %s", (session["id"],)
-        ).fetchone()
-        assert row == (True,)
-        wait_until(lambda: stack.viewers(session) == 0, SOON_S, "the subscription to end")
+        yield worker
     finally:
-        leases.cut = False
         loop.call_soon_threadsafe(stop.set)
-        running.result(15)
+        run.result(15)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
-        leases.conn.close()
+        loop.close()
 
 
 async def _event() -> asyncio.Event:
     return asyncio.Event()
+
+
+def private_leases(database_url: str) -> PgLeaseStore:
+    """A lease store on a connection of its own (a decoder process has its own; this test process shares one)."""
+    conn = psycopg.connect(database_url, autocommit=True, row_factory=dict_row)
+    return PgLeaseStore(lambda: conn)
+
+
+@dataclass(frozen=True)
+class Write:
+    writer: str
+    captured_at: datetime
+    started: float  # monotonic
+    ended: float
+    stored: bool
+    state: str  # the session's state in the database right after the store answered
+
+
+class Recorded:
+    """A frame store as one decoder process sees it, recording every write it makes: when, which frame, whether the
+    store kept it, and the session's state in the database the moment the store had answered."""
+
+    def __init__(self, writer: str, writes: list[Write], database_url: str) -> None:
+        self.writer, self.writes = writer, writes
+        self.store = RedisFrameStore(os.environ["LX_REDIS_URL"])
+        self.db = psycopg.connect(database_url, autocommit=True)
+
+    def put(self, session_id: str, frame: Frame, token: int) -> bool:
+        started = time.monotonic()
+        stored = self.store.put(session_id, frame, token)
+        ended = time.monotonic()
+        row = self.db.execute("SELECT state FROM sessions WHERE id = %s", (session_id,)).fetchone()
+        assert row is not None
+        self.writes.append(Write(self.writer, frame.captured_at, started, ended, stored is not False, row[0]))
+        return stored
+
+    def get(self, session_id: str) -> Frame | None:
+        return self.store.get(session_id)
+
+    def delete(self, session_id: str) -> None:
+        self.store.delete(session_id)
+
+
+def session_state(stack: Stack, session_id: str) -> tuple[str, datetime | None]:
+    row = stack.db.execute("SELECT state, started_at FROM sessions WHERE id = %s", (session_id,)).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def test_the_first_jpeg_is_stored_before_the_session_turns_live(stack: Stack, database_url: str) -> None:
+    # Given a decoder whose frame store notes the session's state as each write completes
+    session = stack.start_session()
+    writes: list[Write] = []
+    frames = Recorded("decoder", writes, database_url)
+    config = DecoderConfig(claim_interval_s=0.2)
+    worker = Worker(config, leases=private_leases(database_url), frames=frames, go_live=wiring.sessions().go_live)
+    with running(worker):
+        wait_until(lambda: stack.viewers(session) == 1, SOON_S, "the decoder to subscribe")
+        # When the operator publishes and the session turns LIVE
+        stack.publish(session)
+        wait_until(lambda: writes and session_state(stack, session["id"])[0] == "LIVE", SOON_S, "LIVE and a frame")
+    # Then its first frame was stored while the session was still ASSIGNED: the JPEG first, LIVE after
+    first = writes[0]
+    assert (first.stored, first.state) == (True, "ASSIGNED")
+    # And LIVE is stamped with that frame's decode time
+    assert session_state(stack, session["id"])[1] == first.captured_at
+
+
+def test_a_decoder_whose_lease_was_taken_over_has_its_frames_refused_and_stops_the_session(
+    stack: Stack, database_url: str
+) -> None:
+    # Given decoder A decoding a LIVE session, with a lease it would renew only in an hour (and no room for more)
+    session = stack.start_session()
+    writes: list[Write] = []
+    quiet = DecoderConfig(lease_ttl_s=7200, renew_interval_s=3600, claim_interval_s=0.2, max_sessions=1)
+    a = Worker(
+        quiet,
+        leases=private_leases(database_url),
+        frames=Recorded("A", writes, database_url),
+        go_live=wiring.sessions().go_live,
+    )
+    with running(a):
+        stack.publish(session)
+        wait_until(lambda: session_state(stack, session["id"])[0] == "LIVE", SOON_S, "LIVE")
+        # When its lease lapses without A noticing (a long pause, a partition) and decoder B takes the session over
+        lapse = "UPDATE decoder_leases SET expires_at = clock_timestamp() WHERE session_id = %s"
+        stack.db.execute(lapse, (session["id"],))
+        b = Worker(
+            DecoderConfig(claim_interval_s=0.2),
+            leases=private_leases(database_url),
+            frames=Recorded("B", writes, database_url),
+            go_live=wiring.sessions().go_live,
+        )
+        with running(b):
+            wait_until(lambda: b.sessions, SOON_S, "B to claim the session")
+            wait_until(lambda: sum(w.writer == "B" and w.stored for w in writes) >= 3, SOON_S, "frames from B")
+            # Then A's next write was refused and A stopped the session (its renewal was an hour away)...
+            wait_until(lambda: not a.sessions, SOON_S, "A to stop the session")
+            wait_until(lambda: stack.viewers(session) == 1, SOON_S, "A to unsubscribe")
+            assert list(b.sessions) == [session["id"]]
+            assert any(w.writer == "A" and not w.stored for w in writes)
+            # ...and no frame of A was stored once B had stored one: the store shows B's frames only
+            first_b = min(w.ended for w in writes if w.writer == "B" and w.stored)
+            assert not any(w.stored for w in writes if w.writer == "A" and w.started > first_b)
+            shown = stack.stored_frame_at(session["id"])
+            wait_until(lambda: any(w.captured_at == shown for w in writes), 5, "the shown frame's write to be noted")
+            assert [w.writer for w in writes if w.captured_at == shown and w.stored] == ["B"]
 
 
 # -- stop and release -------------------------------------------------------------------------------------------
