@@ -269,6 +269,19 @@ class TestLeases:
         # a's renewal no longer sees it: a must stop decoding it
         assert store.renew(owner("a"), [session_id], ttl_s=30) == []
 
+    def test_every_claim_of_a_session_has_a_larger_token_even_after_a_release(self, stack: Stack) -> None:
+        # The frame store fences writes with the token: a later holder must always have the larger one
+        store, owner = PgLeaseStore(), owners()
+        session_id = stack.start_session()["id"]
+        (first,) = store.claim(owner("a"), 1, ttl_s=0.5)
+        wait_until(lambda: stack.lease_expired(session_id), SOON_S, "a's lease to expire (database clock)")
+        (taken,) = store.claim(owner("b"), 1, ttl_s=30)
+        assert store.release(owner("b"), [session_id]) == 1
+        (again,) = store.claim(owner("c"), 1, ttl_s=30)
+        assert [lease.session_id for lease in (first, taken, again)] == [session_id] * 3
+        assert [lease.generation for lease in (first, taken, again)] == [1, 2, 1]  # starts over after a release
+        assert first.token < taken.token < again.token  # never does
+
     def test_a_renewal_extends_what_is_decoded_and_releases_what_ended(self, stack: Stack) -> None:
         store, owner = PgLeaseStore(), owners()
         live, ended, dropped = (stack.start_session()["id"] for _ in range(3))
