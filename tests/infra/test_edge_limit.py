@@ -91,7 +91,8 @@ def test_one_address_may_spend_a_tenth_of_the_stage_throttle_and_in_prod_a_whole
 
 
 def test_cdk_nag_sees_the_web_acl_on_the_stage(synth: Synth) -> None:
-    # AwsSolutions-APIG3 (a REST API stage without a WAFv2 web ACL) is neither reported nor acknowledged any more
+    # AwsSolutions-APIG3 (a REST API stage without a WAFv2 web ACL) is no longer acknowledged on either stack, and
+    # synth raises on any AwsSolutions error left unacknowledged: cdk-nag finds the association
     for stack in ("Luxxon-dev", "Luxxon-prod"):
         acknowledged = {
             rule
@@ -100,12 +101,5 @@ def test_cdk_nag_sees_the_web_acl_on_the_stage(synth: Synth) -> None:
             if entry["type"] == "aws:cdk:acknowledged-rules"
             for rule in entry["data"]
         }
-        assert not {rule for rule in acknowledged if rule.startswith("AwsSolutions-APIG3")}, stack
-    report = json.loads((synth.outdir / "validation-report.json").read_text())
-    findings = [
-        violation
-        for plugin in report.get("pluginReports", [])
-        for violation in plugin.get("violations", [])
-        if "APIG3" in violation.get("ruleName", "")
-    ]
-    assert findings == []
+        assert acknowledged
+        assert not {rule for rule in acknowledged if "AwsSolutions-APIG3" in rule}, stack
