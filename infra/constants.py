@@ -7,6 +7,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, cast
 
+from luxxon.api.edge_limit import EDGE_LIMITS, EdgeLimit
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP_NAME = "luxxon"
 SERVICE_NAME = "luxxon"  # POWERTOOLS_SERVICE_NAME; luxxon.observability uses the same name
@@ -88,6 +90,9 @@ class StageSettings:
     log_retention_days: int
     api_rate_limit: int  # steady-state requests per second across the stage
     api_burst_limit: int
+    # Requests per client address in a window, at the edge (a WAF rate-based rule on the stage): the numbers live in
+    # luxxon.api.edge_limit, which the local gateway reads too.
+    edge_limit: EdgeLimit
     function_memory_mb: int
     decoder_min_tasks: int
     decoder_max_tasks: int
@@ -128,6 +133,7 @@ STAGES: dict[str, StageSettings] = {
         log_retention_days=14,
         api_rate_limit=50,
         api_burst_limit=100,
+        edge_limit=EDGE_LIMITS["dev"],
         function_memory_mb=1024,
         decoder_min_tasks=1,
         decoder_max_tasks=4,
@@ -153,6 +159,7 @@ STAGES: dict[str, StageSettings] = {
         log_retention_days=90,
         api_rate_limit=500,
         api_burst_limit=1000,
+        edge_limit=EDGE_LIMITS["prod"],
         function_memory_mb=1024,
         decoder_min_tasks=2,
         decoder_max_tasks=20,

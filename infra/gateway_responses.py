@@ -1,9 +1,10 @@
 """API Gateway's own answers in the API's error envelope: its gateway responses, and each resource's MOCK method.
 
 Every response type gets a fixed status, code, message and detail, so a client parses one shape whatever
-answered: a handler or the gateway. Every resource (a path of the route table) also gets an ANY method, a MOCK
-integration, answering OPTIONS with 204 and every other method it does not declare with 405 METHOD_NOT_ALLOWED, both
-with `Allow`: API Gateway answers them without invoking a Lambda. The table is shared with the local gateway
+answered: a handler or the gateway (WAF_FILTERED, a request over the per-address edge limit, also gets Retry-After).
+Every resource (a path of the route table) also gets an ANY method, a MOCK integration, answering OPTIONS with 204 and
+every other method it does not declare with 405 METHOD_NOT_ALLOWED, both with `Allow`: API Gateway answers them
+without invoking a Lambda. The table is shared with the local gateway
 (luxxon.api.gateway_errors), which answers the same way; messages come from the API's error table (luxxon.errors).
 """
 
@@ -11,20 +12,32 @@ from __future__ import annotations
 
 from aws_cdk import aws_apigateway as apigw
 
-from luxxon.api.gateway_errors import ALLOW, GATEWAY_ERRORS, METHOD_NOT_ALLOWED, OPTIONS_STATUS, TIMESTAMP, GatewayError
+from luxxon.api.edge_limit import EdgeLimit
+from luxxon.api.gateway_errors import (
+    ALLOW,
+    EDGE_REFUSAL,
+    GATEWAY_ERRORS,
+    METHOD_NOT_ALLOWED,
+    OPTIONS_STATUS,
+    TIMESTAMP,
+    GatewayError,
+)
 from luxxon.routes import JSON
 
 __all__ = ["GATEWAY_ERRORS", "TIMESTAMP", "GatewayError", "add_gateway_responses", "add_method_answers"]
 
 
-def add_gateway_responses(api: apigw.RestApi) -> None:
+def add_gateway_responses(api: apigw.RestApi, edge_limit: EdgeLimit) -> None:
+    """Every gateway response in the envelope; the edge limit's refusal (WAF_FILTERED) also says when to retry."""
+    extra_headers = {EDGE_REFUSAL: edge_limit.headers}
     for name, error in GATEWAY_ERRORS.items():
+        headers = {"Content-Type": "application/json", **extra_headers.get(name, {})}
         api.add_gateway_response(
             f"Gateway{name.title().replace('_', '')}",
             type=apigw.ResponseType.of(name),
             status_code=str(error.status),
             templates={"application/json": error.template()},
-            response_headers={"Content-Type": "'application/json'"},
+            response_headers={header: f"'{value}'" for header, value in headers.items()},  # static values: quoted
         )
 
 

@@ -8,7 +8,8 @@ below) and nothing else: DATABASE the proxy path and the database secret, VIDEO 
 WEBHOOK_SECRET the webhook signing secret, FRAMES read access to the frames store, CHAIN the RPC URL and the
 settlement contract's address, SETTLEMENT sending to the settlement queue (granted by the settlement capability, which
 is built after the API). Only code that reaches the database or Redis is attached to the VPC; /health and the docs
-run outside it with no grant at all.
+run outside it with no grant at all. Before any of it, a WAF web ACL on the stage limits each client address
+(infra/constructs/edge_limit.py).
 
 Every function runs with SnapStart: API Gateway invokes (and may invoke only) its `live` alias, which each deploy
 moves to the version it publishes.
@@ -30,6 +31,7 @@ from constructs import Construct
 
 from infra import constants as c
 from infra.constructs.common import Consumer, acknowledge, log_retention, managed_policy_finding
+from infra.constructs.edge_limit import ClientRateLimit
 from infra.constructs.platform import Platform
 from infra.gateway_responses import add_gateway_responses, add_method_answers
 from luxxon.routes import (
@@ -75,6 +77,7 @@ ACCESS_LOG_FORMAT = {
     "errorType": "$context.error.responseType",
     "errorMessage": "$context.error.message",
     "xrayTraceId": "$context.xrayTraceId",
+    "waf": "$context.wafResponseCode",  # WAF_ALLOW, or WAF_BLOCK for a request over the per-address edge limit
 }
 
 
@@ -114,7 +117,9 @@ class Api(Construct):
                 access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FORMAT)),
             ),
         )
-        add_gateway_responses(self.rest_api)
+        add_gateway_responses(self.rest_api, settings.edge_limit)
+        # The limit per client address, before anything else answers (a WAF web ACL on the stage).
+        self.edge_limit = ClientRateLimit(self, "EdgeLimit", settings=settings, stage=self.rest_api.deployment_stage)
 
         self.functions: dict[str, lambda_.Function] = {}
         self.aliases: dict[str, lambda_.Alias] = {}
@@ -177,8 +182,6 @@ class Api(Construct):
         reasons = {
             "AwsSolutions-APIG2": "Requests are validated in each handler (Powertools, enable_validation=True, "
             "pydantic models) so a bad request gets the API's INVALID_INPUT envelope with the failing field.",
-            "AwsSolutions-APIG3": "No WAF web ACL yet: throttling is set on the stage; attach a regional WAF web "
-            "ACL (rate-based rule) when traffic warrants its cost.",
             "AwsSolutions-APIG4": "Callers authenticate with `lxxn_` API keys that the handler middleware checks "
             "against hashed keys and the route table's scopes in PostgreSQL; public routes (health, docs) are "
             "public by design, and so is each resource's ANY method (a MOCK answering OPTIONS and 405): it invokes "

@@ -25,9 +25,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-# The race tests fire dozens of requests per key at once: the shared gateway's budget stays out of their way. Rate
-# limits are tested on a gateway of their own (test_rate_limits.py) and in-process (tests/integration).
-RACE_BUDGET = {"LX_RATE_LIMIT_WORKSPACE": "1000/2000", "LX_RATE_LIMIT_KEY": "1000/2000"}
+# The race tests fire dozens of requests per key at once, every test from 127.0.0.1: the shared gateway's budgets and
+# its edge limit stay out of their way. Rate limits are tested on gateways of their own (test_rate_limits.py,
+# test_edge_limit.py) and in-process (tests/integration).
+RACE_BUDGET = {"LX_RATE_LIMIT_WORKSPACE": "1000/2000", "LX_RATE_LIMIT_KEY": "1000/2000", "LX_EDGE_LIMIT": "off"}
 
 
 def edge_env(edge: RunningEdge) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""API Gateway's own answers (unauthorized, throttled, missing route, method not allowed, OPTIONS, 5xx).
+"""API Gateway's own answers (unauthorized, throttled, missing route, method not allowed, OPTIONS, 5xx, and the
+per-address edge limit's refusal).
 
 One table for the deployed API (infra/gateway_responses.py turns each row into a gateway response, and builds the
 METHOD_NOT_ALLOWED and OPTIONS answers of every resource) and for the local gateway (luxxon.local.gateway answers the
@@ -60,7 +61,11 @@ GATEWAY_ERRORS: dict[str, GatewayError] = {
     "INVALID_SIGNATURE": GatewayError(401, _NOT_AUTHENTICATED, "auth:invalidSignature"),
     "INVALID_API_KEY": GatewayError(401, _NOT_AUTHENTICATED, "auth:invalidApiKey"),
     "ACCESS_DENIED": GatewayError(403, _NOT_AUTHORIZED, "auth:accessDenied"),
-    "WAF_FILTERED": GatewayError(403, _NOT_AUTHORIZED, "auth:wafFiltered"),
+    # A request the web ACL blocked: its one blocking rule is the per-address edge limit (luxxon.api.edge_limit), so
+    # a block is that limit's refusal, with Retry-After from the stage's limit. A rule blocking for another reason
+    # must bring its own WAF custom response, which takes precedence over this gateway response (AWS WAF, "Sending
+    # custom responses for Block actions"); tests/infra checks that every rule of the web ACL is the rate rule.
+    "WAF_FILTERED": GatewayError(429, ErrorCode.THROTTLED.value, "rate:client"),
     "THROTTLED": GatewayError(429, ErrorCode.THROTTLED.value, "rate:throttled"),
     "QUOTA_EXCEEDED": GatewayError(429, ErrorCode.THROTTLED.value, "rate:quotaExceeded"),
     "BAD_REQUEST_BODY": GatewayError(400, _INVALID_INPUT, "input:body"),
@@ -75,6 +80,8 @@ GATEWAY_ERRORS: dict[str, GatewayError] = {
     "API_CONFIGURATION_ERROR": GatewayError(500, _INTERNAL, "internal:apiConfiguration"),
     "DEFAULT_5XX": GatewayError(500, _INTERNAL, "internal:gateway"),
 }
+# The response type of a request over the per-address edge limit (the web ACL blocked it).
+EDGE_REFUSAL = "WAF_FILTERED"
 # API Gateway's cap on a request payload (REQUEST_TOO_LARGE above it).
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 
@@ -85,3 +92,4 @@ MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 METHOD_NOT_ALLOWED = GatewayError(405, ErrorCode.METHOD_NOT_ALLOWED.value, "route:methodNotAllowed")
 OPTIONS_STATUS = 204
 ALLOW = "Allow"
+RETRY_AFTER = "Retry-After"  # on a 429: whole seconds to wait

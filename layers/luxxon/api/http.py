@@ -33,6 +33,7 @@ from pydantic import BaseModel
 
 from luxxon import wiring
 from luxxon.api import limits, snapstart
+from luxxon.api.gateway_errors import RETRY_AFTER
 from luxxon.domain.identity import authenticate, authorize
 from luxxon.domain.ports.workspaces import Principal
 from luxxon.errors import ERRORS, ErrorCode, LxError, Throttled, invalid_input
@@ -42,7 +43,6 @@ from luxxon.routes import DATABASE, JSON, Route, route_for
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONSISTENCY_HEADER = "x-lx-consistency-token"
-RETRY_AFTER = "Retry-After"
 _TAGS = {
     "sessions": "Sessions",
     "me": "Me",
@@ -229,7 +229,7 @@ _EXAMPLE_TIME = "2026-05-13T12:00:00.000Z"
 
 def documented_errors(route: Route) -> list[ErrorCode]:
     """Every error code the route can answer: its row's, the resolver's for its kind, and the stage's THROTTLED."""
-    codes = set(route.errors) | {E.THROTTLED}  # API Gateway's stage throttle can answer 429 on any route
+    codes = set(route.errors) | {E.THROTTLED}  # the stage throttle and the per-address edge limit: 429 on any route
     if route.auth:
         codes |= {E.NOT_AUTHENTICATED, E.AUTHZ_ERROR}
     if route.scopes:
@@ -279,8 +279,9 @@ def _error_responses(route: Route, codes: Iterable[ErrorCode]) -> dict[int, Any]
         if status == HTTPStatus.TOO_MANY_REQUESTS:
             response["headers"] = {
                 RETRY_AFTER: {
-                    "description": "Seconds until the exhausted budget allows a request (absent when the stage's "
-                    "own throttle answered).",
+                    "description": "Whole seconds to wait: until the exhausted budget allows a request "
+                    "(rate:workspace, rate:key), or, over the per-address edge limit (rate:client), a window without "
+                    "requests. Absent when the stage's own throttle answered.",
                     "schema": {"type": "integer", "minimum": 1},
                 }
             }

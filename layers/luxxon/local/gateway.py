@@ -11,6 +11,10 @@ sent), OPTIONS is 204 and any other method the path does not declare is 405 METH
 payload over 10 MB is REQUEST_TOO_LARGE, a request it cannot parse is DEFAULT_4XX, a crashed or timed-out invocation
 is INTEGRATION_FAILURE / INTEGRATION_TIMEOUT, each in the error envelope. Request bodies reach the handler
 base64-encoded (`isBase64Encoded: true`), as the deployed API's `binaryMediaTypes: */*` makes them.
+
+Before all of that, as the stage's WAF web ACL does, each client address gets at most the edge limit's requests in
+any window (luxxon.api.edge_limit; `LX_EDGE_LIMIT`, by default what prod allows): over it, every request (whatever its
+path, method or key) is the WAF_FILTERED gateway response, 429 THROTTLED `rate:client` with Retry-After.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import signal
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as InvocationTimeout
@@ -36,8 +41,11 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from luxxon.api import edge_limit
+from luxxon.api.edge_limit import EdgeLimit
 from luxxon.api.gateway_errors import (
     ALLOW,
+    EDGE_REFUSAL,
     GATEWAY_ERRORS,
     MAX_PAYLOAD_BYTES,
     METHOD_NOT_ALLOWED,
@@ -49,6 +57,7 @@ from luxxon.routes import JSON, RESOURCES, ROUTES, Route, allow_header
 INVOCATION_TIMEOUT_S = 29.0  # API Gateway's integration timeout
 LISTEN_BACKLOG = 1024  # the standard library's 5 drops SYNs under a few dozen concurrent clients (1 s retransmits)
 WORKER_GRACE_S = 2.0  # once the gateway closes, how long an invocation under way may run on before its worker is ended
+LOCAL_ADDRESS = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -142,6 +151,7 @@ def build_event(
     headers: dict[str, str],
     body: bytes,
     multi_headers: dict[str, list[str]] | None = None,
+    source_ip: str = LOCAL_ADDRESS,
 ) -> dict[str, Any]:
     """The REST proxy event API Gateway sends: with `binaryMediaTypes: */*` every body arrives base64-encoded."""
     multi_query = parse_qs(query, keep_blank_values=True)
@@ -167,7 +177,7 @@ def build_event(
             "accountId": "000000000000",
             "apiId": "local",
             "protocol": "HTTP/1.1",
-            "identity": {"sourceIp": "127.0.0.1"},
+            "identity": {"sourceIp": source_ip},
         },
         "body": base64.b64encode(body).decode() if body else None,
         "isBase64Encoded": bool(body),
@@ -184,6 +194,36 @@ def gateway_error_body(error: GatewayError) -> bytes:
     return error.template().replace("$context.requestTime", clf_time()).encode()
 
 
+class AddressLimit:
+    """The edge limit, counted per client address as the WAF rate-based rule counts: a request is refused when the
+    address already sent `requests` requests in the last `window_s` seconds, refused ones included. So at most
+    `requests` are served in any window; a client that keeps sending stays refused; one that sends nothing for
+    `window_s` is served again. Each address keeps only its last `requests` times (enough to decide), and addresses
+    silent for a window are forgotten."""
+
+    FORGET_AT = 10_000  # addresses remembered before the silent ones are dropped
+
+    def __init__(self, limit: EdgeLimit, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._recent: dict[str, deque[float]] = {}  # address -> its last `requests` request times
+
+    def admit(self, address: str) -> bool:
+        """Count a request from `address`; False when it is over the limit (and must be refused)."""
+        now = self._clock()
+        window = self.limit.window_s
+        with self._lock:
+            recent = self._recent.get(address)
+            if recent is None:
+                if len(self._recent) >= self.FORGET_AT:
+                    self._recent = {a: times for a, times in self._recent.items() if now - times[-1] < window}
+                recent = self._recent[address] = deque(maxlen=self.limit.requests)
+            over = len(recent) == recent.maxlen and now - recent[0] < window
+            recent.append(now)
+            return not over
+
+
 class Gateway(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = LISTEN_BACKLOG
@@ -192,6 +232,9 @@ class Gateway(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self._workers = workers
         self._env = dict(env or {})  # the functions' environment variables, on top of this process's
+        # The stage's edge limit: LX_EDGE_LIMIT from `env` or this process's environment (unset: prod's; "off": none).
+        limit = edge_limit.configured(self._env.get(edge_limit.ENV, os.environ.get(edge_limit.ENV)))
+        self.edge_limit = AddressLimit(limit) if limit is not None else None
         self._pool_lock = threading.Lock()
         self._closed = False
         self.pool = self._new_pool()
@@ -279,6 +322,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._gateway_error(GATEWAY_ERRORS[name])
 
     def _serve(self) -> None:
+        address = self.client_address[0]
+        if self.server.edge_limit is not None and not self.server.edge_limit.admit(address):
+            self._refuse_at_the_edge(self.server.edge_limit.limit)
+            return
         url = urlsplit(self.path)
         body = self._body()
         if body is None:
@@ -298,7 +345,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         headers = dict(self.headers.items())
         multi = {name: self.headers.get_all(name) or [] for name in headers}
-        event = build_event(route, self.command, url.path, params, url.query, headers, body, multi)
+        event = build_event(route, self.command, url.path, params, url.query, headers, body, multi, address)
         try:
             result = self.server.run(invoke, route.module, event)
         except InvocationTimeout:
@@ -314,6 +361,23 @@ class _Handler(BaseHTTPRequestHandler):
             out_headers[name] = ", ".join(values)
         self._reply(int(result["statusCode"]), out_headers, raw)
 
+    def _refuse_at_the_edge(self, limit: EdgeLimit) -> None:
+        """What the deployed API answers for a request its web ACL blocked. The body is read and dropped, so the
+        connection can carry the next request; one that cannot be read (no usable length within the cap) closes it."""
+        length = self._declared_length()
+        if 0 <= length <= MAX_PAYLOAD_BYTES:
+            self.rfile.read(length)
+        else:
+            self.close_connection = True
+        self._gateway_error(GATEWAY_ERRORS[EDGE_REFUSAL], limit.headers)
+
+    def _declared_length(self) -> int:
+        """The body's Content-Length (0 without one), or -1 when it is not a length."""
+        try:
+            return int(self.headers.get("content-length") or 0)
+        except ValueError:
+            return -1
+
     def _answer_for_the_resource(self, allow: str) -> None:
         """What the deployed MOCK answers: its one request template is for JSON (a request without Content-Type
         counts as JSON), so another media type is API Gateway's 415 before the MOCK runs; else OPTIONS is 204 and any
@@ -328,11 +392,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> bytes | None:
         """The request body, or None once a refusal is sent (an unreadable or over-the-cap Content-Length)."""
-        declared = self.headers.get("content-length")
-        try:
-            length = int(declared or 0)
-        except ValueError:
-            length = -1
+        length = self._declared_length()
         if length < 0:
             self.close_connection = True
             self._gateway_error(GATEWAY_ERRORS["DEFAULT_4XX"])
