@@ -279,8 +279,9 @@ def _error_responses(route: Route, codes: Iterable[ErrorCode]) -> dict[int, Any]
         if status == HTTPStatus.TOO_MANY_REQUESTS:
             response["headers"] = {
                 RETRY_AFTER: {
-                    "description": "Seconds until the exhausted budget allows a request (absent when the stage's "
-                    "own throttle answered).",
+                    "description": "Whole seconds until both budgets, the key's and its workspace's, allow a "
+                    "request. A refused request spends nothing, so waiting that long is enough unless the workspace's "
+                    "other keys spend its budget meanwhile. Absent when the stage's own throttle answered.",
                     "schema": {"type": "integer", "minimum": 1},
                 }
             }
