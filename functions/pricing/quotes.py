@@ -3,7 +3,7 @@ from http import HTTPStatus
 from aws_lambda_powertools.event_handler import Response
 
 from luxxon import wiring
-from luxxon.api import http
+from luxxon.api import http, idempotency
 from luxxon.models.base import LxSuccessResponseDto
 from luxxon.models.pricing import LxQuoteDto, QuoteRequest
 
@@ -14,8 +14,8 @@ app, route = http.endpoint(__name__)
 def create_quote(body: QuoteRequest) -> Response[LxSuccessResponseDto[LxQuoteDto]]:
     """Lock the live rate at a point for a short while: pass `quoteId` to POST /sessions (once, within
     `expiresAt`, for a point within 100 m) and the session gets this rate."""
-    quote = wiring.pricing().quote(http.principal(app), body.lat, body.lng)
-    return http.ok(quote, HTTPStatus.CREATED)
+    written = wiring.pricing().quote(http.principal(app), body.lat, body.lng, idempotency.key_of(app, body))
+    return idempotency.respond(written, HTTPStatus.CREATED)
 
 
 lambda_handler = http.lambda_handler(app)

@@ -199,7 +199,16 @@ ROUTES: tuple[Route, ...] = (
         produces="image/jpeg",
     ),
     _r("GET", "/pricing/rate", "pricing.rate", CREATE, action="rate", errors=BAD_INPUT),
-    _r("POST", "/pricing/quotes", "pricing.quotes", CREATE, action="createQuote", errors=BAD_INPUT, status=201),
+    _r(
+        "POST",
+        "/pricing/quotes",
+        "pricing.quotes",
+        CREATE,
+        action="createQuote",
+        errors=BAD_INPUT,
+        status=201,
+        idempotent=True,  # a quote is a row: a retry must not make a second one
+    ),
     _r(
         "GET",
         "/settlements/{sessionId}",

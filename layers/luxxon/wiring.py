@@ -190,7 +190,7 @@ def pricing() -> PricingService:
     from luxxon.db.pricing import PgPricingStore
     from luxxon.domain.pricing import PricingService
 
-    return PricingService(PgPricingStore(), settings())
+    return PricingService(PgPricingStore(), settings(), idempotency())
 
 
 @cache

@@ -17,6 +17,7 @@ BENCHES = (
     "tests.bench.handler_latency",
     "tests.bench.inbox",
     "tests.bench.pricing",
+    "tests.bench.json_depth",
     "tests.bench.edge_relay",
     "tests.bench.decoder",
     "tests.bench.gas",

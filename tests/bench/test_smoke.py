@@ -25,6 +25,7 @@ FIGURES = {
     "tests.bench.handler_latency": r"^POST /sessions/\{id\}/accept +\d+us +\d+us",
     "tests.bench.inbox": r"^inbox query p50 [\d.]+ ms",
     "tests.bench.pricing": r"^rate query p50 [\d.]+ ms",
+    "tests.bench.json_depth": r"^worst scan p50 [\d.]+ ms .*, worst parse p50 [\d.]+ ms",
     "tests.bench.edge_relay": r"^mediarelay +1 +[\d.]+%",
     "tests.bench.decoder": r"^\(d\) decoder memory.*\n +VP8 +x1 +base \d+ MiB.*\n +H264 +x1 +base \d+ MiB",
     "tests.bench.gas": r"^  withdrawEarnings +[\d,]+$",

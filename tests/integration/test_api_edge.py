@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import psycopg
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from luxxon.api.limits import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from luxxon.routes import ROUTES, Route
 from tests.conftest import Api, WorkspaceFactory
+from tests.worst_json import WORST_BODIES
 
 BODY_ROUTES = [r for r in ROUTES if r.module in {"functions.sessions.create", "functions.workspaces.update"}]
 BODY_ROUTES += [r for r in ROUTES if r.module == "functions.api_keys.create"]
@@ -58,6 +60,21 @@ def test_deeply_nested_json_is_400_not_500(
     body = '{"name": ' + "[" * depth + "]" * depth + "}"
     reply = api(method, path, workspace("CONSUMER", "SUPPLIER").key, raw_body=body)
     assert (reply.status, reply.error) == (400, ("INVALID_INPUT", "input:body"))
+
+
+@pytest.mark.parametrize("name", WORST_BODIES)
+def test_the_worst_bodies_at_the_size_cap_are_answered_in_milliseconds(
+    api: Api, workspace: WorkspaceFactory, name: str
+) -> None:
+    # Given any key allowed to create sessions, When it sends a 64 KiB body built to be slow to parse
+    key = workspace().key
+    started = time.perf_counter()
+    reply = api("POST", "/api/v1/sessions", key, raw_body=WORST_BODIES[name][0])
+    elapsed = time.perf_counter() - started
+    # Then it is refused at once (no body here is a session request; the quadratic scan took 13 s on the first ones)
+    assert (reply.status, reply.error) == (400, ("INVALID_INPUT", "input:body"))
+    assert elapsed < 0.5, f"{name}: {elapsed:.2f} s"
+    assert api("GET", "/api/v1/sessions", key).data["items"] == []
 
 
 def test_nesting_up_to_the_limit_reaches_validation(api: Api, workspace: WorkspaceFactory) -> None:

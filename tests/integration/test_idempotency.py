@@ -83,6 +83,34 @@ def test_a_malformed_key_is_bad_input(api: Api, consumer: Workspace) -> None:
     assert (reply.status, reply.error) == (400, ("INVALID_INPUT", "input:Idempotency-Key"))
 
 
+def quotes_of(database_url: str, workspace: Workspace) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM quotes WHERE consumer_workspace_id = %s", (workspace.id,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_retried_quote_replays_the_first_quote_and_creates_no_second(
+    api: Api, consumer: Workspace, database_url: str
+) -> None:
+    # Given a quote requested with an Idempotency-Key
+    headers = key()
+    first = api("POST", "/api/v1/pricing/quotes", consumer.key, {"lat": 1, "lng": 2}, headers=headers)
+    # When the client retries it (the same request, formatted otherwise), and then reuses the key for another point
+    again = api("POST", "/api/v1/pricing/quotes", consumer.key, {"lng": 2.0, "lat": 1.0}, headers=headers)
+    other = api("POST", "/api/v1/pricing/quotes", consumer.key, {"lat": 3, "lng": 2}, headers=headers)
+    # Then the retry is the first quote (same id, rate, expiry and consistency token), and no second quote exists
+    assert (first.status, again.status) == (201, 201)
+    assert again.data == first.data
+    assert again.headers.get("idempotent-replayed") == "true" and "idempotent-replayed" not in first.headers
+    assert again.headers["x-lx-consistency-token"] == first.headers["x-lx-consistency-token"]
+    assert (other.status, other.error) == (409, ("IDEMPOTENCY_CONFLICT", "idempotency:keyReused"))
+    assert quotes_of(database_url, consumer) == 1
+    # And the quote it replays is the one POST /sessions takes
+    created = api("POST", "/api/v1/sessions", consumer.key, {"lat": 1, "lng": 2, "quoteId": again.data["quoteId"]})
+    assert (created.status, created.data["ratePerSecondMicroUsdc"]) == (201, first.data["ratePerSecondMicroUsdc"])
+
+
 def test_a_retried_accept_replays_the_acceptance_instead_of_a_conflict(
     api: Api, consumer: Workspace, workspace
 ) -> None:

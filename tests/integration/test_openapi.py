@@ -162,6 +162,12 @@ def test_the_posts_that_take_an_idempotency_key_declare_it(database_url: str) ->
     assert set(created) == {"x-lx-consistency-token", "Idempotent-Replayed"}
 
 
+def test_every_post_that_acts_for_a_workspace_takes_an_idempotency_key() -> None:
+    # README "Idempotency"; POST /webhooks/stream (no key: Cloudflare's) is deduplicated by the event's content instead
+    posts = [route for route in ROUTES if route.method == "POST" and route.auth]
+    assert posts and [route.path for route in posts if not route.idempotent] == []
+
+
 def test_the_schema_says_what_the_api_enforces_on_cursors_and_quote_ids(database_url: str) -> None:
     # A cursor is opaque, but of a fixed shape: every string of the pattern is a position (tests/unit/test_cursors.py)
     for module, pattern in (("sessions.list", SESSION_CURSOR_PATTERN), ("wallet.get", EVENT_CURSOR_PATTERN)):

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from luxxon import bounded_json
+from luxxon.api.limits import MAX_JSON_DEPTH
+from tests.worst_json import WORST_BODIES
 
 DEPTH = 100_000  # deeper than the C stack holds once the recursion limit is raised
 
@@ -53,8 +58,6 @@ def test_depth_ignores_brackets_inside_strings(text: str, depth: int) -> None:
     )
 )
 def test_whatever_json_within_the_depth_parses_to_itself(value: object) -> None:
-    import json
-
     text = json.dumps(value)
     assert bounded_json.loads(text, 64) == value
 
@@ -63,3 +66,46 @@ def test_whatever_json_within_the_depth_parses_to_itself(value: object) -> None:
 def test_malformed_strict_or_too_deep_json_is_refused(text: str | bytes) -> None:
     with pytest.raises(bounded_json.MalformedJson):
         bounded_json.loads(text, 32)
+
+
+# Strings full of what the scan must see through: quotes, backslashes, brackets, and any other character.
+_TRICKY_TEXT = st.text(st.sampled_from('"\\[]{}u/') | st.characters(), max_size=12)
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _TRICKY_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TRICKY_TEXT, inner, max_size=4),
+    max_leaves=40,
+)
+
+
+def _parsed_depth(value: Any) -> int:
+    """The depth as json's own parse gives it: an array or object is one deeper than its deepest element."""
+    if isinstance(value, list):
+        return 1 + max(map(_parsed_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_parsed_depth, value.values()), default=0)
+    return 0
+
+
+@given(_JSON_VALUES, st.booleans(), st.sampled_from([None, 0, 2]), st.sampled_from([(",", ":"), (", ", ": ")]))
+def test_on_valid_json_the_depth_is_the_depth_of_json_s_own_parse(
+    value: object, ascii_only: bool, indent: int | None, separators: tuple[str, str]
+) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only, indent=indent, separators=separators)
+    assert bounded_json.nesting_depth(text) == _parsed_depth(json.loads(text))
+
+
+@pytest.mark.parametrize("name", WORST_BODIES)
+def test_the_worst_bodies_at_the_size_cap_are_refused_or_parsed_in_milliseconds(name: str) -> None:
+    # Given a 64 KiB body built to be slow (unterminated strings of escaped quotes took 13 s to refuse here)
+    body, parses = WORST_BODIES[name]
+    # When it is parsed as the API parses a body
+    started = time.perf_counter()
+    try:
+        bounded_json.loads(body, MAX_JSON_DEPTH)
+        parsed = True
+    except bounded_json.MalformedJson:
+        parsed = False
+    elapsed = time.perf_counter() - started
+    # Then it is answered at once (a generous bound: the figures are tests/bench/json_depth.py's, a few ms)
+    assert parsed is parses
+    assert elapsed < 0.5, f"{name}: {elapsed:.2f} s"

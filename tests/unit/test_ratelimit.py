@@ -29,7 +29,12 @@ def test_within_both_budgets_the_principal_is_admitted() -> None:
 
 @pytest.mark.parametrize(
     ("workspace_wait", "key_wait", "detail", "retry_after"),
-    [(0.2, 0.0, "rate:workspace", 1), (0.0, 1.01, "rate:key", 2), (3.0, 0.0, "rate:workspace", 3)],
+    [
+        (0.2, 0.0, "rate:workspace", 1),
+        (0.0, 1.01, "rate:key", 2),
+        (3.0, 0.0, "rate:workspace", 3),
+        (0.5, 2.5, "rate:workspace", 3),  # both empty: the workspace's budget, and long enough for both to refill
+    ],
 )
 def test_an_empty_bucket_is_throttled_with_whole_seconds_to_wait(
     workspace_wait: float, key_wait: float, detail: str, retry_after: int

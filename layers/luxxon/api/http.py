@@ -279,9 +279,11 @@ def _error_responses(route: Route, codes: Iterable[ErrorCode]) -> dict[int, Any]
         if status == HTTPStatus.TOO_MANY_REQUESTS:
             response["headers"] = {
                 RETRY_AFTER: {
-                    "description": "Whole seconds to wait: until the exhausted budget allows a request "
-                    "(rate:workspace, rate:key), or, over the per-address edge limit (rate:client), a window without "
-                    "requests. Absent when the stage's own throttle answered.",
+                    "description": "Whole seconds to wait: until both budgets, the key's and its workspace's, allow a "
+                    "request (rate:workspace, rate:key; a refused request spends nothing, so waiting that long is "
+                    "enough unless the workspace's other keys spend its budget meanwhile), or, over the per-address "
+                    "edge limit (rate:client), a window without requests. Absent when the stage's own throttle "
+                    "answered.",
                     "schema": {"type": "integer", "minimum": 1},
                 }
             }

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from luxxon.db.connection import connection, fetch_one
+from luxxon.db.connection import connection, fetch_one, transaction
 from luxxon.domain.ports.pricing import PriceInputs, QuoteFacts
 from luxxon.domain.states import SessionState, sql_in
 
@@ -22,6 +24,11 @@ PRICE_INPUTS = f"""
 
 
 class PgPricingStore:
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        with transaction():
+            yield
+
     def inputs(self, lat: float, lng: float, radius_m: int, window_s: int) -> PriceInputs:
         row = fetch_one(PRICE_INPUTS, {"lat": lat, "lng": lng, "radius": radius_m, "window": window_s})
         assert row is not None
@@ -34,7 +41,7 @@ class PgPricingStore:
                 f"""
                 INSERT INTO quotes (consumer_workspace_id, point, rate_per_second_micro_usdc, expires_at)
                 VALUES (%(ws)s, {_POINT}, %(rate)s, clock_timestamp() + make_interval(secs => %(ttl)s))
-                RETURNING id::text, rate_per_second_micro_usdc, expires_at
+                RETURNING id::text, rate_per_second_micro_usdc, expires_at, pg_current_xact_id()::text AS token
                 """,
                 {"ws": workspace_id, "lat": lat, "lng": lng, "rate": rate, "ttl": ttl_s},
             )

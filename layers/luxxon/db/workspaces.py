@@ -39,7 +39,7 @@ class PgWorkspaceStore:
         )
 
     def metered_principal(self, key_hash: bytes, budgets: Budgets) -> Metered | None:
-        """`ratelimit.MeteredKeyStore`: authenticate and spend the buckets in one statement (migration 0006)."""
+        """`ratelimit.MeteredKeyStore`: authenticate and spend the buckets in one statement (migrations 0006, 0015)."""
         row = (
             connection()
             .execute(

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from luxxon.domain.idempotency import Idempotency, IdempotencyKey
 from luxxon.domain.ports.pricing import PriceInputs
+from luxxon.domain.results import Written
 from luxxon.errors import ErrorCode, LxError
 from luxxon.models.base import iso_ms
 from luxxon.models.pricing import LxPriceDto, LxQuoteDto
@@ -50,9 +52,10 @@ class Price:
 class PricingService:
     """The live rate (`GET /pricing/rate`), quotes (`POST /pricing/quotes`) and the rate a new session gets."""
 
-    def __init__(self, store: PricingStore, settings: Settings) -> None:
+    def __init__(self, store: PricingStore, settings: Settings, idempotency: Idempotency | None = None) -> None:
         self.store = store
         self.settings = settings
+        self.idempotency = idempotency or Idempotency(None)
 
     def price_at(self, lat: float, lng: float) -> Price:
         s = self.settings
@@ -73,18 +76,26 @@ class PricingService:
             lng=lng,
         )
 
-    def quote(self, principal: Principal, lat: float, lng: float) -> LxQuoteDto:
-        price = self.price_at(lat, lng)
-        row = self.store.create_quote(
-            principal.workspace_id, lat, lng, price.rate_per_second_micro_usdc, self.settings.quote_ttl_s
-        )
-        return LxQuoteDto(
-            quoteId=row["id"],
-            ratePerSecondMicroUsdc=str(row["rate_per_second_micro_usdc"]),
-            expiresAt=iso_ms(row["expires_at"]) or "",
-            lat=lat,
-            lng=lng,
-        )
+    def quote(
+        self, principal: Principal, lat: float, lng: float, idem: IdempotencyKey | None = None
+    ) -> Written[LxQuoteDto]:
+        """A new quote: the live rate at the point, locked for `quote_ttl_s`. A quote is a row (POST /sessions uses
+        it up), so a retry with the same Idempotency-Key replays the first quote, expired or not, and creates none."""
+        with self.store.atomic():
+            if (replay := self.idempotency.replay(idem, LxQuoteDto)) is not None:
+                return replay
+            price = self.price_at(lat, lng)
+            row = self.store.create_quote(
+                principal.workspace_id, lat, lng, price.rate_per_second_micro_usdc, self.settings.quote_ttl_s
+            )
+            quote = LxQuoteDto(
+                quoteId=row["id"],
+                ratePerSecondMicroUsdc=str(row["rate_per_second_micro_usdc"]),
+                expiresAt=iso_ms(row["expires_at"]) or "",
+                lat=lat,
+                lng=lng,
+            )
+            return self.idempotency.remember(idem, Written(quote, row["token"]))
 
     def use_quote(self, principal: Principal, quote_id: UUID, lat: float, lng: float) -> int:
         """Inside the create's unit of work: the quote's rate, the quote consumed with the session's creation.

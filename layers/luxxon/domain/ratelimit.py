@@ -1,8 +1,9 @@
 """Rate limits: every API key and every workspace has a budget of requests (a token bucket).
 
 The budget is policy and lives here. The store spends from the buckets in the one statement that authenticates the
-request (no extra round trip, and the state is in the database, so the limit holds across every Lambda instance),
-and reports how long the caller must wait when a bucket was empty; this module turns that into 429 THROTTLED.
+request (no extra round trip, and the state is in the database, so the limit holds across every Lambda instance):
+a token from each bucket, or, when either is empty, from neither, reporting how long each must refill. This module
+turns that into 429 THROTTLED.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ WORKSPACE, KEY = "workspace", "key"
 
 @dataclass(frozen=True, slots=True)
 class Metered:
-    """An authenticated principal and what its request cost: seconds to wait for each bucket (0 within budget)."""
+    """An authenticated principal and its buckets: the seconds until each holds a token (0: it held one). Both 0: the
+    request took a token from each; else it took nothing."""
 
     principal: Principal
     workspace_wait_s: float
@@ -62,14 +64,17 @@ class Metered:
 
 class MeteredKeyStore(Protocol):
     def metered_principal(self, key_hash: bytes, budgets: Budgets) -> Metered | None:
-        """The principal of an unrevoked key, its buckets spent; None for an unknown or revoked key."""
+        """The principal of an unrevoked key, a token taken from both of its buckets if both hold one (else from
+        neither); None for an unknown or revoked key (no bucket is touched)."""
         ...
 
 
 def admit(metered: Metered) -> Principal:
-    """The principal, or THROTTLED with a whole number of seconds to wait (never 0: Retry-After ≥ 1)."""
-    if metered.workspace_wait_s > 0:
-        raise Throttled(WORKSPACE, max(1, math.ceil(metered.workspace_wait_s)))
-    if metered.key_wait_s > 0:
-        raise Throttled(KEY, max(1, math.ceil(metered.key_wait_s)))
-    return metered.principal
+    """The principal, or THROTTLED naming the workspace's budget when its bucket is empty (every key of it waits),
+    else the key's, with the whole seconds until both buckets hold a token (never 0: Retry-After ≥ 1). The refusal
+    took nothing, so waiting that long is enough, unless other keys of the workspace spend its tokens meanwhile."""
+    wait = max(metered.workspace_wait_s, metered.key_wait_s)
+    if wait <= 0:
+        return metered.principal
+    retry_after = max(1, math.ceil(wait))
+    raise Throttled(WORKSPACE if metered.workspace_wait_s > 0 else KEY, retry_after)

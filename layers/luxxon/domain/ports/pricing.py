@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,7 +25,14 @@ class QuoteFacts:
 
 
 class PricingStore(Protocol):
+    def atomic(self) -> AbstractContextManager[None]:
+        """A unit of work: every call inside runs in one transaction (committed on exit, rolled back on error)."""
+        ...
+
     def inputs(self, lat: float, lng: float, radius_m: int, window_s: int) -> PriceInputs: ...
-    def create_quote(self, workspace_id: str, lat: float, lng: float, rate: int, ttl_s: int) -> dict[str, Any]: ...
+    def create_quote(self, workspace_id: str, lat: float, lng: float, rate: int, ttl_s: int) -> dict[str, Any]:
+        """The new quote's row: id, rate_per_second_micro_usdc, expires_at, and `token` (its consistency token)."""
+        ...
+
     def lock_quote(self, quote_id: str, lat: float, lng: float) -> QuoteFacts | None: ...
     def use_quote(self, quote_id: str) -> None: ...
