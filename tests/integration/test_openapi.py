@@ -154,6 +154,12 @@ def test_the_consistency_token_is_any_string_and_says_what_it_guarantees(databas
     assert "carries no guarantee" in param["description"]
 
 
+def test_the_session_says_who_sees_the_consumer(database_url: str) -> None:
+    field = document()["components"]["schemas"]["LxSessionDto"]["properties"]["consumerWorkspaceId"]
+    assert {"type": "null"} in field["anyOf"] and "inbox" in field["description"]
+    assert "consumerWorkspaceId" in document()["components"]["schemas"]["LxSessionDto"]["required"]
+
+
 def test_the_posts_that_take_an_idempotency_key_declare_it(database_url: str) -> None:
     for route in ROUTES:
         names = {p["name"] for p in operation(route)["parameters"]}

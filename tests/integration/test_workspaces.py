@@ -14,10 +14,16 @@ import pytest
 
 from luxxon.config import get_settings
 from luxxon.db import connection
-from luxxon.models.identity import MAX_POLYGONS, MAX_POSITIONS, MAX_RINGS
-from tests.conftest import ROOT, Api, WorkspaceFactory
+from luxxon.models.identity import MAX_COVERAGE_RADIUS_M, MAX_POLYGONS, MAX_POSITIONS, MAX_RINGS
+from tests.conftest import ROOT, Api, WorkspaceFactory, unique_place
 
-SQUARE = {"type": "Polygon", "coordinates": [[[-74.1, 4.6], [-74.0, 4.6], [-74.0, 4.7], [-74.1, 4.7], [-74.1, 4.6]]]}
+TOKEN = "x-lx-consistency-token"
+
+
+def square(lat: float, lng: float, half: float) -> dict:
+    """A GeoJSON square of side 2 × `half` degrees centred on (lat, lng)."""
+    ring = [[lng - half, lat - half], [lng + half, lat - half], [lng + half, lat + half], [lng - half, lat + half]]
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
 
 
 def test_me_names_the_workspace_and_the_key(api: Api, workspace: WorkspaceFactory) -> None:
@@ -75,15 +81,53 @@ def test_revoking_an_unknown_or_foreign_key_is_not_found(api: Api, workspace: Wo
 
 
 def test_a_supplier_sets_availability_and_coverage(api: Api, workspace: WorkspaceFactory) -> None:
+    here, _ = unique_place()  # an inbox of its own: other tests request sessions in the same database
     me = workspace("SUPPLIER", availability="OFFLINE")
-    reply = api("PATCH", "/api/v1/workspaces/me", me.key, {"availability": "ONLINE", "coverageArea": SQUARE})
+    area = square(here["lat"], here["lng"], 0.05)
+    reply = api("PATCH", "/api/v1/workspaces/me", me.key, {"availability": "ONLINE", "coverageArea": area})
     assert reply.status == 200
     assert reply.headers["x-lx-consistency-token"].isdigit()
     data = api("GET", "/api/v1/workspaces/me", me.key).data
     assert data["availability"] == "ONLINE"
     assert data["coverageArea"]["type"] == "MultiPolygon"
-    session = api("POST", "/api/v1/sessions", workspace("CONSUMER").key, {"lat": 4.65, "lng": -74.05}).data
+    session = api("POST", "/api/v1/sessions", workspace("CONSUMER").key, here).data
     assert [s["id"] for s in api("GET", "/api/v1/sessions/inbox", me.key).data["items"]] == [session["id"]]
+
+
+# Farther than 50 km from their centroid, however small their area: the inbox would list every request inside.
+WORLD = {"type": "Polygon", "coordinates": [[[-180, -90], [180, -90], [180, 90], [-180, 90], [-180, -90]]]}
+FAR_REACHING = {
+    "the whole world": WORLD,
+    "nearly all of it": square(0, 0, 80),
+    "a 110 km square": square(4.65, -74.05, 0.5),
+    "two city blocks 220 km apart": {
+        "type": "MultiPolygon",
+        "coordinates": [square(4.65, -74.05, 0.001)["coordinates"], square(6.65, -74.05, 0.001)["coordinates"]],
+    },
+}
+
+
+@pytest.mark.parametrize("area", FAR_REACHING.values(), ids=FAR_REACHING.keys())
+def test_a_coverage_area_reaching_farther_than_the_maximum_is_400_and_changes_nothing(
+    api: Api, workspace: WorkspaceFactory, area: dict
+) -> None:
+    # Given a supplier with a coverage area
+    me = workspace("SUPPLIER")
+    before = api("GET", "/api/v1/workspaces/me", me.key).data
+    # When it asks for an area reaching farther than MAX_COVERAGE_RADIUS_M from its centroid
+    reply = api("PATCH", "/api/v1/workspaces/me", me.key, {"coverageArea": area, "availability": "OFFLINE"})
+    # Then it is refused in the envelope, and nothing of the request applies
+    assert (reply.status, reply.error) == (400, ("INVALID_INPUT", "input:coverageArea"))
+    assert api("GET", "/api/v1/workspaces/me", me.key).data == before
+
+
+def test_a_metropolitan_coverage_area_is_accepted(api: Api, workspace: WorkspaceFactory) -> None:
+    # A ring of 45 km around a point (0.4° of latitude ≈ 44.5 km; of longitude at 4.65° N, ≈ 44.4 km)
+    me = workspace("SUPPLIER")
+    area = {"type": "Polygon", "coordinates": [_ring(65, radius=0.4)]}
+    reply = api("PATCH", "/api/v1/workspaces/me", me.key, {"coverageArea": area})
+    assert reply.status == 200, reply.body
+    assert MAX_COVERAGE_RADIUS_M == 50_000  # what the README's Limits table documents
 
 
 @pytest.mark.parametrize(
