@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from luxxon import wiring
+from luxxon.api.consistency import PATTERN
 from luxxon.models.sessions import DisconnectReason
 from tests.conftest import Api, WorkspaceFactory, unique_place
 
@@ -63,7 +65,7 @@ class TestCreate:
         assert (s["requestedLat"], s["requestedLng"]) == (4.71, -74.07)
         assert s["waitTimeoutSeconds"] == 300
         assert s["createdAt"].endswith("Z") and len(s["createdAt"]) == 24
-        assert reply.headers["x-lx-consistency-token"].isdigit()
+        assert re.fullmatch(PATTERN, reply.headers["x-lx-consistency-token"])  # sealed: no transaction counter
 
     @pytest.mark.parametrize(("asked", "stamped"), [(1, 5), (5, 5), (90, 90), (3600, 3600), (99_999, 3600)])
     def test_wait_timeout_is_clamped_to_5_3600(self, api: Api, consumer, asked: int, stamped: int) -> None:

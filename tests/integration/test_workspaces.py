@@ -6,12 +6,15 @@ import hashlib
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
 import psycopg
 import pytest
 
+from luxxon import wiring
+from luxxon.api.consistency import PATTERN, open_token
 from luxxon.config import get_settings
 from luxxon.db import connection
 from luxxon.models.identity import MAX_COVERAGE_RADIUS_M, MAX_POLYGONS, MAX_POSITIONS, MAX_RINGS
@@ -86,7 +89,6 @@ def test_a_supplier_sets_availability_and_coverage(api: Api, workspace: Workspac
     area = square(here["lat"], here["lng"], 0.05)
     reply = api("PATCH", "/api/v1/workspaces/me", me.key, {"availability": "ONLINE", "coverageArea": area})
     assert reply.status == 200
-    assert reply.headers["x-lx-consistency-token"].isdigit()
     data = api("GET", "/api/v1/workspaces/me", me.key).data
     assert data["availability"] == "ONLINE"
     assert data["coverageArea"]["type"] == "MultiPolygon"
@@ -218,6 +220,28 @@ def test_any_consistency_token_is_accepted(api: Api, workspace: WorkspaceFactory
     # The seeds type the header as a plain string: a token this API did not issue carries no guarantee, but is no error
     reply = api("GET", "/api/v1/sessions", workspace().key, headers={"x-lx-consistency-token": token})
     assert reply.status == 200, reply.body
+
+
+def test_a_write_answers_a_sealed_token_that_shows_no_transaction_counter(
+    api: Api, workspace: WorkspaceFactory, database_url: str
+) -> None:
+    # Given two writes by one tenant (renaming its workspace twice)
+    me = workspace()
+    replies = [api("PATCH", "/api/v1/workspaces/me", me.key, {"name": f"name-{n}"}) for n in range(2)]
+    tokens = [reply.headers[TOKEN] for reply in replies]
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT xmin::text FROM workspaces WHERE id = %s", (me.id,)).fetchone()
+    assert row is not None
+    last_transaction = int(row[0])
+    # Then each token is 32 opaque characters: no number to subtract from another, no order, not the transaction id
+    assert all(re.fullmatch(PATTERN, token) for token in tokens), tokens
+    assert not any(token.isdigit() or str(last_transaction) in token for token in tokens)
+    assert tokens[0] != tokens[1]
+    # And the server opens its own token to the transaction that made the write, and only with its own key
+    opened = open_token(tokens[1], wiring.consistency_key())
+    assert opened is not None and opened & 0xFFFF_FFFF == last_transaction  # xmin is the id without its epoch
+    assert open_token(tokens[1], "another deployment's key") is None
+    assert open_token(tokens[1][:-1] + ("A" if tokens[1][-1] != "A" else "B"), wiring.consistency_key()) is None
 
 
 def test_a_consistency_token_from_a_write_is_accepted_on_a_read(api: Api, workspace: WorkspaceFactory) -> None:
