@@ -59,6 +59,7 @@ ENV_CLOUDFLARE_SECRET_ARN = "LX_CLOUDFLARE_SECRET_ARN"  # {"accountId": ..., "ap
 ENV_WEBHOOK_SECRET_ARN = "LX_STREAM_WEBHOOK_SECRET_ARN"  # plain string: the webhook signing secret
 ENV_CHAIN_SECRET_ARN = "LX_CHAIN_SECRET_ARN"  # {"rpcUrl": ...} (the JSON-RPC URL often carries a provider key)
 ENV_RELAYER_KEY_SECRET_ARN = "LX_RELAYER_KEY_SECRET_ARN"  # plain string: the relayer's 0x private key
+ENV_CONSISTENCY_KEY_SECRET_ARN = "LX_CONSISTENCY_TOKEN_KEY_ARN"  # plain string: seals consistency tokens
 ENV_CHAIN_SETTLEMENT_ADDRESS = "LX_CHAIN_SETTLEMENT_ADDRESS"  # the LuxxonSettlement contract
 ENV_CHAIN_ID = "LX_CHAIN_ID"  # the chain the RPC must serve (checked on every read and by the relayer)
 ENV_CHAIN_CONFIRMATIONS = "LX_CHAIN_CONFIRMATIONS"  # blocks that make a Settled event final

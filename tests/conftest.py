@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import secrets
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,6 +23,9 @@ NODE_BIN = ROOT / "layers" / "contracts" / "node_modules" / ".bin"
 os.environ["PATH"] = os.pathsep.join([str(NODE_BIN), os.environ.get("PATH", "")])
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LuxxonTest")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+# The run's consistency-token key, as `make run` makes one: every process of the run (the gateway's workers too) seals
+# with it, so a token opens in any of them and an idempotent replay carries the first response's token.
+os.environ.setdefault("LX_CONSISTENCY_TOKEN_KEY", secrets.token_urlsafe(32))
 
 
 @pytest.fixture(scope="session", autouse=True)

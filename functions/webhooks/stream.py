@@ -14,7 +14,9 @@ app, route = http.endpoint(__name__)
 def stream_webhook() -> Response[LxSuccessResponseDto[LxWebhookAckDto]]:
     """Live-input connected/disconnected/errored from the video edge (Cloudflare Notifications, `cf-webhook-auth`).
 
-    A wrong or missing secret is 401 and changes nothing; a redelivery changes nothing. The session's NETWORK_ERROR
+    A wrong or missing secret is 401 and changes nothing. The secret is static and signs neither the body nor a time,
+    so nothing refuses a stale or replayed delivery: a replay of a captured one (or Cloudflare's own redelivery) is
+    acknowledged and changes nothing, since each event is kept once, keyed by its content. The session's NETWORK_ERROR
     windows (subtracted by the meter) are derived from all of its live input's events in `updated_at` order.
     """
     event = app.current_event

@@ -4,12 +4,12 @@ Adding an endpoint is a handler module + a row in luxxon.routes: nothing here ch
 answers HEAD (a HEAD method on the same resource, the same alias; API Gateway sends no body). Every resource also gets
 an ANY method, a MOCK answering OPTIONS and the methods the resource does not declare (405 METHOD_NOT_ALLOWED) without
 a Lambda (infra/gateway_responses.py). Each function is granted exactly what its row declares in `needs` (GRANTS
-below) and nothing else: DATABASE the proxy path and the database secret, VIDEO the Cloudflare Stream secret,
-WEBHOOK_SECRET the webhook signing secret, FRAMES read access to the frames store, CHAIN the RPC URL and the
-settlement contract's address, SETTLEMENT sending to the settlement queue (granted by the settlement capability, which
-is built after the API). Only code that reaches the database or Redis is attached to the VPC; /health and the docs
-run outside it with no grant at all. Before any of it, a WAF web ACL on the stage limits each client address
-(infra/constructs/edge_limit.py).
+below) and nothing else: DATABASE the proxy path, the database secret and the consistency-token key (a write's token
+is sealed with it), VIDEO the Cloudflare Stream secret, WEBHOOK_SECRET the webhook signing secret, FRAMES read access
+to the frames store, CHAIN the RPC URL and the settlement contract's address, SETTLEMENT sending to the settlement
+queue (granted by the settlement capability, which is built after the API). Only code that reaches the database or
+Redis is attached to the VPC; /health and the docs run outside it with no grant at all. Before any of it, a WAF web
+ACL on the stage limits each client address (infra/constructs/edge_limit.py).
 
 Every function runs with SnapStart: API Gateway invokes (and may invoke only) its `live` alias, which each deploy
 moves to the version it publishes.
@@ -50,7 +50,7 @@ from luxxon.routes import (
 
 # What each need of a route row grants its function.
 GRANTS: dict[str, Callable[[Platform, Consumer], None]] = {
-    DATABASE: lambda platform, consumer: platform.database.connect(consumer),
+    DATABASE: lambda platform, consumer: platform.connect_api(consumer),
     VIDEO: lambda platform, consumer: platform.secrets.grant_cloudflare(consumer),
     WEBHOOK_SECRET: lambda platform, consumer: platform.secrets.grant_webhook(consumer),
     FRAMES: lambda platform, consumer: platform.frames.grant_read(consumer),

@@ -41,6 +41,12 @@ class Platform:
     # ones and redelivers the outbox): the settlement capability grants these its queue.
     settlement_senders: list[Consumer] = field(default_factory=list)
 
+    def connect_api(self, consumer: Consumer) -> None:
+        """What an API function that reaches the database takes: the proxy path and its secret, and the key that seals
+        the consistency tokens its writes return."""
+        self.database.connect(consumer)
+        self.secrets.grant_consistency_key(consumer)
+
     def read_chain(self, consumer: Consumer) -> None:
         """What reading the chain takes: the RPC URL (chain secret), the chain it must serve and the settlement
         contract's address (once the stage has one, see StageSettings). The path out is HTTPS through NAT, which every

@@ -1,17 +1,21 @@
-"""Third-party credentials in Secrets Manager: Cloudflare Stream, its webhook signing secret, the chain's RPC, the
-relayer's key.
+"""Secrets in Secrets Manager: Cloudflare Stream, its webhook signing secret, the chain's RPC, the relayer's key
+(third parties' credentials), and the key that seals consistency tokens (ours).
 
     luxxon/<stage>/cloudflare      JSON {"accountId", "apiToken"} -> LX_CLOUDFLARE_SECRET_ARN (adapters.video)
     luxxon/<stage>/stream-webhook  plain string                   -> LX_STREAM_WEBHOOK_SECRET_ARN (webhook route)
     luxxon/<stage>/chain           JSON {"rpcUrl"}                -> LX_CHAIN_SECRET_ARN (relayer, indexer, CHAIN)
     luxxon/<stage>/relayer-key     plain string: a 0x private key -> LX_RELAYER_KEY_SECRET_ARN (the relayer only)
+    luxxon/<stage>/consistency-token-key  plain string            -> LX_CONSISTENCY_TOKEN_KEY_ARN (database routes)
 
 The RPC URL is a secret because providers put the API key in it; the relayer's key is apart from it because whoever
 holds it spends the relayer's gas and settles sessions, so no code but the relayer's may read it.
 
-Created with placeholder values; the operator writes the real ones with `aws secretsmanager put-secret-value`
-(see README, "Deploy to AWS"). The code reads them through Powertools parameters (`get_secret(..., max_age=...)`)
-from the ARN in its environment.
+The consistency-token key is ours, not a third party's: Secrets Manager generates it at creation (a working value,
+never in the template), and the API seals the transaction ids it returns with it (luxxon.api.consistency).
+
+The others are created with placeholder values; the operator writes the real ones with `aws secretsmanager
+put-secret-value` (see README, "Deploy to AWS"). The code reads them through Powertools parameters
+(`get_secret(..., max_age=...)`) from the ARN in its environment.
 """
 
 from __future__ import annotations
@@ -68,6 +72,21 @@ class ExternalSecrets(Construct):
             None,
             removal,
         )
+        self.consistency_key = secretsmanager.Secret(
+            self,
+            "ConsistencyKey",
+            secret_name=settings.resource_name("consistency-token-key"),
+            description="Seals the consistency tokens the API returns (x-lx-consistency-token). Generated here; "
+            "a new value makes earlier tokens open to nothing (their reads then go to the writer).",
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
+            removal_policy=removal,
+        )
+        acknowledge(
+            self.consistency_key,
+            "AwsSolutions-SMG4",
+            "A sealing key with no counterpart to update: rotate it by writing a new random value (put-secret-value); "
+            "tokens sealed under the old one then carry no guarantee, which costs a read on the writer at most.",
+        )
         for name, secret in (
             ("Cloudflare", self.cloudflare),
             ("Webhook", self.webhook),
@@ -121,6 +140,12 @@ class ExternalSecrets(Construct):
         """Read access to the chain's RPC URL (code that reads or writes the chain)."""
         self.chain.grant_read(consumer.grantee)
         consumer.add_environment(c.ENV_CHAIN_SECRET_ARN, self.chain.secret_arn)
+
+    def grant_consistency_key(self, consumer: Consumer) -> None:
+        """Read access to the consistency-token key (the API functions that reach the database: they answer writes
+        with a sealed token, and will open one to route a read)."""
+        self.consistency_key.grant_read(consumer.grantee)
+        consumer.add_environment(c.ENV_CONSISTENCY_KEY_SECRET_ARN, self.consistency_key.secret_arn)
 
     def grant_relayer_key(self, consumer: Consumer) -> None:
         """Read access to the relayer's private key (the settlement relayer only: it signs and pays for settlement)."""

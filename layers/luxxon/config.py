@@ -64,6 +64,9 @@ class Settings(BaseModel):
     # Webhooks from the video edge are signed with this secret (or the one in Secrets Manager).
     stream_webhook_secret: SecretStr | None = None
     stream_webhook_secret_arn: str | None = None
+    # The key that seals the consistency tokens the API returns (luxxon.api.consistency), or its secret in AWS.
+    consistency_token_key: SecretStr | None = None
+    consistency_token_key_arn: str | None = None
     # Where decoded frames live: "redis" (ElastiCache) or "s3".
     frame_store: str = "redis"
     redis_url: str = "redis://127.0.0.1:6379/0"

@@ -228,7 +228,9 @@ ROUTES: tuple[Route, ...] = (
         errors=(E.INVALID_INPUT, E.WALLET_NOT_FOUND, E.CHAIN_UNAVAILABLE),
         needs=(CHAIN,),
     ),
-    # Signed by the video edge, not by an API key: a forged, stale or replayed notification is NOT_AUTHENTICATED.
+    # Authenticated by the webhook destination's static secret (`cf-webhook-auth`), not by an API key: a request without
+    # it is NOT_AUTHENTICATED. The scheme signs no body and no time, so a captured delivery replays fine; it changes
+    # nothing, being deduplicated by its content (luxxon.adapters.video.CloudflareWebhooks).
     _r(
         "POST",
         "/webhooks/stream",

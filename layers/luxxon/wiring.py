@@ -260,6 +260,38 @@ def webhook_secret() -> str:
     return s.stream_webhook_secret.get_secret_value()
 
 
+CONSISTENCY_KEY_MAX_AGE_S = 3_600  # a rotated key is picked up within the hour (a write's first token reads it)
+
+
+def consistency_key() -> str:
+    """The key that seals consistency tokens (luxxon.api.consistency): one per deployment, so a token opens wherever
+    that deployment serves a read. From Secrets Manager in AWS (generated with the stack), from the environment locally
+    (`make run` makes one per run). Without either: a random key for this process, with a warning (tokens stay opaque,
+    but another process cannot open them, nor replay the same token for an Idempotency-Key)."""
+    s = settings()
+    if s.consistency_token_key_arn:
+        from luxxon.secrets_manager import read_secret
+
+        return read_secret(s.consistency_token_key_arn, max_age_s=CONSISTENCY_KEY_MAX_AGE_S)
+    if s.consistency_token_key:
+        return s.consistency_token_key.get_secret_value()
+    return _process_consistency_key()
+
+
+_PROCESS_KEY: list[str] = []  # not a cached builder: `reset` keeps it, so this process's tokens keep opening
+
+
+def _process_consistency_key() -> str:
+    if not _PROCESS_KEY:
+        import secrets
+
+        from luxxon.observability import logger
+
+        logger.warning("LX_CONSISTENCY_TOKEN_KEY is not set: consistency tokens are sealed with this process's own key")
+        _PROCESS_KEY.append(secrets.token_urlsafe(32))
+    return _PROCESS_KEY[0]
+
+
 def reset() -> None:
     """Forget every service and client built so far (tests that change settings; a SnapStart restore)."""
     # A snapshot: a client dropped here may warn as it goes (an unclosed kept-alive socket), and a warning adds

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -48,6 +49,7 @@ def scratch_database(prefix: str = "lx_bench") -> Iterator[str]:
     url = server.create_database(admin, name)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LuxxonBench")
+    os.environ.setdefault("LX_CONSISTENCY_TOKEN_KEY", secrets.token_urlsafe(32))  # as `make run` makes one per run
     get_settings.cache_clear()
     connection.reset()
     try:

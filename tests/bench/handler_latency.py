@@ -31,8 +31,8 @@ GET_SQL = "SELECT * FROM lx_session_get(%(id)s)"
 # POST /sessions/{id}/accept, in one transaction: the operator's row locked and the facts read (lx_accept_facts), then
 # the compare-and-swap.
 FACTS_SQL = (
-    "SELECT (f.session).*, f.availability, f.covers, f.active, f.wait_deadline_passed, f.has_wallet"
-    " FROM lx_accept_facts(%(op)s, %(id)s) f"
+    "SELECT (f.session).*, f.availability, f.chosen_availability, f.covers, f.active,"
+    " f.wait_deadline_passed, f.has_wallet FROM lx_accept_facts(%(op)s, %(id)s) f"
 )
 ACCEPT_SQL = (
     "SELECT a.*, pg_current_xact_id()::text AS token"

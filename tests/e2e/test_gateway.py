@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 
 import pytest
 
+from luxxon.api.consistency import PATTERN
 from luxxon.api.gateway_errors import GATEWAY_ERRORS, MAX_PAYLOAD_BYTES, METHOD_NOT_ALLOWED
 from luxxon.local.gateway import serve
 from luxxon.routes import ROUTES, allow_header
@@ -233,7 +235,7 @@ def test_a_session_walks_its_lifecycle_over_http(http: Http, workspace: Workspac
     here, area = unique_place()  # an inbox of its own: oldest first, 20 a page, in a database other tests fill
     consumer, supplier = workspace("CONSUMER"), workspace("SUPPLIER", coverage=area)
     status, created, headers = http("POST", "/api/v1/sessions", consumer.key, here)
-    assert status == 201 and headers["x-lx-consistency-token"].isdigit()
+    assert status == 201 and re.fullmatch(PATTERN, headers["x-lx-consistency-token"])  # sealed, no counter shows
     session_id = created["data"]["id"]
     inbox = http("GET", "/api/v1/sessions/inbox", supplier.key)[1]["data"]["items"]
     assert session_id in [s["id"] for s in inbox]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -11,6 +12,7 @@ import psycopg
 import pytest
 
 from luxxon import wiring
+from luxxon.api.consistency import PATTERN
 from luxxon.domain.ports.workspaces import Principal
 from luxxon.models.sessions import CreateSessionRequest
 from tests.conftest import Api, Workspace, WorkspaceFactory
@@ -47,6 +49,20 @@ def test_a_retried_create_replays_the_first_response_and_creates_nothing(
     assert again.headers.get("idempotent-replayed") == "true" and "idempotent-replayed" not in first.headers
     assert again.headers["x-lx-consistency-token"] == first.headers["x-lx-consistency-token"]
     assert sessions_of(database_url, consumer) == 1
+
+
+def test_a_replay_in_a_fresh_sandbox_carries_the_first_responses_sealed_token(api: Api, consumer: Workspace) -> None:
+    # Given a keyed create, answered with a sealed token (no transaction counter shows)
+    headers = key()
+    first = api("POST", "/api/v1/sessions", consumer.key, BODY, headers=headers)
+    token = first.headers["x-lx-consistency-token"]
+    assert re.fullmatch(PATTERN, token)
+    # When its retry reaches a sandbox that built everything anew (the key comes from the deployment, not the process)
+    wiring.reset()
+    again = api("POST", "/api/v1/sessions", consumer.key, BODY, headers=headers)
+    # Then the replay carries the very same token
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.headers["x-lx-consistency-token"] == token
 
 
 def test_the_same_key_with_another_request_is_refused_and_changes_nothing(

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from luxxon.api.consistency import PATTERN
 from luxxon.api.http import documented_errors
 from luxxon.api.openapi import document
 from luxxon.domain.cursors import EVENT_CURSOR_PATTERN, SESSION_CURSOR_PATTERN
@@ -152,6 +153,16 @@ def test_the_consistency_token_is_any_string_and_says_what_it_guarantees(databas
     (param,) = [p for p in operation(route_of("sessions.get"))["parameters"] if p["name"] == "x-lx-consistency-token"]
     assert param["schema"] == {"type": "string"}
     assert "carries no guarantee" in param["description"]
+    # What a write answers is the sealed form only (no transaction counter), of one documented shape
+    answered = operation(route_of("sessions.create"))["responses"]["201"]["headers"]["x-lx-consistency-token"]
+    assert answered["schema"] == {"type": "string", "pattern": PATTERN}
+    assert "opaque" in answered["description"]
+
+
+def test_the_session_says_who_sees_the_consumer(database_url: str) -> None:
+    field = document()["components"]["schemas"]["LxSessionDto"]["properties"]["consumerWorkspaceId"]
+    assert {"type": "null"} in field["anyOf"] and "inbox" in field["description"]
+    assert "consumerWorkspaceId" in document()["components"]["schemas"]["LxSessionDto"]["required"]
 
 
 def test_the_posts_that_take_an_idempotency_key_declare_it(database_url: str) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from luxxon import wiring
+from luxxon.api.consistency import PATTERN
 from luxxon.models.sessions import DisconnectReason
 from tests.conftest import Api, WorkspaceFactory, unique_place
 
@@ -63,7 +65,7 @@ class TestCreate:
         assert (s["requestedLat"], s["requestedLng"]) == (4.71, -74.07)
         assert s["waitTimeoutSeconds"] == 300
         assert s["createdAt"].endswith("Z") and len(s["createdAt"]) == 24
-        assert reply.headers["x-lx-consistency-token"].isdigit()
+        assert re.fullmatch(PATTERN, reply.headers["x-lx-consistency-token"])  # sealed: no transaction counter
 
     @pytest.mark.parametrize(("asked", "stamped"), [(1, 5), (5, 5), (90, 90), (3600, 3600), (99_999, 3600)])
     def test_wait_timeout_is_clamped_to_5_3600(self, api: Api, consumer, asked: int, stamped: int) -> None:
@@ -481,15 +483,37 @@ class TestInbox:
     def test_lists_requested_sessions_inside_the_coverage_area_oldest_first(
         self, api: Api, workspace: WorkspaceFactory
     ) -> None:
-        me = workspace("SUPPLIER", coverage=(-33.45, -70.66, 3_000))  # Santiago, 3 km
+        # A place of its own (a fixed point would share its inbox with every other test and run using it), 3 km around
+        here, _ = unique_place()
+        lat, lng = here["lat"], here["lng"]
+        me = workspace("SUPPLIER", coverage=(lat, lng, 3_000))
         consumer = workspace("CONSUMER")
-        near1 = create(api, consumer.key, lat=-33.451, lng=-70.661)["id"]
-        near2 = create(api, consumer.key, lat=-33.46, lng=-70.65)["id"]
-        create(api, consumer.key, lat=-33.60, lng=-70.66)  # ~17 km away
-        taken = create(api, consumer.key, lat=-33.45, lng=-70.66)["id"]
-        api("POST", f"/api/v1/sessions/{taken}/accept", workspace("SUPPLIER", coverage=(-33.45, -70.66, 3_000)).key)
+        near1 = create(api, consumer.key, lat=lat - 0.001, lng=lng - 0.001)["id"]
+        near2 = create(api, consumer.key, lat=lat - 0.01, lng=lng + 0.01)["id"]  # ~1.6 km
+        create(api, consumer.key, lat=lat - 0.15, lng=lng)  # ~17 km away
+        taken = create(api, consumer.key, **here)["id"]
+        api("POST", f"/api/v1/sessions/{taken}/accept", workspace("SUPPLIER", coverage=(lat, lng, 3_000)).key)
         items = api("GET", "/api/v1/sessions/inbox", me.key).data["items"]
         assert [s["id"] for s in items] == [near1, near2]
+
+    def test_the_inbox_shows_where_and_what_but_not_who_asked(self, api: Api, workspace: WorkspaceFactory) -> None:
+        # Given a request inside a supplier's coverage area
+        here, area = unique_place()
+        consumer, me = workspace("CONSUMER"), workspace("SUPPLIER", coverage=area)
+        created = create(api, consumer.key, **here, maxDurationSeconds=120)
+        # When the supplier reads its inbox
+        (offered,) = api("GET", "/api/v1/sessions/inbox", me.key).data["items"]
+        # Then it sees what deciding takes: the exact point, the duration, the rate and hold, the wait
+        assert offered["id"] == created["id"]
+        assert (offered["requestedLat"], offered["requestedLng"]) == (here["lat"], here["lng"])
+        for field in ("maxDurationSeconds", "waitTimeoutSeconds", "ratePerSecondMicroUsdc", "holdMicroUsdc"):
+            assert offered[field] == created[field], field
+        # But not who asked: the field is there (the seeds' LxSessionDto), null for a workspace that is no party yet
+        assert "consumerWorkspaceId" in offered and offered["consumerWorkspaceId"] is None
+        # And the parties see it: the consumer always, the operator from accept on
+        accepted = api("POST", f"/api/v1/sessions/{created['id']}/accept", me.key).data
+        assert accepted["consumerWorkspaceId"] == consumer.id == created["consumerWorkspaceId"]
+        assert api("GET", f"/api/v1/sessions/{created['id']}", me.key).data["consumerWorkspaceId"] == consumer.id
 
     def test_the_inbox_never_offers_the_callers_own_requests(self, api: Api, workspace: WorkspaceFactory) -> None:
         here, area = unique_place()  # the shared test database holds many requests around Bogotá; pages are 20

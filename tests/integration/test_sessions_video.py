@@ -17,6 +17,7 @@ import pytest
 
 from luxxon import wiring
 from luxxon.adapters.frames import RedisFrameStore
+from luxxon.api.consistency import open_token
 from luxxon.config import get_settings
 from luxxon.domain.ports.frames import Frame
 from luxxon.domain.ports.video import LiveInput
@@ -243,8 +244,67 @@ class TestSeedBehaviours:
         consumer, operator = parties
         first = api("POST", f"/api/v1/sessions/{assigned(api, consumer, operator)}/start", operator.key)
         again = api("POST", f"/api/v1/sessions/{first.data['id']}/start", operator.key)
-        tokens = [int(reply.headers["x-lx-consistency-token"]) for reply in (first, again)]
-        assert tokens[1] >= tokens[0]
+        # (the tokens are sealed: the server opens them to the transactions they name)
+        key = wiring.consistency_key()
+        opened = [open_token(reply.headers["x-lx-consistency-token"], key) for reply in (first, again)]
+        tokens = [token for token in opened if token is not None]
+        assert len(tokens) == 2 and tokens[1] >= tokens[0]
+
+
+def set_availability(api: Api, who: Workspace, chosen: str) -> str:
+    reply = api("PATCH", "/api/v1/workspaces/me", who.key, {"availability": chosen})
+    assert reply.status == 200, reply.body
+    return str(reply.data["availability"])
+
+
+class TestTheOperatorsChoiceOutlastsBusy:
+    """/start makes the operator BUSY; when its last started session stops it gets back what it chose, not ONLINE."""
+
+    def test_an_operator_that_went_offline_before_start_is_offline_when_its_session_stops(
+        self, api: Api, parties
+    ) -> None:
+        # Given an operator that accepted a session, then went OFFLINE (it will take nothing more)
+        consumer, operator = parties
+        session_id = assigned(api, consumer, operator)
+        assert set_availability(api, operator, "OFFLINE") == "OFFLINE"
+        # When it starts that session it is BUSY
+        assert api("POST", f"/api/v1/sessions/{session_id}/start", operator.key).status == 200
+        assert availability(api, operator) == "BUSY"
+        # Then once the session stops (the consumer cancels it) the operator is OFFLINE, as it chose
+        assert api("DELETE", f"/api/v1/sessions/{session_id}", consumer.key).status == 200
+        assert availability(api, operator) == "OFFLINE"
+
+    def test_an_operator_that_chooses_offline_while_busy_is_offline_when_its_session_ends(
+        self, api: Api, parties
+    ) -> None:
+        # Given an operator BUSY with a LIVE session
+        consumer, operator = parties
+        s = started(api, consumer, operator)
+        wiring.sessions().go_live(s["id"], datetime.now(UTC))
+        # When it chooses OFFLINE, it stays BUSY while the session runs
+        assert set_availability(api, operator, "OFFLINE") == "BUSY"
+        # Then when the session ends it is OFFLINE (it was ONLINE before the fix: the release ignored the choice)
+        assert api("POST", f"/api/v1/sessions/{s['id']}/end", operator.key).status == 200
+        assert availability(api, operator) == "OFFLINE"
+
+    def test_a_busy_operator_that_chose_offline_accepts_no_new_session(self, api: Api, parties) -> None:
+        consumer, operator = parties
+        started(api, consumer, operator)
+        set_availability(api, operator, "OFFLINE")
+        session_id = api("POST", "/api/v1/sessions", consumer.key, {"lat": 1, "lng": 2}).data["id"]
+        reply = api("POST", f"/api/v1/sessions/{session_id}/accept", operator.key)
+        assert (reply.status, reply.error) == (403, ("NOT_AUTHORIZED", "operator:offline"))
+
+    def test_an_operator_that_chooses_online_again_while_busy_is_online_when_its_work_stops(
+        self, api: Api, parties
+    ) -> None:
+        consumer, operator = parties
+        s = started(api, consumer, operator)
+        set_availability(api, operator, "OFFLINE")
+        assert set_availability(api, operator, "ONLINE") == "BUSY"
+        assert api("POST", "/api/v1/sessions/cancel-all-assignments", operator.key).data["count"] == 1
+        assert availability(api, operator) == "ONLINE"
+        assert api("GET", f"/api/v1/sessions/{s['id']}", operator.key).data["state"] == "CANCELLED"
 
 
 class TestTeardown:

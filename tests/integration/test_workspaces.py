@@ -6,18 +6,27 @@ import hashlib
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
 import psycopg
 import pytest
 
+from luxxon import wiring
+from luxxon.api.consistency import PATTERN, open_token
 from luxxon.config import get_settings
 from luxxon.db import connection
-from luxxon.models.identity import MAX_POLYGONS, MAX_POSITIONS, MAX_RINGS
-from tests.conftest import ROOT, Api, WorkspaceFactory
+from luxxon.models.identity import MAX_COVERAGE_RADIUS_M, MAX_POLYGONS, MAX_POSITIONS, MAX_RINGS
+from tests.conftest import ROOT, Api, WorkspaceFactory, unique_place
 
-SQUARE = {"type": "Polygon", "coordinates": [[[-74.1, 4.6], [-74.0, 4.6], [-74.0, 4.7], [-74.1, 4.7], [-74.1, 4.6]]]}
+TOKEN = "x-lx-consistency-token"
+
+
+def square(lat: float, lng: float, half: float) -> dict:
+    """A GeoJSON square of side 2 × `half` degrees centred on (lat, lng)."""
+    ring = [[lng - half, lat - half], [lng + half, lat - half], [lng + half, lat + half], [lng - half, lat + half]]
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
 
 
 def test_me_names_the_workspace_and_the_key(api: Api, workspace: WorkspaceFactory) -> None:
@@ -75,15 +84,52 @@ def test_revoking_an_unknown_or_foreign_key_is_not_found(api: Api, workspace: Wo
 
 
 def test_a_supplier_sets_availability_and_coverage(api: Api, workspace: WorkspaceFactory) -> None:
+    here, _ = unique_place()  # an inbox of its own: other tests request sessions in the same database
     me = workspace("SUPPLIER", availability="OFFLINE")
-    reply = api("PATCH", "/api/v1/workspaces/me", me.key, {"availability": "ONLINE", "coverageArea": SQUARE})
+    area = square(here["lat"], here["lng"], 0.05)
+    reply = api("PATCH", "/api/v1/workspaces/me", me.key, {"availability": "ONLINE", "coverageArea": area})
     assert reply.status == 200
-    assert reply.headers["x-lx-consistency-token"].isdigit()
     data = api("GET", "/api/v1/workspaces/me", me.key).data
     assert data["availability"] == "ONLINE"
     assert data["coverageArea"]["type"] == "MultiPolygon"
-    session = api("POST", "/api/v1/sessions", workspace("CONSUMER").key, {"lat": 4.65, "lng": -74.05}).data
+    session = api("POST", "/api/v1/sessions", workspace("CONSUMER").key, here).data
     assert [s["id"] for s in api("GET", "/api/v1/sessions/inbox", me.key).data["items"]] == [session["id"]]
+
+
+# Farther than 50 km from their centroid, however small their area: the inbox would list every request inside.
+WORLD = {"type": "Polygon", "coordinates": [[[-180, -90], [180, -90], [180, 90], [-180, 90], [-180, -90]]]}
+FAR_REACHING = {
+    "the whole world": WORLD,
+    "nearly all of it": square(0, 0, 80),
+    "a 110 km square": square(4.65, -74.05, 0.5),
+    "two city blocks 220 km apart": {
+        "type": "MultiPolygon",
+        "coordinates": [square(4.65, -74.05, 0.001)["coordinates"], square(6.65, -74.05, 0.001)["coordinates"]],
+    },
+}
+
+
+@pytest.mark.parametrize("area", FAR_REACHING.values(), ids=FAR_REACHING.keys())
+def test_a_coverage_area_reaching_farther_than_the_maximum_is_400_and_changes_nothing(
+    api: Api, workspace: WorkspaceFactory, area: dict
+) -> None:
+    # Given a supplier with a coverage area
+    me = workspace("SUPPLIER")
+    before = api("GET", "/api/v1/workspaces/me", me.key).data
+    # When it asks for an area reaching farther than MAX_COVERAGE_RADIUS_M from its centroid
+    reply = api("PATCH", "/api/v1/workspaces/me", me.key, {"coverageArea": area, "availability": "OFFLINE"})
+    # Then it is refused in the envelope, and nothing of the request applies
+    assert (reply.status, reply.error) == (400, ("INVALID_INPUT", "input:coverageArea"))
+    assert api("GET", "/api/v1/workspaces/me", me.key).data == before
+
+
+def test_a_metropolitan_coverage_area_is_accepted(api: Api, workspace: WorkspaceFactory) -> None:
+    # A ring of 45 km around a point (0.4° of latitude ≈ 44.5 km; of longitude at 4.65° N, ≈ 44.4 km)
+    me = workspace("SUPPLIER")
+    area = {"type": "Polygon", "coordinates": [_ring(65, radius=0.4)]}
+    reply = api("PATCH", "/api/v1/workspaces/me", me.key, {"coverageArea": area})
+    assert reply.status == 200, reply.body
+    assert MAX_COVERAGE_RADIUS_M == 50_000  # what the README's Limits table documents
 
 
 @pytest.mark.parametrize(
@@ -174,6 +220,28 @@ def test_any_consistency_token_is_accepted(api: Api, workspace: WorkspaceFactory
     # The seeds type the header as a plain string: a token this API did not issue carries no guarantee, but is no error
     reply = api("GET", "/api/v1/sessions", workspace().key, headers={"x-lx-consistency-token": token})
     assert reply.status == 200, reply.body
+
+
+def test_a_write_answers_a_sealed_token_that_shows_no_transaction_counter(
+    api: Api, workspace: WorkspaceFactory, database_url: str
+) -> None:
+    # Given two writes by one tenant (renaming its workspace twice)
+    me = workspace()
+    replies = [api("PATCH", "/api/v1/workspaces/me", me.key, {"name": f"name-{n}"}) for n in range(2)]
+    tokens = [reply.headers[TOKEN] for reply in replies]
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT xmin::text FROM workspaces WHERE id = %s", (me.id,)).fetchone()
+    assert row is not None
+    last_transaction = int(row[0])
+    # Then each token is 32 opaque characters: no number to subtract from another, no order, not the transaction id
+    assert all(re.fullmatch(PATTERN, token) for token in tokens), tokens
+    assert not any(token.isdigit() or str(last_transaction) in token for token in tokens)
+    assert tokens[0] != tokens[1]
+    # And the server opens its own token to the transaction that made the write, and only with its own key
+    opened = open_token(tokens[1], wiring.consistency_key())
+    assert opened is not None and opened & 0xFFFF_FFFF == last_transaction  # xmin is the id without its epoch
+    assert open_token(tokens[1], "another deployment's key") is None
+    assert open_token(tokens[1][:-1] + ("A" if tokens[1][-1] != "A" else "B"), wiring.consistency_key()) is None
 
 
 def test_a_consistency_token_from_a_write_is_accepted_on_a_read(api: Api, workspace: WorkspaceFactory) -> None:

@@ -232,10 +232,13 @@ def _url(endpoint: Any) -> Any:
 class CloudflareWebhooks:
     """Authenticates and parses Cloudflare Notifications webhooks about live inputs (`ports.video.EdgeWebhooks`).
 
-    Authentic: `cf-webhook-auth` equals the destination's secret (compared in constant time). The event's key is a
-    hash of what identifies the event (input, event type, `updated_at` as sent, `ts` when present), so a redelivery
-    has the same key. A body whose `data` carries no `event_type` (the destination's test message, another alert)
-    is a notification about no live input.
+    Authentic: `cf-webhook-auth` equals the destination's secret (compared in constant time). That is all the scheme
+    offers: a static shared secret, no signature over the body, no timestamp. So whoever holds one delivery (and its
+    header) can send it again, or send it late, and it is accepted; what keeps that harmless is the deduplication: the
+    event's key is a hash of what identifies the event (input, event type, `updated_at` as sent, `ts` when present), a
+    replay or a redelivery has the same key, and an event already kept changes nothing. (Someone holding the secret
+    itself could forge events: rotate it as the README's deploy section says.) A body whose `data` carries no
+    `event_type` (the destination's test message, another alert) is a notification about no live input.
     """
 
     def __init__(self, secret: Callable[[], str]) -> None:

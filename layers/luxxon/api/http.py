@@ -32,7 +32,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from pydantic import BaseModel
 
 from luxxon import wiring
-from luxxon.api import limits, snapstart
+from luxxon.api import consistency, limits, snapstart
 from luxxon.api.gateway_errors import RETRY_AFTER
 from luxxon.domain.identity import authenticate, authorize
 from luxxon.domain.ports.workspaces import Principal
@@ -86,7 +86,8 @@ def error_response(code: ErrorCode, detail: str | None, headers: dict[str, str] 
 
 
 def ok(data: BaseModel, status: HTTPStatus = HTTPStatus.OK, token: str | None = None) -> Response[Any]:
-    """The success envelope. `token` is the consistency token of the write that produced `data`.
+    """The success envelope. `token` is the raw consistency token of the write that produced `data` (its transaction's
+    id): the response carries it sealed (luxxon.api.consistency), so no platform-wide counter reaches a client.
 
     DTOs are validated when built, so the envelope is serialized once here (pydantic-core), not revalidated.
     """
@@ -94,7 +95,7 @@ def ok(data: BaseModel, status: HTTPStatus = HTTPStatus.OK, token: str | None = 
         f'{{"statusCode":{status.value},"message":"Request successful",'
         f'"data":{data.model_dump_json()},"timestamp":"{now_iso()}"}}'
     )
-    headers = {CONSISTENCY_HEADER: token} if token else None
+    headers = {CONSISTENCY_HEADER: consistency.issue(token)} if token else None
     return Response(status_code=status.value, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
 
 
@@ -307,8 +308,10 @@ def _success_response(route: Route, func: Callable[..., Any]) -> dict[str, Any]:
     if route.method != "GET":
         response["headers"] = {
             CONSISTENCY_HEADER: {
-                "description": "The id of the transaction that made this write: send it back to read your write.",
-                "schema": {"type": "string"},
+                "description": "An opaque token naming the transaction that made this write (sealed: it shows no "
+                "counter, no order). Send it back on a read to observe this write (read-your-writes). An idempotent "
+                "replay carries the first response's token.",
+                "schema": {"type": "string", "pattern": consistency.PATTERN},
             }
         }
     return response

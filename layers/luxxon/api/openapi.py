@@ -35,8 +35,11 @@ _CONSISTENCY_PARAM = {
     "in": "header",
     "required": False,
     "schema": {"type": "string"},
-    "description": "The token a write returned (the id of its transaction). A request carrying it observes that write "
-    "(read-your-writes). Any string is accepted: a token this API did not issue carries no guarantee.",
+    "description": "The opaque token a write returned (its transaction, sealed under this deployment's key). A request "
+    "carrying it observes that write (read-your-writes): today every read is served by the primary database, which has "
+    "every committed write; once reads are served by a replica, a read carrying a token goes to the replica only when "
+    "it has that write, else to the primary. Any string is accepted: a token this API did not issue carries no "
+    "guarantee (and is no error).",
 }
 _IDEMPOTENCY_PARAM = {
     "name": "Idempotency-Key",

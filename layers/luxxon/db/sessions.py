@@ -162,15 +162,16 @@ class PgSessionStore:
         row = (
             connection()
             .execute(
-                "SELECT (f.session).*, f.availability, f.covers, f.active, f.wait_deadline_passed, f.has_wallet"
-                " FROM lx_accept_facts(%(op)s, %(id)s) f",
+                "SELECT (f.session).*, f.availability, f.chosen_availability, f.covers, f.active,"
+                " f.wait_deadline_passed, f.has_wallet FROM lx_accept_facts(%(op)s, %(id)s) f",
                 {"op": operator_workspace_id, "id": session_id},
             )
             .fetchone()
         )
         if row is None:
             return None
-        facts = {k: row.pop(k) for k in ("availability", "covers", "active", "wait_deadline_passed", "has_wallet")}
+        names = ("availability", "chosen_availability", "covers", "active", "wait_deadline_passed", "has_wallet")
+        facts = {k: row.pop(k) for k in names}
         return AcceptFacts(session=_session(row), **facts)
 
     def lock_wallet(self, workspace_id: str) -> str | None:
@@ -335,13 +336,14 @@ class PgSessionStore:
         )
 
     def release_if_idle(self, workspace_ids: Iterable[str | None]) -> None:
-        """BUSY → ONLINE for those of these operators that no longer have a started session (a live input)."""
+        """BUSY → what the operator chose (ONLINE or OFFLINE: `chosen_availability`, migration 0016) for those of
+        these operators that no longer have a started session (a live input)."""
         ids = sorted({w for w in workspace_ids if w is not None})
         if not ids:
             return
         connection().execute(
             """
-            UPDATE workspaces w SET availability = 'ONLINE', updated_at = clock_timestamp()
+            UPDATE workspaces w SET availability = w.chosen_availability, updated_at = clock_timestamp()
             WHERE w.id = ANY(%(ids)s::uuid[]) AND w.availability = 'BUSY'
               AND NOT EXISTS (SELECT 1 FROM sessions o WHERE o.operator_workspace_id = w.id
                               AND (o.state = ANY(%(metered)s)

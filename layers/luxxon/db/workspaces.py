@@ -77,8 +77,10 @@ class PgWorkspaceStore:
             connection()
             .execute(
                 f"""
-                INSERT INTO workspaces AS w (name, roles, availability, wallet_address, coverage_area)
-                VALUES (%(name)s, %(roles)s, %(availability)s, %(wallet)s,
+                INSERT INTO workspaces AS w
+                    (name, roles, availability, chosen_availability, wallet_address, coverage_area)
+                VALUES (%(name)s, %(roles)s, %(availability)s,
+                        CASE WHEN %(availability)s::text = 'OFFLINE' THEN 'OFFLINE' ELSE 'ONLINE' END, %(wallet)s,
                         CASE
                           WHEN %(geojson)s::text IS NOT NULL
                             THEN ST_Multi(ST_GeomFromGeoJSON(%(geojson)s::text))::geography
@@ -120,27 +122,33 @@ class PgWorkspaceStore:
             connection().execute(f"SELECT {_WORKSPACE} FROM workspaces w WHERE w.id = %s", (workspace_id,)).fetchone()
         )
 
-    def coverage_is_valid(self, geojson: dict[str, Any]) -> bool:
+    def measure_coverage(self, geojson: dict[str, Any]) -> float | None:
+        """How far the area (as it would be stored) reaches from its centroid, in metres (`lx_coverage_radius_m`,
+        migration 0016); None when PostGIS cannot read it or it is not valid, non-empty OGC geometry."""
         try:
             row = (
                 connection()
                 .execute(
-                    "SELECT ST_IsValid(g) AND NOT ST_IsEmpty(g) AS ok"
-                    " FROM (SELECT ST_GeomFromGeoJSON(%s::text) AS g) x",
+                    """
+                    SELECT CASE WHEN ST_IsValid(g) AND NOT ST_IsEmpty(g)
+                                THEN lx_coverage_radius_m(ST_Multi(g)::geography) END AS radius_m
+                    FROM (SELECT ST_GeomFromGeoJSON(%s::text) AS g) x
+                    """,
                     (json.dumps(geojson),),
                 )
                 .fetchone()
             )
         except psycopg.DataError:
-            return False  # PostGIS could not parse it
+            return None  # PostGIS could not parse it
         except psycopg.errors.InternalError_:
-            return False
-        return bool(row and row["ok"])
+            return None  # nor measure it on the sphere (an antipodal edge)
+        return None if row is None or row["radius_m"] is None else float(row["radius_m"])
 
     def update_workspace(
         self, workspace_id: str, name: str | None, availability: str | None, coverage_geojson: dict[str, Any] | None
     ) -> dict[str, Any] | None:
-        # BUSY is owned by the session lifecycle: an ONLINE/OFFLINE request never overwrites it.
+        # BUSY is owned by the session lifecycle: an ONLINE/OFFLINE request never overwrites it, and is kept as the
+        # operator's choice, which the release puts back (PgSessionStore.release_if_idle).
         return (
             connection()
             .execute(
@@ -149,6 +157,7 @@ class PgWorkspaceStore:
                     name = coalesce(%(name)s, w.name),
                     availability = CASE WHEN %(availability)s::text IS NULL OR w.availability = 'BUSY'
                                         THEN w.availability ELSE %(availability)s END,
+                    chosen_availability = coalesce(%(availability)s, w.chosen_availability),
                     coverage_area = CASE WHEN %(geojson)s::text IS NULL THEN w.coverage_area
                                          ELSE ST_Multi(ST_GeomFromGeoJSON(%(geojson)s::text))::geography END,
                     updated_at = clock_timestamp()

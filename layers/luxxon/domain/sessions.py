@@ -58,13 +58,15 @@ def to_dto(session: Session, viewer: Principal) -> LxSessionDto:
     - `whepUrl` (anyone holding it may watch): the operator side from /start (to preview), the consumer side only
       while media flows (LIVE/PAUSED; seeds: "Present when state=LIVE");
     - `whipUrl` (publishing): only the operator side, and only to a key that may operate (`sessions:operate`, the
-      scope `/producer-token` requires)."""
+      scope `/producer-token` requires);
+    - `consumerWorkspaceId`: only to a party. The supplier inbox shows REQUESTED sessions to workspaces that are not
+      parties yet: they get what deciding needs (the point, the duration, the rate) and `null` for who asked."""
     is_operator = session.operator_workspace_id == viewer.workspace_id
     sees_whep = is_operator or session.state in METERED
     sees_whip = is_operator and OPERATE in viewer.scopes
     return LxSessionDto(
         id=session.id,
-        consumerWorkspaceId=session.consumer_workspace_id,
+        consumerWorkspaceId=session.consumer_workspace_id if session.is_party(viewer.workspace_id) else None,
         operatorWorkspaceId=session.operator_workspace_id,
         state=session.state,
         maxDurationSeconds=session.max_duration_seconds,
@@ -237,7 +239,8 @@ class SessionService:
             if not facts.covers:
                 raise session_not_found()
             # A supplier that may not accept learns nothing about the session: these refusals name only itself.
-            if facts.availability not in ACCEPTING:
+            # OFFLINE, or BUSY finishing its work after choosing OFFLINE: it takes nothing new.
+            if facts.availability not in ACCEPTING or facts.chosen_availability not in ACCEPTING:
                 raise LxError(ErrorCode.NOT_AUTHORIZED, "operator:offline")
             if facts.active >= self.settings.max_active_sessions_per_operator:
                 raise LxError(ErrorCode.NOT_AUTHORIZED, "operator:atCapacity")

@@ -11,6 +11,7 @@ from luxxon.domain.results import Written
 from luxxon.errors import ErrorCode, LxError, invalid_input
 from luxxon.models.base import iso_ms
 from luxxon.models.identity import (
+    MAX_COVERAGE_RADIUS_M,
     CreateApiKeyRequest,
     LxApiKeyDto,
     LxApiKeyListDto,
@@ -72,9 +73,13 @@ class WorkspaceService:
         return workspace_dto(row)
 
     def update(self, principal: Principal, request: UpdateWorkspaceRequest) -> Written[LxWorkspaceDto]:
+        """Name, availability, coverage area. A coverage area must be valid geometry and reach no farther than
+        MAX_COVERAGE_RADIUS_M from its centroid: the inbox lists every request inside it, with its exact point."""
         coverage = request.coverageArea.model_dump() if request.coverageArea else None
-        if coverage is not None and not self.store.coverage_is_valid(coverage):
-            raise invalid_input("coverageArea")
+        if coverage is not None:
+            radius = self.store.measure_coverage(coverage)
+            if radius is None or radius > MAX_COVERAGE_RADIUS_M:
+                raise invalid_input("coverageArea")
         row = self.store.update_workspace(principal.workspace_id, request.name, request.availability, coverage)
         assert row is not None
         token = row.pop("token")

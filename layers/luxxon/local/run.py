@@ -213,6 +213,7 @@ def _start(running: _Running) -> gateway.Gateway:
         )
     )
     edge_token, webhook_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
+    token_key = secrets.token_urlsafe(32)  # seals the API's consistency tokens (luxxon.api.consistency)
     api_base = f"http://{HOST}:{PORT}/api/v1"
     edge_api = f"http://127.0.0.1:{EDGE_PORT}/client/v4"
     env = {
@@ -224,6 +225,7 @@ def _start(running: _Running) -> gateway.Gateway:
         "LX_CLOUDFLARE_ACCOUNT_ID": "local",
         "LX_CLOUDFLARE_API_TOKEN": edge_token,
         "LX_STREAM_WEBHOOK_SECRET": webhook_secret,
+        "LX_CONSISTENCY_TOKEN_KEY": token_key,
         "LX_EDGE_TOKEN": edge_token,
         "LX_EDGE_WEBHOOK_SECRET": webhook_secret,
         "LX_EDGE_WEBHOOK_URL": f"{api_base}/webhooks/stream",

@@ -33,6 +33,10 @@ class Scope(StrEnum):
 MAX_POLYGONS = 16  # parts of a MultiPolygon
 MAX_RINGS = 16  # per polygon: its shell and up to 15 holes
 MAX_POSITIONS = 2_000  # in the whole area
+# How far an area may reach: every position within this many metres of the area's centroid (great-circle distance,
+# checked by PostGIS: lx_coverage_radius_m, migration 0016). The inbox lists every request inside the area, with its
+# exact point, so an area is a metropolitan region at most, never a continent.
+MAX_COVERAGE_RADIUS_M = 50_000
 # PostgreSQL text cannot hold NUL characters, so names exclude them (in the schema, so clients see it).
 NO_NUL = r"^[^\x00]*$"
 
@@ -99,7 +103,9 @@ class UpdateWorkspaceRequest(RequestModel):
     coverageArea: CoverageArea | None = Field(
         default=None,
         description=f"A valid (OGC) polygon or multipolygon: closed rings, no self-intersection; at most "
-        f"{MAX_POLYGONS} polygons of {MAX_RINGS} rings, {MAX_POSITIONS} positions in all.",
+        f"{MAX_POLYGONS} polygons of {MAX_RINGS} rings, {MAX_POSITIONS} positions in all, every position within "
+        f"{MAX_COVERAGE_RADIUS_M // 1000} km of the area's centroid (great-circle distance); else 400 "
+        "input:coverageArea.",
     )
     name: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_NUL)
 

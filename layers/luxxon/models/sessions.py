@@ -61,7 +61,10 @@ class CreateSessionRequest(PointRequest):
 
 class LxSessionDto(Dto):
     id: str = Field(examples=["b1e2f3a4-5b6c-7d8e-9f0a-1b2c3d4e5f6a"])
-    consumerWorkspaceId: str
+    consumerWorkspaceId: str | None = Field(
+        description="The requesting workspace, shown to the parties (consumer, operator). Null in the supplier inbox: "
+        "a workspace that is not a party yet does not learn who asked."
+    )
     operatorWorkspaceId: str | None
     state: SessionState
     maxDurationSeconds: int = Field(examples=[600])

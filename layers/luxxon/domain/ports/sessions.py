@@ -75,6 +75,7 @@ class AcceptFacts:
 
     session: Session
     availability: str  # the operator's: ONLINE, BUSY or OFFLINE
+    chosen_availability: str  # what the operator chose (ONLINE or OFFLINE), which a release puts back after BUSY
     covers: bool  # the operator's coverage area contains the requested point
     active: int  # sessions the operator holds now (ASSIGNED, LIVE or PAUSED)
     wait_deadline_passed: bool  # createdAt + waitTimeoutSeconds is behind the database clock
@@ -150,7 +151,10 @@ class SessionStore(Protocol):
         ...
 
     def mark_busy(self, workspace_id: str) -> None: ...
-    def release_if_idle(self, workspace_ids: Iterable[str | None]) -> None: ...
+    def release_if_idle(self, workspace_ids: Iterable[str | None]) -> None:
+        """BUSY → the availability each operator chose, for those with no started session left."""
+        ...
+
     def open_window(
         self, session_id: str, reason: str, at: datetime, states: Iterable[SessionState], *, source: str
     ) -> bool:
