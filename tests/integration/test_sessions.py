@@ -508,8 +508,8 @@ class TestInbox:
         assert (offered["requestedLat"], offered["requestedLng"]) == (here["lat"], here["lng"])
         for field in ("maxDurationSeconds", "waitTimeoutSeconds", "ratePerSecondMicroUsdc", "holdMicroUsdc"):
             assert offered[field] == created[field], field
-        # But not who asked: the field is there (the seeds' LxSessionDto), null for a workspace that is no party yet
-        assert "consumerWorkspaceId" in offered and offered["consumerWorkspaceId"] is None
+        # But not who asked (an offer, not the parties' LxSessionDto), nor anything a REQUESTED session cannot have yet
+        assert "consumerWorkspaceId" not in offered and "operatorWorkspaceId" not in offered
         # And the parties see it: the consumer always, the operator from accept on
         accepted = api("POST", f"/api/v1/sessions/{created['id']}/accept", me.key).data
         assert accepted["consumerWorkspaceId"] == consumer.id == created["consumerWorkspaceId"]

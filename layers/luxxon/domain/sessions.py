@@ -35,6 +35,8 @@ from luxxon.models.sessions import (
     LxProducerTokenDto,
     LxSessionCancelAllResponseDto,
     LxSessionDto,
+    LxSessionOfferDto,
+    LxSessionOfferPageDto,
     LxSessionPageDto,
     LxViewerTokenDto,
 )
@@ -58,15 +60,14 @@ def to_dto(session: Session, viewer: Principal) -> LxSessionDto:
     - `whepUrl` (anyone holding it may watch): the operator side from /start (to preview), the consumer side only
       while media flows (LIVE/PAUSED; seeds: "Present when state=LIVE");
     - `whipUrl` (publishing): only the operator side, and only to a key that may operate (`sessions:operate`, the
-      scope `/producer-token` requires);
-    - `consumerWorkspaceId`: only to a party. The supplier inbox shows REQUESTED sessions to workspaces that are not
-      parties yet: they get what deciding needs (the point, the duration, the rate) and `null` for who asked."""
+      scope `/producer-token` requires).
+    Only the parties see a session this way; the supplier inbox offers the others as `to_offer`."""
     is_operator = session.operator_workspace_id == viewer.workspace_id
     sees_whep = is_operator or session.state in METERED
     sees_whip = is_operator and OPERATE in viewer.scopes
     return LxSessionDto(
         id=session.id,
-        consumerWorkspaceId=session.consumer_workspace_id if session.is_party(viewer.workspace_id) else None,
+        consumerWorkspaceId=session.consumer_workspace_id,
         operatorWorkspaceId=session.operator_workspace_id,
         state=session.state,
         maxDurationSeconds=session.max_duration_seconds,
@@ -86,6 +87,22 @@ def to_dto(session: Session, viewer: Principal) -> LxSessionDto:
         authorized=session.authorized,
         whepUrl=session.whep_url if sees_whep else None,
         whipUrl=session.whip_url if sees_whip else None,
+    )
+
+
+def to_offer(session: Session) -> LxSessionOfferDto:
+    """A REQUESTED session as the inbox offers it to a supplier that is no party yet: what deciding takes, not who
+    asked (the consumer's workspace id stays with the parties)."""
+    return LxSessionOfferDto(
+        id=session.id,
+        state=session.state,
+        maxDurationSeconds=session.max_duration_seconds,
+        waitTimeoutSeconds=session.wait_timeout_seconds,
+        ratePerSecondMicroUsdc=str(session.rate_per_second_micro_usdc),
+        holdMicroUsdc=str(session.hold_micro_usdc),
+        createdAt=iso_ms(session.created_at) or "",
+        requestedLat=session.requested_lat,
+        requestedLng=session.requested_lng,
     )
 
 
@@ -209,10 +226,11 @@ class SessionService:
         return Written(to_dto(_won(cancelled), principal), cancelled.token)
 
     # -- operator side -------------------------------------------------------------------------------------------
-    def inbox(self, principal: Principal, limit: int) -> LxSessionPageDto:
+    def inbox(self, principal: Principal, limit: int) -> LxSessionOfferPageDto:
         if not is_supplier(principal):
             raise LxError(ErrorCode.NOT_OPERATOR, "session:notSupplier")
-        return self._page(self.store.inbox(principal.workspace_id, limit), limit, principal)
+        rows = self.store.inbox(principal.workspace_id, limit)
+        return LxSessionOfferPageDto(items=[to_offer(r) for r in rows[:limit]])
 
     def accept(
         self, principal: Principal, session_id: str, idem: IdempotencyKey | None = None

@@ -61,10 +61,7 @@ class CreateSessionRequest(PointRequest):
 
 class LxSessionDto(Dto):
     id: str = Field(examples=["b1e2f3a4-5b6c-7d8e-9f0a-1b2c3d4e5f6a"])
-    consumerWorkspaceId: str | None = Field(
-        description="The requesting workspace, shown to the parties (consumer, operator). Null in the supplier inbox: "
-        "a workspace that is not a party yet does not learn who asked."
-    )
+    consumerWorkspaceId: str
     operatorWorkspaceId: str | None
     state: SessionState
     maxDurationSeconds: int = Field(examples=[600])
@@ -97,6 +94,27 @@ class LxSessionCancelAllResponseDto(Dto):
 class LxSessionPageDto(Dto):
     items: list[LxSessionDto]
     nextCursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last page.")
+
+
+class LxSessionOfferDto(Dto):
+    """A REQUESTED session as the supplier inbox offers it to workspaces that are not parties yet: what deciding
+    takes (where, how long, at what rate, until when), not who asked."""
+
+    id: str = Field(examples=["b1e2f3a4-5b6c-7d8e-9f0a-1b2c3d4e5f6a"])
+    state: SessionState
+    maxDurationSeconds: int = Field(examples=[600])
+    waitTimeoutSeconds: int = Field(examples=[300], description="Accept before `createdAt + waitTimeoutSeconds`.")
+    ratePerSecondMicroUsdc: str = Field(examples=["1000"], description="Rate per second in µUSDC. String.")
+    holdMicroUsdc: str = Field(examples=["600000"], description="Pre-authorized hold in µUSDC.")
+    createdAt: str
+    requestedLat: float | None
+    requestedLng: float | None
+
+
+class LxSessionOfferPageDto(Dto):
+    """The supplier inbox: its `limit` oldest offers (one page: it takes no cursor)."""
+
+    items: list[LxSessionOfferDto]
 
 
 class LxViewerTokenDto(Dto):
