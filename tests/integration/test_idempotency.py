@@ -92,6 +92,17 @@ def test_a_malformed_key_is_bad_input_and_creates_nothing(
     assert sessions_of(database_url, consumer) == 0
 
 
+def test_a_malformed_key_on_a_route_without_a_body_is_bad_input_and_cancels_nothing(
+    api: Api, consumer: Workspace, workspace: WorkspaceFactory
+) -> None:
+    operator = workspace("SUPPLIER")
+    session_id = api("POST", "/api/v1/sessions", consumer.key, BODY).data["id"]
+    assert api("POST", f"/api/v1/sessions/{session_id}/accept", operator.key).status == 200
+    reply = api("POST", "/api/v1/sessions/cancel-all-assignments", operator.key, headers={"Idempotency-Key": "ключ"})
+    assert (reply.status, reply.error) == (400, ("INVALID_INPUT", "input:Idempotency-Key"))
+    assert api("GET", f"/api/v1/sessions/{session_id}", consumer.key).data["state"] == "ASSIGNED"
+
+
 def test_the_longest_printable_ascii_key_is_accepted(api: Api, consumer: Workspace) -> None:
     longest = {"Idempotency-Key": "".join(chr(32 + i % 95) for i in range(255))}  # every printable ASCII character
     first = api("POST", "/api/v1/sessions", consumer.key, BODY, headers=longest)
