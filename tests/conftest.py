@@ -166,7 +166,21 @@ def call_api(
         all_headers["Authorization"] = f"Bearer {key}"
     payload = raw_body if raw_body is not None else (json.dumps(body) if body is not None else "")
     event = build_event(route, method, url.path, params, url.query, all_headers, payload.encode())
-    result = invoke(route.module, event)
+    return reply_of(invoke(route.module, event))
+
+
+def call_event(event: dict[str, Any]) -> Reply:
+    """Invoke the handler module the route table maps the event's method and path to with `event` as it is (an API
+    Gateway event recorded elsewhere: tests/integration/test_api_gateway_events.py), as the Lambda runtime would."""
+    from luxxon.local.gateway import invoke, match
+
+    found = match(event["httpMethod"], event["path"])
+    assert found is not None, f"no route for {event['httpMethod']} {event['path']}"
+    return reply_of(invoke(found[0].module, event))
+
+
+def reply_of(result: dict[str, Any]) -> Reply:
+    """A handler's proxy result, as the client gets it."""
     text = result.get("body") or ""
     out = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
     out |= {k.lower(): ", ".join(v) for k, v in (result.get("multiValueHeaders") or {}).items()}
