@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import secrets
@@ -169,7 +170,21 @@ def call_api(
         all_headers["Authorization"] = f"Bearer {key}"
     payload = raw_body if raw_body is not None else (json.dumps(body) if body is not None else "")
     event = build_event(route, method, url.path, params, url.query, all_headers, payload.encode())
-    result = invoke(route.module, event)
+    return reply_of(invoke(route.module, event))
+
+
+def call_event(event: dict[str, Any]) -> Reply:
+    """Invoke the handler module the route table maps the event's method and path to with `event` as it is (an API
+    Gateway event recorded elsewhere: tests/integration/test_api_gateway_events.py), as the Lambda runtime would."""
+    from luxxon.local.gateway import invoke, match
+
+    found = match(event["httpMethod"], event["path"])
+    assert found is not None, f"no route for {event['httpMethod']} {event['path']}"
+    return reply_of(invoke(found[0].module, event))
+
+
+def reply_of(result: dict[str, Any]) -> Reply:
+    """A handler's proxy result, as the client gets it."""
     text = result.get("body") or ""
     out = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
     out |= {k.lower(): ", ".join(v) for k, v in (result.get("multiValueHeaders") or {}).items()}
@@ -226,14 +241,24 @@ class Workspace:
 WorkspaceFactory = Callable[..., Workspace]
 # Where tests request sessions when the place does not matter: (1, 1) ± a few hundred km.
 TEST_AREA = (1.0, 1.0, 400_000.0)
+# Every place tests share (lat, lng, the widest radius in metres any test gives an area there): TEST_AREA, and the
+# places test modules name (Bogotá with the contract fuzz's 50 km area, Santiago's inbox, the null island).
+SHARED_PLACES = (TEST_AREA, (4.71, -74.07, 50_000.0), (-33.45, -70.66, 3_000.0), (0.0, 0.0, 1_000.0))
+# unique_place's grid: a band of the Southern Ocean no shared place comes near, one point every half degree.
+_GRID_LATS = [-45.5 - 0.5 * i for i in range(29)]  # 45.5°S to 59.5°S
+_GRID_LNGS = [-170.0 + 0.5 * i for i in range(680)]  # 170°W to 169.5°E: ≥ 28 km apart even at 59.5°S
+_places = itertools.count()
 
 
 def unique_place() -> tuple[dict[str, float], tuple[float, float, float]]:
     """A point no other test requests at, and a 2 km coverage area around it: for tests that read an inbox (oldest
-    first, 20 a page) in a database other tests fill."""
-    import random
+    first, 20 a page) or price a place (supply and demand within 5 km) in a database other tests fill.
 
-    lat, lng = round(random.uniform(-60, 60), 4), round(random.uniform(-170, 170), 4)
+    Each call takes the next point of a grid far from every shared place (SHARED_PLACES) whose points are ≥ 28 km
+    apart: no draw can land in another test's area, whatever the run's random state."""
+    n = next(_places)
+    assert n < len(_GRID_LATS) * len(_GRID_LNGS), "unique_place's grid is used up"
+    lat, lng = _GRID_LATS[n % len(_GRID_LATS)], _GRID_LNGS[n // len(_GRID_LATS)]
     return {"lat": lat, "lng": lng}, (lat, lng, 2_000.0)
 
 

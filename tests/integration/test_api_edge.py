@@ -6,7 +6,6 @@ holds is answered in the envelope (400 INVALID_INPUT naming the field, or `input
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 
@@ -138,19 +137,7 @@ def test_a_non_ascii_or_malformed_authorization_is_401(api: Api, authorization: 
     assert reply.status == 401 and reply.error[0] == "NOT_AUTHENTICATED"
 
 
-# -- bodies as API Gateway sends them (binaryMediaTypes */*: base64) --------------------------------------------------
-
-
-def test_bodies_reach_the_handler_base64_encoded_as_api_gateway_sends_them() -> None:
-    from luxxon.local.gateway import build_event, match
-
-    found = match("POST", "/api/v1/sessions")
-    assert found is not None
-    route, params = found
-    raw = json.dumps({"lat": 1, "lng": 2, "note": "café"}).encode()
-    event = build_event(route, "POST", "/api/v1/sessions", params, "", {}, raw)
-    assert event["isBase64Encoded"] is True
-    assert base64.b64decode(event["body"]) == raw
+# -- bodies as API Gateway sends them (binaryMediaTypes */*: base64; as text: test_api_gateway_events.py) -------------
 
 
 def test_a_base64_body_with_utf8_text_is_decoded_once(api: Api, workspace: WorkspaceFactory) -> None:

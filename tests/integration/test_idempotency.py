@@ -7,6 +7,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -15,7 +16,7 @@ from luxxon import wiring
 from luxxon.api.consistency import PATTERN
 from luxxon.domain.ports.workspaces import Principal
 from luxxon.models.sessions import CreateSessionRequest
-from tests.conftest import Api, Workspace, WorkspaceFactory
+from tests.conftest import Api, Reply, Workspace, WorkspaceFactory
 
 BODY = {"lat": 1, "lng": 2, "maxDurationSeconds": 60}
 
@@ -94,9 +95,35 @@ def test_keys_belong_to_a_workspace(api: Api, workspace: WorkspaceFactory, datab
     assert (sessions_of(database_url, first), sessions_of(database_url, second)) == (1, 1)
 
 
-def test_a_malformed_key_is_bad_input(api: Api, consumer: Workspace) -> None:
-    reply = api("POST", "/api/v1/sessions", consumer.key, BODY, headers={"Idempotency-Key": "k" * 256})
+@pytest.mark.parametrize(
+    "malformed",
+    ["", "k" * 256, "clé-é", "ключ", "retry\x00", "retry\tone", "retry\n"],
+    ids=["empty", "too-long", "latin-1", "cyrillic", "nul", "tab", "newline"],
+)
+def test_a_malformed_key_is_bad_input_and_creates_nothing(
+    api: Api, consumer: Workspace, database_url: str, malformed: str
+) -> None:
+    reply = api("POST", "/api/v1/sessions", consumer.key, BODY, headers={"Idempotency-Key": malformed})
     assert (reply.status, reply.error) == (400, ("INVALID_INPUT", "input:Idempotency-Key"))
+    assert sessions_of(database_url, consumer) == 0
+
+
+def test_a_malformed_key_on_a_route_without_a_body_is_bad_input_and_cancels_nothing(
+    api: Api, consumer: Workspace, workspace: WorkspaceFactory
+) -> None:
+    operator = workspace("SUPPLIER")
+    session_id = api("POST", "/api/v1/sessions", consumer.key, BODY).data["id"]
+    assert api("POST", f"/api/v1/sessions/{session_id}/accept", operator.key).status == 200
+    reply = api("POST", "/api/v1/sessions/cancel-all-assignments", operator.key, headers={"Idempotency-Key": "ключ"})
+    assert (reply.status, reply.error) == (400, ("INVALID_INPUT", "input:Idempotency-Key"))
+    assert api("GET", f"/api/v1/sessions/{session_id}", consumer.key).data["state"] == "ASSIGNED"
+
+
+def test_the_longest_printable_ascii_key_is_accepted(api: Api, consumer: Workspace) -> None:
+    longest = {"Idempotency-Key": "".join(chr(32 + i % 95) for i in range(255))}  # every printable ASCII character
+    first = api("POST", "/api/v1/sessions", consumer.key, BODY, headers=longest)
+    again = api("POST", "/api/v1/sessions", consumer.key, BODY, headers=longest)
+    assert (first.status, again.status, again.data["id"]) == (201, 201, first.data["id"])
 
 
 def quotes_of(database_url: str, workspace: Workspace) -> int:
@@ -138,6 +165,78 @@ def test_a_retried_accept_replays_the_acceptance_instead_of_a_conflict(
     plain = api("POST", f"/api/v1/sessions/{session_id}/accept", supplier.key)
     assert (first.status, again.status, again.data) == (200, 200, first.data)
     assert (plain.status, plain.error) == (409, ("INVALID_STATE", "session:accept:ASSIGNED"))
+
+
+def live_session(api: Api, consumer: Workspace, operator: Workspace) -> str:
+    session_id = api("POST", "/api/v1/sessions", consumer.key, BODY).data["id"]
+    assert api("POST", f"/api/v1/sessions/{session_id}/accept", operator.key).status == 200
+    wiring.sessions().go_live(session_id, datetime.now(UTC) - timedelta(seconds=5))
+    return str(session_id)
+
+
+def assert_replayed(first: Reply, again: Reply) -> None:
+    """`again` is the first answer replayed: the same status, data and consistency token, marked as a replay."""
+    assert (again.status, again.data) == (first.status, first.data)
+    assert again.headers.get("x-lx-consistency-token") == first.headers.get("x-lx-consistency-token")
+    assert again.headers.get("idempotent-replayed") == "true" and "idempotent-replayed" not in first.headers
+
+
+def test_a_retried_end_replays_the_ending_instead_of_a_conflict(
+    api: Api, consumer: Workspace, workspace: WorkspaceFactory
+) -> None:
+    # Given a LIVE session the consumer ends with a key
+    session_id = live_session(api, consumer, workspace("SUPPLIER"))
+    headers = key()
+    first = api("POST", f"/api/v1/sessions/{session_id}/end", consumer.key, headers=headers)
+    assert (first.status, first.data["state"]) == (200, "ENDED")
+    # When the response is lost and the client retries with the same key
+    again = api("POST", f"/api/v1/sessions/{session_id}/end", consumer.key, headers=headers)
+    # Then it gets the ending it missed (the same bill), where a request without the key learns the session ended
+    assert_replayed(first, again)
+    plain = api("POST", f"/api/v1/sessions/{session_id}/end", consumer.key)
+    assert (plain.status, plain.error) == (409, ("INVALID_STATE", "session:end:ENDED"))
+
+
+@pytest.mark.usefixtures("video_env")
+def test_a_retried_start_replays_the_first_answer_even_after_the_session_moved_on(
+    api: Api, consumer: Workspace, workspace: WorkspaceFactory
+) -> None:
+    # Given an operator that started a session with a key
+    operator = workspace("SUPPLIER")
+    session_id = api("POST", "/api/v1/sessions", consumer.key, BODY).data["id"]
+    assert api("POST", f"/api/v1/sessions/{session_id}/accept", operator.key).status == 200
+    headers = key()
+    first = api("POST", f"/api/v1/sessions/{session_id}/start", operator.key, headers=headers)
+    assert first.status == 200 and first.data["whipUrl"]
+    # When it retries with the same key: at once, and again after the consumer cancelled the session
+    again = api("POST", f"/api/v1/sessions/{session_id}/start", operator.key, headers=headers)
+    assert api("DELETE", f"/api/v1/sessions/{session_id}", consumer.key).status == 200
+    later = api("POST", f"/api/v1/sessions/{session_id}/start", operator.key, headers=headers)
+    # Then both retries replay the first answer, where a start without the key finds the session cancelled
+    assert_replayed(first, again)
+    assert_replayed(first, later)
+    plain = api("POST", f"/api/v1/sessions/{session_id}/start", operator.key)
+    assert (plain.status, plain.error) == (409, ("INVALID_STATE", "session:start:CANCELLED"))
+
+
+def test_a_retried_cancel_all_replays_what_the_first_call_cancelled(
+    api: Api, consumer: Workspace, workspace: WorkspaceFactory
+) -> None:
+    # Given an operator holding two assigned sessions, which it cancels all at once with a key
+    operator = workspace("SUPPLIER")
+    ids = []
+    for _ in range(2):
+        ids.append(api("POST", "/api/v1/sessions", consumer.key, BODY).data["id"])
+        assert api("POST", f"/api/v1/sessions/{ids[-1]}/accept", operator.key).status == 200
+    headers = key()
+    first = api("POST", "/api/v1/sessions/cancel-all-assignments", operator.key, headers=headers)
+    assert (first.status, first.data) == (200, {"count": 2, "cancelled": ids})
+    # When it retries with the same key
+    again = api("POST", "/api/v1/sessions/cancel-all-assignments", operator.key, headers=headers)
+    # Then it learns what its first call cancelled, where a call without the key finds nothing left to cancel
+    assert_replayed(first, again)
+    plain = api("POST", "/api/v1/sessions/cancel-all-assignments", operator.key)
+    assert (plain.status, plain.data) == (200, {"count": 0, "cancelled": []})
 
 
 def test_a_crash_before_commit_leaves_neither_the_session_nor_the_key(

@@ -40,6 +40,25 @@ def make_live(api: Api, consumer_key: str, supplier_key: str, started_ago_s: flo
     return session
 
 
+SECOND = timedelta(seconds=1)
+
+
+def metered_span(database_url: str, session_id: str) -> tuple[datetime, datetime]:
+    """The session's startedAt and endedAt as the meter used them: the database's, to the microsecond (the API shows
+    milliseconds, whose floor can differ from the meter's by a second)."""
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT started_at, ended_at FROM sessions WHERE id = %s", (session_id,)).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def whole_seconds_down(span: timedelta) -> int:
+    """A disconnected span in whole seconds, rounded up (a partial second is never charged)."""
+    return -(-span // SECOND)
+
+
 class TestCreate:
     @pytest.mark.parametrize(
         ("value", "expected"), [(600.0, 201), (1.44e4, 201), (600.5, 400), (True, 400), ("600", 400)]
@@ -365,9 +384,8 @@ class TestLiveAndEnd:
         holder.close()
         end.join(10)
         # Then the window counts: 10 seconds fewer than the wall time
-        data = ended["reply"].data
-        wall = (datetime.fromisoformat(data["endedAt"]) - datetime.fromisoformat(data["startedAt"])).total_seconds()
-        assert data["cleanSeconds"] == int(wall) - 10
+        started_at, ended_at = metered_span(database_url, s["id"])
+        assert ended["reply"].data["cleanSeconds"] == (ended_at - started_at) // SECOND - 10
 
     def test_go_live_stamps_started_at_and_only_from_assigned(self, api: Api, consumer, supplier) -> None:
         s = create(api, consumer.key)
@@ -380,18 +398,22 @@ class TestLiveAndEnd:
         assert (live["state"], live["startedAt"]) == ("LIVE", "2026-01-24T12:00:00.123Z")
 
     @pytest.mark.parametrize("side", ["consumer", "operator"])
-    def test_either_side_ends_and_the_meter_charges_clean_seconds(self, api: Api, consumer, supplier, side) -> None:
+    def test_either_side_ends_and_the_meter_charges_clean_seconds(
+        self, api: Api, consumer, supplier, side, database_url: str
+    ) -> None:
         s = make_live(api, consumer.key, supplier.key, started_ago_s=30.4)
         key = consumer.key if side == "consumer" else supplier.key
         reply = api("POST", f"/api/v1/sessions/{s['id']}/end", key)
         assert reply.status == 200
         ended = reply.data
         assert ended["state"] == "ENDED"
-        assert ended["cleanSeconds"] in (30, 31)  # floor of the wall time, whatever the test machine's speed
+        # The floor of the wall time, to the microsecond, however long the machine took between LIVE and /end
+        started_at, ended_at = metered_span(database_url, s["id"])
+        assert ended["cleanSeconds"] == (ended_at - started_at) // SECOND >= 30
         assert ended["chargedMicroUsdc"] == str(ended["cleanSeconds"] * 1000)
         assert ended["endedAt"] is not None
 
-    def test_disconnect_windows_are_subtracted_once(self, api: Api, consumer, supplier) -> None:
+    def test_disconnect_windows_are_subtracted_once(self, api: Api, consumer, supplier, database_url: str) -> None:
         s = make_live(api, consumer.key, supplier.key, started_ago_s=60.2)
         service, now = wiring.sessions(), datetime.now(UTC)
         # NETWORK_ERROR 40 s→20 s ago and OUTSIDE_GEOFENCE 30 s→10 s ago overlap: 30 s down in all
@@ -400,15 +422,16 @@ class TestLiveAndEnd:
         service.disconnected(s["id"], DisconnectReason.OUTSIDE_GEOFENCE, now - timedelta(seconds=30))
         service.reconnected(s["id"], DisconnectReason.OUTSIDE_GEOFENCE, now - timedelta(seconds=10))
         ended = api("POST", f"/api/v1/sessions/{s['id']}/end", consumer.key).data
-        assert ended["cleanSeconds"] in (30, 31)
+        started_at, ended_at = metered_span(database_url, s["id"])
+        assert ended["cleanSeconds"] == (ended_at - started_at) // SECOND - 30
 
-    def test_an_open_window_runs_until_the_end(self, api: Api, consumer, supplier) -> None:
+    def test_an_open_window_runs_until_the_end(self, api: Api, consumer, supplier, database_url: str) -> None:
         s = make_live(api, consumer.key, supplier.key, started_ago_s=20.5)
-        wiring.sessions().disconnected(
-            s["id"], DisconnectReason.STALE_TELEMETRY, datetime.now(UTC) - timedelta(seconds=10)
-        )
+        opened_at = datetime.now(UTC) - timedelta(seconds=10)
+        wiring.sessions().disconnected(s["id"], DisconnectReason.STALE_TELEMETRY, opened_at)
         ended = api("POST", f"/api/v1/sessions/{s['id']}/end", supplier.key).data
-        assert ended["cleanSeconds"] in (9, 10)
+        started_at, ended_at = metered_span(database_url, s["id"])
+        assert ended["cleanSeconds"] == (ended_at - started_at) // SECOND - whole_seconds_down(ended_at - opened_at)
 
     def test_clean_seconds_never_exceed_the_max_duration(self, api: Api, consumer, supplier) -> None:
         s = create(api, consumer.key, maxDurationSeconds=10)

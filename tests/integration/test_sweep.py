@@ -146,16 +146,22 @@ def test_wait_deadlines_come_from_wait_timeout_seconds(
 def test_a_live_input_no_session_holds_is_deleted_and_held_ones_are_kept(
     api: Api, workspace: WorkspaceFactory, video_env: RunningEdge, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a /start that crashed after creating its live input and before committing (the input is named after the
-    # session, which holds nothing), a properly started session, and a live input something else in the account owns
+    # Given a deployment (stage) of its own on the shared edge, whose live inputs only this test creates: the edge also
+    # holds the run's other tests' inputs, some of them held by sessions in other databases
+    stage = f"sweep-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("LX_STAGE", stage)
+    get_settings.cache_clear()
+    wiring.reset()
+    # And a /start that crashed after creating its live input and before committing (the input is named after the
+    # session, which holds nothing), a properly started session, and live inputs something else in the account owns
     consumer, operator = workspace("CONSUMER"), workspace("SUPPLIER")
     crashed, held = (api("POST", "/api/v1/sessions", consumer.key, {"lat": 1, "lng": 2}).data["id"] for _ in range(2))
     for session_id in (crashed, held):
         api("POST", f"/api/v1/sessions/{session_id}/accept", operator.key)
-    orphan = video_env.client().create_live_input(f"luxxon:local:{crashed}").uid
+    orphan = video_env.client().create_live_input(f"luxxon:{stage}:{crashed}").uid
     kept = api("POST", f"/api/v1/sessions/{held}/start", operator.key).data["videoBackendRef"]
     foreign = video_env.client().create_live_input("someone else's input").uid
-    other_stage = video_env.client().create_live_input(f"luxxon:prod:{uuid.uuid4()}").uid  # a shared account
+    other_stage = video_env.client().create_live_input(f"luxxon:prod:{crashed}").uid  # a shared account
     # When the sweep runs once the orphan is old enough (here: at once)
     monkeypatch.setenv("LX_ORPHAN_LIVE_INPUT_AFTER_S", "0")
     get_settings.cache_clear()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import threading
 import time
 import uuid
@@ -28,15 +27,13 @@ from luxxon import wiring
 from luxxon.adapters.video import CloudflareWebhooks
 from luxxon.db.sessions import PgSessionStore
 from luxxon.db.webhooks import PgEdgeEventStore
-from luxxon.domain.ports.video import InputEvent, InputSignal
 from luxxon.domain.webhooks import WebhookService
-from luxxon.domain.windows import WindowService, edge_windows
+from luxxon.domain.windows import WindowService
 from tests.conftest import WEBHOOK_SECRET, Api, Workspace, WorkspaceFactory, started
 
 pytestmark = pytest.mark.usefixtures("video_env")
 
 CONNECTED, DISCONNECTED, ERRORED = "live_input.connected", "live_input.disconnected", "live_input.errored"
-SIGNAL = {CONNECTED: InputSignal.CONNECTED, DISCONNECTED: InputSignal.DISCONNECTED, ERRORED: InputSignal.ERRORED}
 T0 = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
 
 
@@ -110,10 +107,11 @@ def end(api: Api, consumer: Workspace, db: psycopg.Connection, session_id: str) 
 
 
 def clean_seconds(started_at: datetime, ended_at: datetime, windows: list[tuple[datetime, datetime]]) -> int:
-    """The meter's formula for disjoint windows inside [started_at, ended_at], written out independently."""
-    wall = math.floor((ended_at - started_at).total_seconds())
-    gap = sum((min(c, ended_at) - max(o, started_at)).total_seconds() for o, c in windows)
-    return wall - math.ceil(gap)
+    """The meter's formula for disjoint windows inside [started_at, ended_at], written out independently, in whole
+    microseconds (the database's timestamps) so no float rounding moves a floor or a ceiling."""
+    wall = (ended_at - started_at) // timedelta(seconds=1)
+    gap_us = sum((min(c, ended_at) - max(o, started_at)) // timedelta(microseconds=1) for o, c in windows)
+    return wall - -(-gap_us // 1_000_000)
 
 
 # -- the wire contract ------------------------------------------------------------------------------------------
@@ -360,6 +358,17 @@ def deliver(input_id: str, event: str, at: datetime) -> str:
     return ack.effect
 
 
+def down_after(sequence: list[tuple[str, int]], t: float) -> bool:
+    """Whether the input is down at `t` by the events alone (written out independently of the code under test): the
+    latest instant at or before `t` that has events decides, and at one instant a connect wins."""
+    instants = [at for _, at in sequence if at <= t]
+    return bool(instants) and all(event != CONNECTED for event, at in sequence if at == max(instants))
+
+
+def covers(windows: list[tuple[datetime, datetime | None]], at: datetime) -> bool:
+    return any(opened <= at and (closed is None or at < closed) for opened, closed in windows)
+
+
 events_strategy = st.lists(
     st.tuples(st.sampled_from([CONNECTED, DISCONNECTED, ERRORED]), st.integers(min_value=0, max_value=30)),
     min_size=1,
@@ -375,7 +384,6 @@ def test_every_delivery_order_yields_the_same_windows(
     # Given a random sequence of live-input events (repeats, errors and same-second events included)
     consumer = workspace("CONSUMER")
     sequence = [(event, T0 + timedelta(seconds=s)) for event, s in events]
-    expected = edge_windows(InputEvent(at, SIGNAL[event]) for event, at in sequence)
     # When it is delivered in two different orders, each to its own session, with one event delivered twice
     orders = [sequence, data.draw(st.permutations(sequence), label="order")]
     results = []
@@ -385,10 +393,55 @@ def test_every_delivery_order_yields_the_same_windows(
             deliver(input_id, event, at)
         deliver(input_id, *order[0])
         results.append(edge_windows_of(db, session_id))
-    # Then both give the windows the events imply, and a window is open only if the latest event opened it
-    assert results[0] == results[1] == expected
-    latest = max(sequence, key=lambda e: (e[1], e[0] == CONNECTED))
-    assert (bool(expected) and expected[-1][1] is None) == (latest[0] != CONNECTED)
+    # Then both orders give the same windows
+    assert results[0] == results[1]
+    windows = results[0]
+    # And they are what the events say: the input is inside a window exactly while it is down (checked between
+    # every two seconds), each window opens at a disconnect or error and closes at a connect, and only the last is open
+    for half in range(-1, 62):
+        t = half / 2 + 0.25
+        assert covers(windows, T0 + timedelta(seconds=t)) == down_after(events, t), (t, windows)
+    assert all((DISCONNECTED, o) in sequence or (ERRORED, o) in sequence for o, _ in windows)
+    assert all((CONNECTED, c) in sequence for _, c in windows if c is not None)
+    assert all(c is not None for _, c in windows[:-1])
+
+
+W = [T0 + timedelta(seconds=s) for s in range(31)]  # the instants the cases below use
+
+
+@pytest.mark.parametrize(
+    ("events", "expected"),
+    [
+        ([(DISCONNECTED, 0), (DISCONNECTED, 5), (CONNECTED, 10)], [(W[0], W[10])]),
+        ([(ERRORED, 0), (CONNECTED, 10), (CONNECTED, 15)], [(W[0], W[10])]),
+        ([(CONNECTED, 0), (DISCONNECTED, 10)], [(W[10], None)]),
+        ([(DISCONNECTED, 10), (CONNECTED, 5)], [(W[10], None)]),
+        ([(DISCONNECTED, 0), (DISCONNECTED, 10), (CONNECTED, 10)], [(W[0], W[10])]),
+        ([(DISCONNECTED, 0), (CONNECTED, 10), (ERRORED, 20), (DISCONNECTED, 25)], [(W[0], W[10]), (W[20], None)]),
+    ],
+    ids=[
+        "a-repeated-disconnect-keeps-the-first-opening",
+        "an-error-opens-and-a-second-connect-changes-nothing",
+        "a-disconnect-after-the-last-connect-stays-open",
+        "a-connect-before-the-disconnect-closes-nothing",
+        "at-one-instant-the-connect-wins",
+        "two-outages-the-last-one-open",
+    ],
+)
+def test_events_in_any_order_yield_the_windows_they_describe(
+    api: Api, workspace: WorkspaceFactory, db, events: list[tuple[str, int]], expected: list
+) -> None:
+    # Given a live input's events, delivered in every order (each order to a session of its own)
+    consumer = workspace("CONSUMER")
+    sequence = [(event, W[s]) for event, s in events]
+    seen = set()
+    for order in sorted(set(itertools.permutations(sequence))):
+        session_id, input_id = live_input(api, consumer, workspace)
+        for event, at in order:
+            deliver(input_id, event, at)
+        seen.add(tuple(edge_windows_of(db, session_id)))
+    # Then every order yields the windows written out above
+    assert seen == {tuple(expected)}
 
 
 def test_all_orders_of_four_events_yield_the_same_windows(api: Api, workspace: WorkspaceFactory, db) -> None:

@@ -57,6 +57,59 @@ def test_clean_seconds_matches_a_millisecond_by_millisecond_count(
     assert got == brute_force_clean_seconds(start, start + length, windows, max_duration)
 
 
+US = timedelta(microseconds=1)
+
+
+def reference_clean_seconds_us(start: int, end: int, windows: list[tuple[int, int | None]], max_duration: int) -> int:
+    """Reference at the database's resolution (microseconds): cut the billable span at every window edge inside it
+    and add up the pieces some window covers (a piece is wholly inside or outside each window)."""
+    billed_until = min(end, start + max_duration * 1_000_000)
+    edges = {t for window in windows for t in window if t is not None and start < t < billed_until}
+    cuts = sorted({start, max(start, billed_until), *edges})
+    down = sum(
+        b - a for a, b in zip(cuts, cuts[1:], strict=False) if any(o <= a and (c is None or b <= c) for o, c in windows)
+    )
+    wall = max(0, billed_until - start) // 1_000_000
+    return max(0, wall - -(-down // 1_000_000))
+
+
+def microseconds(low_s: int, high_s: int) -> st.SearchStrategy[int]:
+    """Instants (or lengths) in microseconds, often a microsecond either side of a whole second."""
+    offsets = st.sampled_from([0, 1, 999_999]) | st.integers(0, 999_999)
+    return st.builds(lambda s, us: s * 1_000_000 + us, st.integers(low_s, high_s), offsets)
+
+
+us_windows_strategy = st.lists(
+    st.tuples(microseconds(-5, 40), st.one_of(st.none(), microseconds(0, 20))).map(
+        lambda w: (w[0], None if w[1] is None else w[0] + w[1])
+    ),
+    max_size=6,
+)
+
+
+@given(
+    start=microseconds(0, 5),
+    length=microseconds(0, 40),
+    windows=us_windows_strategy,
+    max_duration=st.integers(1, 45),
+)
+def test_clean_seconds_round_at_the_microsecond_the_database_keeps(
+    start: int, length: int, windows: list[tuple[int, int | None]], max_duration: int
+) -> None:
+    # Given timestamps with microseconds, as PostgreSQL stores them (a window of 1 s and 1 µs costs 2 s)
+    spans = [(T0 + o * US, None if c is None else T0 + c * US) for o, c in windows]
+    # When the meter runs
+    got = meter.clean_seconds(T0 + start * US, T0 + (start + length) * US, spans, max_duration)
+    # Then it equals the reference at that resolution
+    assert got == reference_clean_seconds_us(start, start + length, windows, max_duration)
+
+
+def test_a_microsecond_past_a_whole_second_of_disconnection_costs_a_second() -> None:
+    window = [(T0 + 5 * timedelta(seconds=1), T0 + 6 * timedelta(seconds=1) + US)]
+    assert meter.clean_seconds(T0, T0 + timedelta(seconds=10), window, 600) == 8
+    assert meter.clean_seconds(T0, T0 + timedelta(seconds=10) - US, [], 600) == 9
+
+
 @given(length_ms=st.integers(0, 10_000_000), rate=st.integers(0, 10**9), max_duration=st.integers(1, 14_400))
 def test_charge_is_clean_seconds_times_rate_and_never_above_the_hold(
     length_ms: int, rate: int, max_duration: int

@@ -251,6 +251,8 @@ def _example_detail(route: Route, code: ErrorCode) -> str:
         return "webhook:badSignature"
     if code is E.THROTTLED and not route.auth:
         return "rate:throttled"
+    if code is E.INVALID_INPUT and route.idempotent and code not in route.errors:
+        return "input:Idempotency-Key"  # the route's only input that can be malformed is its key
     return _EXAMPLE_DETAIL[code]
 
 

@@ -156,6 +156,7 @@ def build_event(
     """The REST proxy event API Gateway sends: with `binaryMediaTypes: */*` every body arrives base64-encoded."""
     multi_query = parse_qs(query, keep_blank_values=True)
     request_id = str(uuid.uuid4())
+    stage = "local"
     return {
         "resource": route.path,
         "path": path,
@@ -167,10 +168,11 @@ def build_event(
         "pathParameters": params or None,
         "stageVariables": None,
         "requestContext": {
+            "resourceId": route.name,
             "resourcePath": route.path,
             "httpMethod": method,
-            "path": path,
-            "stage": "local",
+            "path": f"/{stage}{path}",  # as the client called it: the stage first (`path` above is without it)
+            "stage": stage,
             "requestId": request_id,
             "requestTime": clf_time(),
             "requestTimeEpoch": int(time.time() * 1000),
