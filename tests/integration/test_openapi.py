@@ -7,6 +7,7 @@ they apply. Whether the API really answers only these is what the contract fuzz 
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -243,10 +244,15 @@ def test_the_consistency_token_is_any_string_and_says_what_it_guarantees(databas
     assert "opaque" in answered["description"]
 
 
-def test_the_session_says_who_sees_the_consumer(database_url: str) -> None:
-    field = document()["components"]["schemas"]["LxSessionDto"]["properties"]["consumerWorkspaceId"]
-    assert {"type": "null"} in field["anyOf"] and "inbox" in field["description"]
-    assert "consumerWorkspaceId" in document()["components"]["schemas"]["LxSessionDto"]["required"]
+def test_the_session_keeps_the_seeds_consumer_and_the_inbox_offers_do_not_name_it(database_url: str) -> None:
+    schemas = document()["components"]["schemas"]
+    # The seeds' LxSessionDto: consumerWorkspaceId a required string (the parties' view)
+    assert schemas["LxSessionDto"]["properties"]["consumerWorkspaceId"]["type"] == "string"
+    assert "consumerWorkspaceId" in schemas["LxSessionDto"]["required"]
+    # The inbox answers offers, which name no workspace
+    inbox = operation(route_of("sessions.inbox"))["responses"]["200"]["content"]["application/json"]["schema"]
+    assert "Offer" in json.dumps(inbox)
+    assert not {name for name in schemas["LxSessionOfferDto"]["properties"] if "Workspace" in name}
 
 
 def test_the_posts_that_take_an_idempotency_key_declare_it(database_url: str) -> None:
