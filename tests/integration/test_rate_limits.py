@@ -75,13 +75,16 @@ def test_a_flooding_workspace_is_throttled_while_another_workspace_is_served(
     noisy, quiet = workspace("CONSUMER"), workspace("CONSUMER")
     noisy_statuses, quiet_statuses = [], []
     # When one floods (10 requests for each one of the other's)
+    started = time.monotonic()
     for _ in range(8):
         noisy_statuses += [api("GET", "/api/v1/sessions", noisy.key).status for _ in range(10)]
         quiet_statuses.append(api("GET", "/api/v1/sessions", quiet.key).status)
-    # Then only the flood is throttled
+    elapsed = time.monotonic() - started
+    # Then only the flood is throttled: it was served its burst and what refilled while it flooded, however long that
+    # took on this machine, and nothing more
     assert set(quiet_statuses) == {200}
-    assert noisy_statuses.count(429) >= 60
     assert set(noisy_statuses) == {200, 429}
+    assert noisy_statuses.count(200) <= 10 + 5 * elapsed + 1, elapsed
 
 
 def test_refused_requests_spend_nothing_so_waiting_retry_after_is_enough(
