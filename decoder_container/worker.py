@@ -39,7 +39,7 @@ from luxxon.observability import logger
 T = TypeVar("T")
 MIN_RENEW_GAP_S = 0.25
 GoLiveSync = Callable[[str, datetime], Any]  # SessionService.go_live: raises LxError when not ASSIGNED
-GapSync = Callable[[str, datetime], bool]  # WindowService.media_stalled / media_resumed
+GapSync = Callable[[str, datetime, str], bool]  # WindowService.media_stalled / media_resumed, fenced by our lease
 
 
 class Worker:
@@ -240,7 +240,7 @@ class Worker:
         record = self._gap_sync[step]
         assert record is not None
         try:
-            return bool(await self._call(record, session_id, at))
+            return bool(await self._call(record, session_id, at, self.owner))
         except Exception as error:
             logger.warning(
                 "decoder could not record a media gap",

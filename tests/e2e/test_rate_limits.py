@@ -20,7 +20,7 @@ def test_one_workspace_flooding_through_every_worker_does_not_starve_another(
 ) -> None:
     # Given a gateway of 4 workers (4 Lambda instances) under the default budget
     noisy, quiet = workspace("CONSUMER"), workspace("CONSUMER")
-    with running_gateway(4, edge_env(edge)) as server:
+    with running_gateway(4, {**edge_env(edge), "LX_EDGE_LIMIT": "off"}) as server:
         base = base_url(server)
         for _ in range(8):  # start the workers (their cold start is not what this test measures)
             request(base, "GET", "/api/v1/health")
@@ -54,7 +54,7 @@ def test_a_leaked_key_flooding_through_every_worker_leaves_the_other_keys_of_its
     # Given a workspace with two keys, behind a gateway of 4 workers, under the default budget (50/s for the
     # workspace, 25/s for each key)
     me = workspace("CONSUMER")
-    with running_gateway(4, edge_env(edge)) as server:
+    with running_gateway(4, {**edge_env(edge), "LX_EDGE_LIMIT": "off"}) as server:
         base = base_url(server)
         for _ in range(8):  # start the workers (their cold start is not what this test measures)
             request(base, "GET", "/api/v1/health")

@@ -282,6 +282,25 @@ class TestLeases:
         assert [lease.generation for lease in (first, taken, again)] == [1, 2, 1]  # starts over after a release
         assert first.token < taken.token < again.token  # never does
 
+    def test_a_decoder_that_lost_its_lease_records_no_media_gap(self, stack: Stack) -> None:
+        # Given a LIVE session whose lease a held, then lost to b (a paused past its lease)
+        store, owner, windows = PgLeaseStore(), owners(), wiring.windows()
+        session_id = stack.start_session()["id"]
+        assert [lease.session_id for lease in store.claim(owner("a"), 1, ttl_s=0.5)] == [session_id]
+        wiring.sessions().go_live(session_id, datetime.now(UTC))
+        wait_until(lambda: stack.lease_expired(session_id), SOON_S, "a's lease to expire (database clock)")
+        last_frame = datetime.now(UTC)
+        # When a, resuming, records the gap since its last frame: nothing is written (nobody would close that window,
+        # and the meter would not charge a second of it)
+        assert not windows.media_stalled(session_id, last_frame, owner("a"))
+        (taken,) = store.claim(owner("b"), 1, ttl_s=30)
+        assert taken.session_id == session_id
+        assert not windows.media_stalled(session_id, last_frame, owner("a"))
+        # Then only the holder opens and closes the decoder's window
+        assert windows.media_stalled(session_id, last_frame, owner("b"))
+        assert not windows.media_resumed(session_id, last_frame + timedelta(seconds=2), owner("a"))
+        assert windows.media_resumed(session_id, last_frame + timedelta(seconds=2), owner("b"))
+
     def test_a_renewal_extends_what_is_decoded_and_releases_what_ended(self, stack: Stack) -> None:
         store, owner = PgLeaseStore(), owners()
         live, ended, dropped = (stack.start_session()["id"] for _ in range(3))

@@ -22,6 +22,12 @@ S = SessionState
 # The domain `Session` of a row `s` (SQL type lx_session, migration 0003: the one definition of the shape).
 COLUMNS = "(lx_session_of(s)).*"
 _TOKEN = "pg_current_xact_id()::text AS token"
+# A decoder's window write is fenced by its lease (None: not a decoder's): the writer must hold the session's unexpired
+# lease, so a decoder paused past its lease, whose session another took over, changes no window.
+_HOLDS_LEASE = (
+    "(%(owner)s::text IS NULL OR EXISTS (SELECT 1 FROM decoder_leases l WHERE l.session_id = s.id"
+    " AND l.owner = %(owner)s AND l.expires_at > clock_timestamp()))"
+)
 
 # Partial indexes on `sessions` and the state set each predicate must equal (checked against the live schema by
 # tests/integration/test_db_schema.py). Statements that must use one render its predicate from the same set.
@@ -353,34 +359,52 @@ class PgSessionStore:
         )
 
     def open_window(
-        self, session_id: str, reason: str, at: datetime, states: Iterable[SessionState], *, source: str
+        self,
+        session_id: str,
+        reason: str,
+        at: datetime,
+        states: Iterable[SessionState],
+        *,
+        source: str,
+        lease_owner: str | None = None,
     ) -> bool:
         # FOR SHARE: a transition holding the row (e.g. /end running the meter) finishes first, and the state is
         # checked against what it committed.
         row = (
             connection()
             .execute(
-                """
+                f"""
                 INSERT INTO disconnect_windows (session_id, reason, source, opened_at)
                 SELECT s.id, %(reason)s, %(source)s, %(at)s FROM sessions s
-                WHERE s.id = %(id)s AND s.state = ANY(%(states)s) FOR SHARE
+                WHERE s.id = %(id)s AND s.state = ANY(%(states)s) AND {_HOLDS_LEASE} FOR SHARE
                 ON CONFLICT (session_id, reason, source) WHERE closed_at IS NULL DO NOTHING
                 RETURNING id
                 """,
-                {"id": session_id, "reason": reason, "source": source, "at": at, "states": names(states)},
+                {
+                    "id": session_id,
+                    "reason": reason,
+                    "source": source,
+                    "at": at,
+                    "states": names(states),
+                    "owner": lease_owner,
+                },
             )
             .fetchone()
         )
         return row is not None
 
-    def close_window(self, session_id: str, reason: str, at: datetime, *, source: str) -> bool:
+    def close_window(
+        self, session_id: str, reason: str, at: datetime, *, source: str, lease_owner: str | None = None
+    ) -> bool:
         row = (
             connection()
             .execute(
-                "UPDATE disconnect_windows SET closed_at = greatest(opened_at, %(at)s)"
-                " WHERE session_id = %(id)s AND reason = %(reason)s AND source = %(source)s AND closed_at IS NULL"
-                " RETURNING id",
-                {"id": session_id, "reason": reason, "source": source, "at": at},
+                "UPDATE disconnect_windows w SET closed_at = greatest(w.opened_at, %(at)s)"
+                " FROM sessions s WHERE s.id = w.session_id"
+                " AND w.session_id = %(id)s AND w.reason = %(reason)s AND w.source = %(source)s"
+                f" AND w.closed_at IS NULL AND {_HOLDS_LEASE}"
+                " RETURNING w.id",
+                {"id": session_id, "reason": reason, "source": source, "at": at, "owner": lease_owner},
             )
             .fetchone()
         )

@@ -93,14 +93,22 @@ class WindowService:
         return _effect(InputEvent(event.at, event.signal), current, wanted)
 
     # -- the decoder ---------------------------------------------------------------------------------------------
-    def media_stalled(self, session_id: str, last_frame_at: datetime) -> bool:
+    def media_stalled(self, session_id: str, last_frame_at: datetime, lease_owner: str) -> bool:
         """No decodable frame for a while: open the decoder's window at the last decoded frame's time. True when
-        it opened one (False: one is open already, or the session has no running meter)."""
+        it opened one (False: one is open already, the session has no running meter, or `lease_owner` no longer holds
+        the session's lease: a decoder paused past its lease changes nothing its successor decodes)."""
         return self.sessions.open_window(
-            session_id, NETWORK_ERROR, last_frame_at, METERED, source=WindowSource.DECODER.value
+            session_id,
+            NETWORK_ERROR,
+            last_frame_at,
+            METERED,
+            source=WindowSource.DECODER.value,
+            lease_owner=lease_owner,
         )
 
-    def media_resumed(self, session_id: str, first_frame_at: datetime) -> bool:
+    def media_resumed(self, session_id: str, first_frame_at: datetime, lease_owner: str) -> bool:
         """Frames decode again: close the decoder's open window at the first new frame's time. True when it closed
-        one."""
-        return self.sessions.close_window(session_id, NETWORK_ERROR, first_frame_at, source=WindowSource.DECODER.value)
+        one (fenced by the lease as `media_stalled`)."""
+        return self.sessions.close_window(
+            session_id, NETWORK_ERROR, first_frame_at, source=WindowSource.DECODER.value, lease_owner=lease_owner
+        )

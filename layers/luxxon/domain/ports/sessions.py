@@ -156,11 +156,21 @@ class SessionStore(Protocol):
         ...
 
     def open_window(
-        self, session_id: str, reason: str, at: datetime, states: Iterable[SessionState], *, source: str
+        self,
+        session_id: str,
+        reason: str,
+        at: datetime,
+        states: Iterable[SessionState],
+        *,
+        source: str,
+        lease_owner: str | None = None,
     ) -> bool:
-        """Open a window of this reason and source unless one is open, if the session is in `states`."""
+        """Open a window of this reason and source unless one is open, if the session is in `states` (and, with
+        `lease_owner`, only while that decoder holds the session's unexpired lease)."""
         ...
 
-    def close_window(self, session_id: str, reason: str, at: datetime, *, source: str) -> bool:
-        """Close the open window of this reason and source, if any."""
+    def close_window(
+        self, session_id: str, reason: str, at: datetime, *, source: str, lease_owner: str | None = None
+    ) -> bool:
+        """Close the open window of this reason and source, if any (with `lease_owner`, as `open_window`)."""
         ...
