@@ -272,12 +272,23 @@ def consistency_key() -> str:
     if s.consistency_token_key_arn:
         from luxxon.secrets_manager import read_secret
 
-        return read_secret(s.consistency_token_key_arn, max_age_s=CONSISTENCY_KEY_MAX_AGE_S)
+        try:
+            key = read_secret(s.consistency_token_key_arn, max_age_s=CONSISTENCY_KEY_MAX_AGE_S)
+        except Exception:
+            if not _LAST_SECRET_KEY:
+                raise
+            from luxxon.observability import logger
+
+            logger.warning("consistency-token key refresh failed: sealing with the last key read", exc_info=True)
+            return _LAST_SECRET_KEY[0]
+        _LAST_SECRET_KEY[:] = [key]
+        return key
     if s.consistency_token_key:
         return s.consistency_token_key.get_secret_value()
     return _process_consistency_key()
 
 
+_LAST_SECRET_KEY: list[str] = []  # the last key read from Secrets Manager: a failed hourly refresh keeps sealing
 _PROCESS_KEY: list[str] = []  # not a cached builder: `reset` keeps it, so this process's tokens keep opening
 
 

@@ -12,6 +12,7 @@ import time
 import psycopg
 import pytest
 
+from luxxon import wiring
 from luxxon.api.limits import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from luxxon.routes import ROUTES, Route
 from tests.conftest import Api, WorkspaceFactory
@@ -176,3 +177,20 @@ def test_the_database_failing_after_authentication_is_503_not_500(
     monkeypatch.setattr(wiring.workspaces().store, "get_workspace", fail)
     reply = api("GET", "/api/v1/workspaces/me", me.key)
     assert (reply.status, reply.error) == (503, ("SERVICE_UNAVAILABLE", "db:unavailable"))
+
+
+def test_a_committed_write_answers_its_success_when_the_token_key_cannot_be_read(
+    api: Api, workspace: WorkspaceFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a deployment whose consistency-token key cannot be read (Secrets Manager down at its hourly refresh)
+    me = workspace("CONSUMER")
+
+    def unreadable() -> str:
+        raise RuntimeError("secrets manager unreachable")
+
+    monkeypatch.setattr(wiring, "consistency_key", unreadable)
+    # When a write commits
+    created = api("POST", "/api/v1/api-keys", me.key, {"name": "second", "scopes": ["sessions:read"]})
+    # Then it answers its success, only without the token (not a 500 that would invite a duplicate retry)
+    assert created.status == 201 and "x-lx-consistency-token" not in created.headers
+    assert api("GET", "/api/v1/me", created.data["key"]).status == 200

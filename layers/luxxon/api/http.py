@@ -95,8 +95,18 @@ def ok(data: BaseModel, status: HTTPStatus = HTTPStatus.OK, token: str | None = 
         f'{{"statusCode":{status.value},"message":"Request successful",'
         f'"data":{data.model_dump_json()},"timestamp":"{now_iso()}"}}'
     )
-    headers = {CONSISTENCY_HEADER: consistency.issue(token)} if token else None
+    headers = {CONSISTENCY_HEADER: sealed} if token and (sealed := _sealed(token)) else None
     return Response(status_code=status.value, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
+
+
+def _sealed(token: str) -> str | None:
+    """The write's token, sealed; None (no header) when the key cannot be read: the write has committed, so its answer
+    must not turn into an error over a header that only routes later reads."""
+    try:
+        return consistency.issue(token)
+    except Exception:
+        logger.exception("consistency token not issued: the key could not be read")
+        return None
 
 
 def principal(app: APIGatewayRestResolver) -> Principal:
