@@ -11,8 +11,9 @@ gateway (luxxon.local.gateway) counts the same way and answers the same row with
 The numbers are per stage: an address may send, over a minute, a tenth of what the stage's throttle lets everyone
 send together (dev 50/s, prod 500/s; infra/constants.py), so one address can no longer spend the whole stage. In prod
 that is 50 requests a second, one workspace's whole budget (luxxon.domain.ratelimit), so a client on one host is held
-by its own buckets first. It is coarse on purpose: WAF estimates rates, notices a flood within seconds to tens of
-seconds, and is not meant for precise limits (AWS, "Rate-based rule caveats"); the stage's throttle still caps bursts.
+by its own buckets first. It is coarse on purpose: WAF estimates rates, may take up to several minutes to notice a
+flood and usually under 30 s to release it, and is not meant for precise limits (AWS, "Rate-based rule caveats"); the
+stage's throttle still caps bursts.
 """
 
 from __future__ import annotations
