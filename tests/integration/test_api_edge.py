@@ -68,6 +68,7 @@ def test_the_worst_bodies_at_the_size_cap_are_answered_in_milliseconds(
 ) -> None:
     # Given any key allowed to create sessions, When it sends a 64 KiB body built to be slow to parse
     key = workspace().key
+    api("POST", "/api/v1/sessions", key, raw_body="{")  # warm: the handler's imports are not what is timed
     started = time.perf_counter()
     reply = api("POST", "/api/v1/sessions", key, raw_body=WORST_BODIES[name][0])
     elapsed = time.perf_counter() - started
