@@ -16,6 +16,7 @@ from typing import Any
 from luxxon import wiring
 from luxxon.admin.cli import DEFAULT_SCOPES
 from luxxon.db import connection as db
+from luxxon.db.sessions import ACCEPT_FACTS
 from luxxon.domain.identity import hash_key
 from luxxon.local.gateway import build_event, invoke, match
 from tests.bench.common import COVERAGE, PLACE, options, p50, p99, scratch_database, timed
@@ -30,10 +31,6 @@ AUTH_SQL = "SELECT * FROM lx_principal_metered(%s, 1000000, 1000000, 1000000, 10
 GET_SQL = "SELECT * FROM lx_session_get(%(id)s)"
 # POST /sessions/{id}/accept, in one transaction: the operator's row locked and the facts read (lx_accept_facts), then
 # the compare-and-swap.
-FACTS_SQL = (
-    "SELECT (f.session).*, f.availability, f.chosen_availability, f.covers, f.active,"
-    " f.wait_deadline_passed, f.has_wallet FROM lx_accept_facts(%(op)s, %(id)s) f"
-)
 ACCEPT_SQL = (
     "SELECT a.*, pg_current_xact_id()::text AS token"
     " FROM lx_session_cas_accept(%(id)s, %(op)s, 'REQUESTED', 'ASSIGNED') a"
@@ -106,7 +103,7 @@ def bench_accept(
     def bare_accept(sid: str) -> None:
         conn.execute(AUTH_SQL, (hash_key(key),)).fetchone()
         with conn.transaction():
-            conn.execute(FACTS_SQL, {"id": sid, "op": operator_id}).fetchone()
+            conn.execute(ACCEPT_FACTS, {"id": sid, "op": operator_id}).fetchone()
             conn.execute(ACCEPT_SQL, {"id": sid, "op": operator_id}).fetchone()
 
     def each(calls: list[tuple[Callable[[], object], str]]) -> list[float]:

@@ -22,6 +22,12 @@ S = SessionState
 # The domain `Session` of a row `s` (SQL type lx_session, migration 0003: the one definition of the shape).
 COLUMNS = "(lx_session_of(s)).*"
 _TOKEN = "pg_current_xact_id()::text AS token"
+# An accept's facts with the operator's row locked first (migration 0014/0016); tests/bench/handler_latency.py sends it
+# as the bare SQL of an accept.
+ACCEPT_FACTS = (
+    "SELECT (f.session).*, f.availability, f.chosen_availability, f.covers, f.active,"
+    " f.wait_deadline_passed, f.has_wallet FROM lx_accept_facts(%(op)s, %(id)s) f"
+)
 # A decoder's window write is fenced by its lease (None: not a decoder's): the writer must hold the session's unexpired
 # lease, so a decoder paused past its lease, whose session another took over, changes no window.
 _HOLDS_LEASE = (
@@ -168,8 +174,7 @@ class PgSessionStore:
         row = (
             connection()
             .execute(
-                "SELECT (f.session).*, f.availability, f.chosen_availability, f.covers, f.active,"
-                " f.wait_deadline_passed, f.has_wallet FROM lx_accept_facts(%(op)s, %(id)s) f",
+                ACCEPT_FACTS,
                 {"op": operator_workspace_id, "id": session_id},
             )
             .fetchone()
